@@ -1,0 +1,66 @@
+"""``robustpose <command>``: one entry point, one module per command.
+
+Each command lives in ``robustpose/commands/<name>.py`` and exposes
+``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported only when their
+command runs, so ``robustpose --help`` stays fast and a command's optional dependency
+never breaks another.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+#: command name -> (module under robustpose.commands, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "corrupt": ("corrupt", "write a corrupted (-C) copy of an image folder"),
+    "evaluate": ("evaluate", "score a predictions file against ground truth"),
+    "train": ("train", "train a pose model from a YAML experiment config"),
+    "test": ("test", "evaluate a trained checkpoint with its config"),
+    "synth": ("synth", "write a SynthPose dataset (images + COCO annotations)"),
+    "benchmark": ("benchmark", "corruption benchmark: AP*/PCKh*, mPC, rPC, tables, plots"),
+    "report": ("report", "rebuild tables and plots of a benchmark run from its store"),
+}
+
+
+class CommandError(Exception):
+    """An error to show the user as one line (no traceback)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="robustpose", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_module, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        parser = build_parser()
+        if argv and argv[0] not in ("-h", "--help"):
+            parser.error(f"unknown command {argv[0]!r}; choose from {', '.join(COMMANDS)}")
+        parser.print_help()
+        return 0
+    name, rest = argv[0], argv[1:]
+    module_name, help_text = COMMANDS[name]
+    try:
+        module = importlib.import_module(f"robustpose.commands.{module_name}")
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("robustpose.commands"):
+            print(f"robustpose {name}: not available in this build", file=sys.stderr)
+            return 2
+        raise
+    parser = argparse.ArgumentParser(prog=f"robustpose {name}", description=help_text)
+    module.add_arguments(parser)
+    args = parser.parse_args(rest)
+    try:
+        return int(module.run(args) or 0)
+    except (CommandError, FileNotFoundError, ValueError) as exc:
+        print(f"robustpose {name}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"robustpose {name}: interrupted", file=sys.stderr)
+        return 130

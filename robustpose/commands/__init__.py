@@ -1,0 +1,1 @@
+"""Subcommands of the ``robustpose`` CLI (see robustpose/cli.py)."""
