@@ -1,0 +1,12 @@
+"""Corruption benchmarks: cells, streaming runner, resume, shards and the Python API.
+
+>>> import robustpose
+>>> card = robustpose.benchmark()                  # bundled model on SynthPose validation
+>>> card["clean"], card["mPC"], card["rPC"]        # doctest: +SKIP
+"""
+from robustpose.benchmarking.api import finalize_run, run_benchmark
+from robustpose.benchmarking.cells import (Cell, build_cells, parse_corruptions, parse_severities,
+                                           parse_shard, select_shard, shard_from_env)
+
+__all__ = ["run_benchmark", "finalize_run", "Cell", "build_cells", "parse_corruptions",
+           "parse_severities", "parse_shard", "select_shard", "shard_from_env"]

@@ -1,0 +1,172 @@
+"""Datasets a benchmark runs on: person records + keypoint spec + a metric factory.
+
+=============  ===========================================================  ========
+``dataset``    default files under ``--data-root``                          metric
+=============  ===========================================================  ========
+synth          the SynthPose validation split (generated once into a cache) OKS AP
+coco           annotations/person_keypoints_val2017.json, images val2017/   OKS AP
+ochuman        ochuman_coco_format_val_range_0.00_1.00.json, images/        OKS AP
+crowdpose      json/crowdpose_val.json (or crowdpose_val.json), images/     OKS AP
+coco-format    annotations.json, images/ (any COCO-format keypoint set)     OKS AP
+mpii           annot/valid.json (HRNet layout), images/                     PCKh@0.5
+=============  ===========================================================  ========
+
+``--annotations`` overrides the annotation file, ``--data-root`` the root and
+``--detections`` swaps ground-truth boxes for detector boxes (COCO results json).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+DATASETS = ("synth", "coco", "mpii", "ochuman", "crowdpose", "coco-format")
+
+_LAYOUTS: dict[str, tuple[list[str], list[str]]] = {
+    # dataset: (annotation candidates, image-root candidates) relative to --data-root
+    "coco": (["annotations/person_keypoints_val2017.json", "person_keypoints_val2017.json"],
+             ["val2017", "images/val2017", "images"]),
+    "ochuman": (["ochuman_coco_format_val_range_0.00_1.00.json",
+                 "annotations/ochuman_coco_format_val_range_0.00_1.00.json"], ["images"]),
+    "crowdpose": (["json/crowdpose_val.json", "annotations/crowdpose_val.json",
+                   "crowdpose_val.json"], ["images"]),
+    "coco-format": (["annotations.json", "annotations/annotations.json"], ["images", "."]),
+    "mpii": (["annot/valid.json", "annotations/valid.json", "annotations.json"], ["images"]),
+}
+
+
+@dataclass
+class DataSource:
+    """What a benchmark needs from a dataset."""
+
+    name: str                      # store key, e.g. 'synth-val' or 'coco-format:coco_val_mini'
+    records: list                  # PersonRecords, grouped by image
+    spec: Any                      # KeypointSpec
+    image_root: Path
+    annotation_file: Path
+    metric_name: str               # 'AP' or 'PCKh'
+    make_metric: Callable[[], Any]
+    boxes: str                     # 'ground truth' or 'detector: <file>'
+    conventions: dict = field(default_factory=dict)
+
+
+def _first_existing(root: Path, candidates: list[str], what: str, dataset: str) -> Path:
+    for rel in candidates:
+        if (root / rel).exists():
+            return root / rel
+    raise FileNotFoundError(f"{root}: no {what} for dataset {dataset!r} (looked for "
+                            f"{', '.join(candidates)}); give --annotations / --data-root")
+
+
+def _synth_files(data_root: Path | None, seed: int) -> tuple[Path, Path]:
+    """The SynthPose validation split on disk (annotations.json, image root)."""
+    from robustpose.data import synth
+
+    if data_root is not None and (Path(data_root) / "annotations.json").is_file():
+        return Path(data_root) / "annotations.json", Path(data_root) / "images"
+    for name in ("validation_files", "ensure_validation_split", "validation_split"):
+        function = getattr(synth, name, None)
+        if function is not None:
+            result = function(data_root) if data_root is not None else function()
+            if isinstance(result, (tuple, list)):
+                return Path(result[0]), Path(result[1])
+            root = Path(result)
+            return root / "annotations.json", root / "images"
+    raise ValueError("robustpose.data.synth offers no validation split writer")
+
+
+def _subset_annotations(ann_file: Path, max_images: int, subset_dir: Any) -> Path:
+    """A copy of a COCO annotation file with only its first ``max_images`` images (by id)."""
+    import json
+
+    from robustpose.data.records import read_json
+    from robustpose.utils.io import atomic_write_text
+
+    if max_images < 1:
+        raise ValueError(f"max_images must be >= 1, got {max_images}")
+    data = read_json(ann_file)
+    keep = sorted(img["id"] for img in data.get("images", []))[:max_images]
+    kept = set(keep)
+    subset = dict(data, images=[i for i in data["images"] if i["id"] in kept],
+                  annotations=[a for a in data.get("annotations", [])
+                               if a.get("image_id") in kept])
+    out_dir = Path(subset_dir) if subset_dir is not None else Path(ann_file).parent
+    out = out_dir / f"{Path(ann_file).stem}.first{max_images}.json"
+    text = json.dumps(subset)
+    if not out.is_file() or out.read_text(encoding="utf-8") != text:
+        atomic_write_text(out, text)
+    return out
+
+
+def resolve_source(dataset: str = "synth", data_root: str | os.PathLike | None = None,
+                   annotations: str | os.PathLike | None = None,
+                   detections: str | os.PathLike | None = None, *,
+                   input_size: tuple[int, int] = (192, 256), padding: float = 1.25,
+                   max_images: int | None = None, subset_dir: str | os.PathLike | None = None,
+                   seed: int = 0) -> DataSource:
+    """Load the records of ``dataset`` for a model with ``input_size`` (w, h) and ``padding``.
+
+    ``max_images`` keeps the first N images (by id) of a COCO-format set: their annotations
+    are written to ``subset_dir`` so the metric scores exactly those images.
+    """
+    from robustpose.data import load_coco_records
+
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
+    root = Path(data_root) if data_root is not None else None
+    if dataset == "synth" and annotations is None:
+        ann_file, image_root = _synth_files(root, seed)
+        name = "synth-val"
+    else:
+        if root is None and annotations is None:
+            raise ValueError(f"dataset {dataset!r} needs --data-root (and/or --annotations)")
+        layout = _LAYOUTS.get(dataset, _LAYOUTS["coco-format"])
+        ann_file = Path(annotations) if annotations is not None else \
+            _first_existing(root, layout[0], "annotation file", dataset)
+        if not ann_file.is_file():
+            raise FileNotFoundError(f"{ann_file}: annotation file not found")
+        base = root if root is not None else ann_file.parent
+        image_root = _first_existing(base, layout[1], "image folder", dataset)
+        name = f"{dataset}:{(root or ann_file.parent).resolve().name}"
+    if dataset == "mpii":
+        return _mpii_source(ann_file, image_root, name, input_size, padding, max_images)
+    if max_images is not None:
+        ann_file = _subset_annotations(ann_file, int(max_images), subset_dir)
+        name += f"[:{int(max_images)}]"
+
+    aspect = input_size[0] / input_size[1]
+    records, spec = load_coco_records(ann_file, image_root, detections=detections,
+                                      aspect_ratio=aspect, padding=padding)
+    records = sorted(records, key=lambda r: str(r.image_id))  # one image's people together
+    boxes = f"detector: {Path(detections).name}" if detections is not None else "ground truth"
+    if detections is not None:
+        name += f"+det:{Path(detections).name}"
+
+    def make_metric() -> Any:
+        from robustpose.evaluation import CocoKeypointMetric
+
+        return CocoKeypointMetric(ann_file, sigmas=spec.sigmas)
+
+    return DataSource(name, records, spec, Path(image_root), Path(ann_file), "AP",
+                      make_metric, boxes)
+
+
+def _mpii_source(ann_file: Path, image_root: Path, name: str, input_size: tuple[int, int],
+                 padding: float, max_images: int | None) -> DataSource:
+    from robustpose.data import get_spec, load_mpii_records
+
+    records = load_mpii_records(ann_file, image_root)
+    records = sorted(records, key=lambda r: str(r.image_id))
+    if max_images is not None:
+        keep = sorted({str(r.image_id) for r in records})[:int(max_images)]
+        records = [r for r in records if str(r.image_id) in set(keep)]
+    spec = get_spec("mpii")
+
+    def make_metric() -> Any:
+        from robustpose.evaluation import PCKhMetric
+
+        return PCKhMetric(records)
+
+    return DataSource(name, records, spec, Path(image_root), Path(ann_file), "PCKh",
+                      make_metric, "ground truth (MPII centre/scale)")

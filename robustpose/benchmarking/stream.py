@@ -1,0 +1,148 @@
+"""Streaming the crops of many cells through one DataLoader.
+
+All cells of a run share one dataset of ``(cell index, person index)`` items and one pool
+of DataLoader workers, so loading and corrupting the next images overlaps inference on
+the current batch, even across cell boundaries, and the workers start only once. A batch
+never mixes cells. Memory holds a few batches in flight whatever the dataset size.
+
+An image that cannot be read (or corrupted) becomes a *skip marker*: the batch goes on
+without it and the runner lists it in the cell's record.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from robustpose.benchmarking.cells import Cell
+
+
+class _OncePerImage:
+    """Wrap an ``image_transform`` so the persons of one image share one corrupted copy.
+
+    Corrupting the full image is the costly step; records of the same image are adjacent,
+    so caching the last image per worker process does the work once per image.
+    """
+
+    def __init__(self, transform: Any) -> None:
+        self.transform = transform
+        self._key: Any = None
+        self._value: np.ndarray | None = None
+
+    def __call__(self, image: np.ndarray, record: Any) -> np.ndarray:
+        key = (str(getattr(record, "image_path", "")), getattr(record, "image_id", None))
+        if key != self._key or self._value is None:
+            self._value = None  # drop the old copy before making the new one
+            self._value = self.transform(image, record)
+            self._key = key
+        return self._value
+
+    def __getstate__(self) -> dict:  # workers start with an empty cache
+        return {"transform": self.transform, "_key": None, "_value": None}
+
+
+def corrupted_root_records(records: Sequence[Any], image_root: Path, corrupted_root: Path,
+                           cell: Cell) -> list[Any]:
+    """Point each record at its pre-generated copy ``corrupted_root/<name>/<severity>/<rel>``.
+
+    ``rel`` is the image's path relative to the clean image root (the -C writer's layout).
+    """
+    out = []
+    for record in records:
+        path = Path(record.image_path)
+        try:
+            rel = path.relative_to(image_root)
+        except ValueError:
+            rel = Path(path.name)
+        new_path = corrupted_root / cell.corruption / str(cell.severity) / rel
+        out.append(dataclasses.replace(record, image_path=new_path))
+    return out
+
+
+class CellStream(Dataset):
+    """Items ``(cell_index, person_index)`` -> the TopDownDataset item of that cell, or a
+    skip marker ``{'skipped': path, 'problem': text}`` for an unreadable image."""
+
+    def __init__(self, cells: Sequence[Cell], records: Sequence[Any], spec: Any,
+                 input_size: tuple[int, int], seed: int = 0, image_root: Path | None = None,
+                 corrupted_root: Path | None = None) -> None:
+        from robustpose.data import CorruptedImages, TopDownDataset
+
+        self.cells = list(cells)
+        self.num_records = len(records)
+        heatmap_size = (max(1, input_size[0] // 4), max(1, input_size[1] // 4))
+        self.datasets = []
+        for cell in self.cells:
+            cell_records, transform = list(records), None
+            if not cell.is_clean:
+                if corrupted_root is not None:
+                    cell_records = corrupted_root_records(records, Path(image_root or "."),
+                                                          Path(corrupted_root), cell)
+                else:
+                    transform = _OncePerImage(CorruptedImages(cell.corruption, cell.severity,
+                                                              seed))
+            self.datasets.append(TopDownDataset(cell_records, spec, input_size=tuple(input_size),
+                                                heatmap_size=heatmap_size, train=False,
+                                                image_transform=transform, seed=seed))
+
+    def __len__(self) -> int:
+        return len(self.cells) * self.num_records
+
+    def __getitem__(self, item: tuple[int, int]) -> dict:
+        cell_index, person = item
+        try:
+            sample = self.datasets[cell_index][person]
+        except Exception as exc:  # noqa: BLE001 - any failure on one image skips only it
+            record = self.datasets[cell_index].records[person] \
+                if hasattr(self.datasets[cell_index], "records") else None
+            path = str(getattr(record, "image_path", f"person {person}"))
+            problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            return {"cell": cell_index, "skipped": path, "problem": problem}
+        sample.pop("target", None)  # evaluation needs only the crop and its meta
+        sample.pop("target_weight", None)
+        sample["cell"] = cell_index
+        return sample
+
+
+class CellBatches(Sampler):
+    """Batches of ``(cell_index, person_index)`` in cell order; a batch never spans cells."""
+
+    def __init__(self, num_cells: int, num_records: int, batch_size: int) -> None:
+        self.num_cells, self.num_records = num_cells, num_records
+        self.batch_size = max(1, int(batch_size))
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        for cell in range(self.num_cells):
+            for start in range(0, self.num_records, self.batch_size):
+                stop = min(start + self.batch_size, self.num_records)
+                yield [(cell, person) for person in range(start, stop)]
+
+    def __len__(self) -> int:
+        return self.num_cells * (-(-self.num_records // self.batch_size))
+
+
+def _collate_meta(values: list) -> Any:
+    first = values[0]
+    if isinstance(first, torch.Tensor):
+        return torch.stack(values)
+    if isinstance(first, (np.ndarray, np.generic, int, float, bool)):
+        return np.stack([np.asarray(v) for v in values])
+    return list(values)
+
+
+def collate_cell_batch(items: list[dict]) -> dict:
+    """-> ``{'cell', 'image' (N,3,H,W) or None, 'meta' (dict of arrays), 'count',
+    'skipped' [(path, problem)]}``; N may be 0 when every image of the batch failed."""
+    skipped = [(it["skipped"], it["problem"]) for it in items if "skipped" in it]
+    good = [it for it in items if "skipped" not in it]
+    batch: dict[str, Any] = {"cell": items[0]["cell"], "skipped": skipped,
+                             "count": len(items), "image": None, "meta": {}}
+    if good:
+        batch["image"] = torch.stack([torch.as_tensor(it["image"]) for it in good])
+        keys = good[0]["meta"].keys()
+        batch["meta"] = {k: _collate_meta([it["meta"][k] for it in good]) for k in keys}
+    return batch

@@ -1,0 +1,119 @@
+"""The robustness card (``summary.json``) of a run, built from its results store.
+
+Figures are in percent (AP x 100, like the papers). mPC / rPC / per-family / per-severity
+come from :func:`robustpose.evaluation.summarize_robustness` over the stored records, so
+a report rebuilt later from the store gives the same card.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from robustpose.benchmarking.cells import CLEAN
+from robustpose.utils.io import atomic_write_text
+
+
+def _pct(value: Any) -> float | None:
+    return None if value is None else round(100.0 * float(value), 4)
+
+
+def _pct_dict(values: Any) -> dict:
+    if not isinstance(values, dict):
+        return {}
+    return {str(k): _pct(v) for k, v in values.items()}
+
+
+def build_card(records: Sequence[dict], settings: dict,
+               corruptions: Sequence[str] | None = None) -> dict:
+    """Card from cell records + the run settings (``run.json``)."""
+    from robustpose.evaluation import summarize_robustness
+
+    metric = settings.get("metric", "AP")
+    names = list(corruptions if corruptions is not None else settings.get("corruptions", []))
+    severities = [int(s) for s in settings.get("severities", [])]
+    expected = {(CLEAN, 0)} | {(c, s) for c in names for s in severities}
+    present = {(r["corruption"], int(r["severity"])) for r in records}
+    per_cell: dict[str, dict[str, float]] = {}
+    skipped: dict[str, str] = {}
+    for record in records:
+        for item in record.get("skipped_images", []):
+            skipped.setdefault(item["path"], item["problem"])
+        if record["corruption"] != CLEAN and record.get(metric) is not None:
+            per_cell.setdefault(record["corruption"], {})[str(int(record["severity"]))] = \
+                _pct(record[metric])
+    have_corruptions = [n for n in names if n in per_cell]
+    summary = summarize_robustness(list(records), metric=metric,
+                                   corruptions=have_corruptions or None) if records else {}
+    worst = summary.get("worst")
+    if isinstance(worst, dict):
+        worst = {"corruption": worst.get("corruption"), "value": _pct(worst.get("value"))}
+    elif isinstance(worst, (list, tuple)) and len(worst) == 2:
+        worst = {"corruption": worst[0], "value": _pct(worst[1])}
+    elif isinstance(worst, str):
+        worst = {"corruption": worst,
+                 "value": _pct(summary.get("per_corruption", {}).get(worst))}
+    missing = sorted(expected - present)
+    card = {
+        "model": settings.get("model"), "dataset": settings.get("dataset"),
+        "metric": metric, "units": "percent",
+        "model_info": settings.get("model_info", {}),
+        "conventions": settings.get("conventions", {}),
+        "corruptions": names, "severities": severities,
+        "clean": _pct(summary.get("clean")), "mPC": _pct(summary.get("mPC")),
+        "rPC": _pct(summary.get("rPC")),
+        "per_corruption": _pct_dict(summary.get("per_corruption")),
+        "per_family": _pct_dict(summary.get("per_family")),
+        "per_severity": _pct_dict(summary.get("per_severity")),
+        "per_cell": per_cell, "worst": worst,
+        "cells": {"expected": len(expected), "done": len(expected & present),
+                  "missing": [f"{c}/{s}" for c, s in missing]},
+        "skipped_images": [{"path": p, "problem": q} for p, q in sorted(skipped.items())],
+        "seconds": round(sum(float(r.get("seconds", 0.0)) for r in records), 1),
+    }
+    if set(names) != set(_benchmark_15()) and names:
+        card["mPC_note"] = (f"mPC over {len(have_corruptions)} corruption(s), not the "
+                            "paper's 15.")
+    return card
+
+
+def _benchmark_15() -> list[str]:
+    from robustpose.reports.tables import FAMILIES
+
+    return [n for family in FAMILIES.values() for n in family]
+
+
+def write_card(card: dict, run_dir: Path) -> Path:
+    path = Path(run_dir) / "summary.json"
+    atomic_write_text(path, json.dumps(card, indent=2, sort_keys=False) + "\n")
+    return path
+
+
+def format_table(card: dict) -> str:
+    """The console table: headline figures, then per corruption x severity."""
+    metric = card["metric"]
+    lines = [f"model {card['model']}  dataset {card['dataset']}",
+             f"{metric}* {_f(card['clean'])}   mPC {_f(card['mPC'])}   rPC {_f(card['rPC'])}"
+             + (f"   worst: {card['worst']['corruption']} ({_f(card['worst']['value'])})"
+                if card.get("worst") else "")]
+    severities = card["severities"]
+    if card["per_cell"]:
+        from robustpose.reports.tables import ordered_corruptions
+
+        lines.append(f"{'corruption':<20}" + "".join(f"{'s' + str(s):>7}" for s in severities)
+                     + f"{'mean':>8}")
+        for name in ordered_corruptions(card["per_cell"]):
+            row = card["per_cell"][name]
+            lines.append(f"{name:<20}" + "".join(f"{_f(row.get(str(s))):>7}" for s in severities)
+                         + f"{_f(card['per_corruption'].get(name)):>8}")
+    if card["cells"]["missing"]:
+        lines.append(f"missing cells ({len(card['cells']['missing'])}): "
+                     + ", ".join(card["cells"]["missing"][:8]))
+    if card["skipped_images"]:
+        lines.append(f"skipped unreadable images: {len(card['skipped_images'])} "
+                     f"(listed in summary.json)")
+    return "\n".join(lines)
+
+
+def _f(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.1f}"

@@ -1,0 +1,76 @@
+"""``robustpose benchmark``: AP*/PCKh*, mPC, rPC, tables and plots in one resumable run.
+
+With no arguments: the bundled model on the SynthPose validation split, clean + the 15
+benchmark corruptions x 5 severities (what ``make demo`` runs).
+"""
+from __future__ import annotations
+
+import argparse
+
+from robustpose.benchmarking.sources import DATASETS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    model = parser.add_argument_group("model (default: the bundled SynthPose model)")
+    model.add_argument("--model", help="registry model name (robustpose.models.list_models())")
+    model.add_argument("--checkpoint", help="weights for --model / --config (official or robustpose)")
+    model.add_argument("--config", help="training YAML config (architecture, input size, flip/shift)")
+    model.add_argument("--onnx", help="ONNX model file (needs the onnx extra)")
+    model.add_argument("--onnx-spec", help="YAML/JSON spec of the ONNX model's input and output")
+    model.add_argument("--input-size", help="crop WIDTHxHEIGHT for --model (default 192x256)")
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", default="synth", choices=DATASETS)
+    data.add_argument("--data-root", help="dataset root folder")
+    data.add_argument("--annotations", help="annotation file (overrides the dataset's default)")
+    data.add_argument("--detections", help="person boxes, COCO results json (default: GT boxes)")
+    data.add_argument("--corrupted-root", help="read pre-generated -C folders "
+                      "(ROOT/<corruption>/<severity>/...) instead of corrupting on the fly")
+    data.add_argument("--max-images", type=int, help="only the first N images (smoke runs)")
+    run = parser.add_argument_group("run")
+    run.add_argument("--corruptions", default="benchmark",
+                     help="benchmark (15), all (19), validation (4), a family, or names a,b,c")
+    run.add_argument("--severities", default="1-5", help="e.g. 1-5, 3 or 1,3,5")
+    run.add_argument("--flip-test", dest="flip_test", action="store_true", default=None,
+                     help="average with the flipped crop (default: the model's convention)")
+    run.add_argument("--no-flip-test", dest="flip_test", action="store_false")
+    run.add_argument("--batch-size", type=int, default=32)
+    run.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
+    run.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--out", help="run folder (default runs/benchmark/<model>__<dataset>)")
+    run.add_argument("--shard", help="i/n: evaluate every n-th cell from the i-th (0-based); "
+                     "torchrun's RANK/WORLD_SIZE are used when set")
+    run.add_argument("--save-predictions", action="store_true",
+                     help="write the COCO results json of every cell")
+    run.add_argument("--no-plots", action="store_true")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    from robustpose.benchmarking import parse_shard, run_benchmark
+    from robustpose.cli import CommandError
+
+    if args.batch_size < 1 or args.workers < 0:
+        raise CommandError("--batch-size must be >= 1 and --workers >= 0")
+    if args.model is not None and args.config is not None:
+        raise CommandError("give --model or --config, not both")
+    if (args.onnx is None) != (args.onnx_spec is None):
+        raise CommandError("--onnx and --onnx-spec go together")
+    try:
+        card = run_benchmark(args.model, checkpoint=args.checkpoint, config=args.config,
+                             onnx=args.onnx, onnx_spec=args.onnx_spec, dataset=args.dataset,
+                             data_root=args.data_root, annotations=args.annotations,
+                             detections=args.detections, corrupted_root=args.corrupted_root,
+                             corruptions=args.corruptions, severities=args.severities,
+                             flip_test=args.flip_test, batch_size=args.batch_size,
+                             workers=args.workers, device=args.device, seed=args.seed,
+                             out=args.out, shard=parse_shard(args.shard),
+                             save_predictions=args.save_predictions,
+                             max_images=args.max_images, input_size=args.input_size,
+                             plots=not args.no_plots, progress=not args.quiet,
+                             print_table=True)
+    except ImportError as exc:  # the onnx extra missing: one line naming it
+        raise CommandError(str(exc)) from None
+    print(f"results: {card['run_dir']} (summary.json, table.md, table.csv"
+          + (", plots)" if not card.get("incomplete") else ")"))
+    return 0

@@ -1,0 +1,100 @@
+"""Tables of a benchmark run in the AdvMix paper's Table 1 layout (markdown and CSV).
+
+Row: model | AP* (or PCKh*) | mPC | rPC | the per-corruption figures (mean over the
+severities) grouped noise / blur / weather / digital, then any extra corruptions.
+Values come from the robustness card (``summary.json``), in percent.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from robustpose.utils.io import atomic_write_text
+
+#: The 15 benchmark corruptions by family, in the paper's column order, then the 4 extras.
+FAMILIES: dict[str, list[str]] = {
+    "noise": ["gaussian_noise", "shot_noise", "impulse_noise"],
+    "blur": ["defocus_blur", "glass_blur", "motion_blur", "zoom_blur"],
+    "weather": ["snow", "frost", "fog", "brightness"],
+    "digital": ["contrast", "elastic_transform", "pixelate", "jpeg_compression"],
+}
+EXTRA_FAMILIES: dict[str, str] = {"speckle_noise": "noise", "gaussian_blur": "blur",
+                                  "spatter": "weather", "saturate": "digital"}
+SHORT_NAMES: dict[str, str] = {
+    "gaussian_noise": "Gauss", "shot_noise": "Shot", "impulse_noise": "Impulse",
+    "defocus_blur": "Defocus", "glass_blur": "Glass", "motion_blur": "Motion",
+    "zoom_blur": "Zoom", "snow": "Snow", "frost": "Frost", "fog": "Fog",
+    "brightness": "Bright", "contrast": "Contrast", "elastic_transform": "Elastic",
+    "pixelate": "Pixel", "jpeg_compression": "JPEG", "speckle_noise": "Speckle",
+    "gaussian_blur": "GBlur", "spatter": "Spatter", "saturate": "Saturate",
+}
+
+
+def family_of(name: str) -> str:
+    for family, names in FAMILIES.items():
+        if name in names:
+            return family
+    return EXTRA_FAMILIES.get(name, "other")
+
+
+def ordered_corruptions(names: Any) -> list[str]:
+    """Paper column order: the 15 by family, then extras in their given order."""
+    names = list(names)
+    paper = [n for family in FAMILIES.values() for n in family if n in names]
+    return paper + [n for n in names if n not in paper]
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.1f}"
+
+
+def table_rows(card: dict) -> tuple[list[str], list[list[str]], list[str]]:
+    """(header, [row], corruption names) for one card; the header uses short names."""
+    metric = card.get("metric", "AP")
+    names = ordered_corruptions(card.get("per_corruption", {}))
+    header = ["Model", f"{metric}*", "mPC", "rPC"] + [SHORT_NAMES.get(n, n) for n in names]
+    row = [str(card.get("model", "?")), _fmt(card.get("clean")), _fmt(card.get("mPC")),
+           _fmt(card.get("rPC"))] + [_fmt(card["per_corruption"][n]) for n in names]
+    return header, [row], names
+
+
+def markdown_table(card: dict) -> str:
+    """The Table 1 row as markdown, with a line naming the families of the columns."""
+    header, rows, names = table_rows(card)
+    groups = []
+    for family in list(FAMILIES) + ["other"]:
+        members = [SHORT_NAMES.get(n, n) for n in names if family_of(n) == family]
+        if members:
+            groups.append(f"{family}: {', '.join(members)}")
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    conventions = card.get("conventions", {})
+    note = (f"{card.get('metric', 'AP')} in percent on {card.get('dataset', '?')}; "
+            f"per-corruption = mean over severities {card.get('severities', [])}; "
+            f"rPC = mPC / clean. Boxes: {conventions.get('boxes', '?')}, flip test: "
+            f"{conventions.get('flip_test', '?')}.")
+    if card.get("mPC_note"):
+        note += " " + card["mPC_note"]
+    return "\n".join(lines) + "\n\n" + "; ".join(groups) + ".\n" + note + "\n"
+
+
+def csv_table(card: dict) -> str:
+    """The same row as CSV with full corruption names as column headers."""
+    _, rows, names = table_rows(card)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["model", f"{card.get('metric', 'AP')}_clean", "mPC", "rPC"] + names)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_tables(card: dict, out_dir: str | Path) -> list[Path]:
+    """Write ``table.md`` and ``table.csv`` into ``out_dir``; return their paths."""
+    out_dir = Path(out_dir)
+    md, cs = out_dir / "table.md", out_dir / "table.csv"
+    atomic_write_text(md, markdown_table(card))
+    atomic_write_text(cs, csv_table(card))
+    return [md, cs]
