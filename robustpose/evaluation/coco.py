@@ -1,0 +1,311 @@
+"""COCO OKS AP through pycocotools, with HRNet's rescoring and OKS-NMS in front of it.
+
+``CocoKeypointMetric`` is the metric object of a top-down run (openpifpaf-like interface:
+``accumulate`` / ``stats`` / ``write_predictions``); ``evaluate_coco_results`` scores an
+existing COCO results list (what ``robustpose evaluate --format coco`` does). Both end in
+the official ``COCOeval(gt, dt, 'keypoints')`` with ``params.kpt_oks_sigmas`` set to the
+dataset's sigmas, so CrowdPose (14), RHD (21) or any K work.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from robustpose.evaluation.oks_nms import COCO_SIGMAS, areas_from_scale, oks_nms, rescore
+from robustpose.evaluation.results_io import (as_list_of_dicts, check_finite_array,
+                                              finite_numbers, read_json)
+from robustpose.utils.io import atomic_write_text
+
+#: pycocotools ``COCOeval.stats`` order for iouType 'keypoints'.
+COCO_STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
+
+
+@dataclass
+class CocoGroundTruth:
+    """A validated COCO keypoint annotation file, ready for pycocotools."""
+    path: Path
+    dataset: dict          # cleaned copy (num_keypoints / iscrowd filled where missing)
+    category_id: int       # the keypoint category
+    keypoint_names: list[str]
+    sigmas: np.ndarray     # (K,)
+    image_ids: set
+
+    @property
+    def num_keypoints(self) -> int:
+        return len(self.keypoint_names)
+
+
+def _preset_sigmas(names: Sequence[str]) -> np.ndarray | None:
+    """Sigmas of a robustpose.data preset with these keypoint names, if that package has one."""
+    try:
+        from robustpose.data import get_spec  # type: ignore[attr-defined]
+    except Exception:  # data package not available: only the COCO default applies
+        return None
+    for preset in ("coco", "crowdpose", "rhd", "ochuman", "mpii"):
+        try:
+            spec = get_spec(preset)
+        except Exception:
+            continue
+        sig = getattr(spec, "sigmas", None)
+        if list(spec.keypoint_names) == list(names) and sig is not None and len(sig) == len(names):
+            return np.asarray(sig, dtype=np.float64)
+    return None
+
+
+def resolve_sigmas(names: Sequence[str], sigmas: Sequence[float] | None,
+                   source: str | Path) -> np.ndarray:
+    """Per-keypoint OKS sigmas: the given list, else a preset for these names, else COCO-17."""
+    k = len(names)
+    if sigmas is not None:
+        arr = np.asarray(list(sigmas), dtype=np.float64).reshape(-1)
+        if len(arr) != k:
+            raise ValueError(f"{source}: {len(arr)} sigmas given for {k} keypoints")
+        if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+            raise ValueError(f"{source}: sigmas must be positive finite numbers")
+        return arr
+    preset = _preset_sigmas(names)
+    if preset is not None:
+        return preset
+    if k == 17:
+        return COCO_SIGMAS.copy()
+    raise ValueError(f"{source}: no OKS sigmas known for this {k}-keypoint category; "
+                     "pass sigmas (--sigmas) with one value per keypoint")
+
+
+def load_coco_ground_truth(annotation_file: str | Path,
+                           sigmas: Sequence[float] | None = None) -> CocoGroundTruth:
+    """Read and validate a COCO keypoint annotation file.
+
+    Checks: JSON object with images/annotations/categories; one category with keypoints;
+    every annotation's keypoint list is 3*K long and finite (nested K x 3 lists, as in
+    RHD, are flattened). Fills ``num_keypoints``
+    (count of v > 0) and ``iscrowd`` (0) where missing, as pycocotools needs both.
+    """
+    path = Path(annotation_file)
+    data = read_json(path, "annotation file")
+    if not isinstance(data, dict) or not all(k in data for k in ("images", "annotations", "categories")):
+        raise ValueError(f"{path}: not a COCO annotation file (needs images, annotations, categories)")
+    kp_cats = [c for c in data["categories"] if isinstance(c, dict) and c.get("keypoints")]
+    if not kp_cats:
+        raise ValueError(f"{path}: no category with a 'keypoints' list")
+    cat = kp_cats[0]
+    names = [str(n) for n in cat["keypoints"]]
+    k = len(names)
+    dataset = {key: value for key, value in data.items() if key != "annotations"}
+    anns = []
+    for i, ann in enumerate(data["annotations"]):
+        where = f"annotation {ann.get('id', i)} (image_id {ann.get('image_id')})"
+        if ann.get("category_id") != cat["id"]:
+            continue
+        ann = dict(ann)
+        if "keypoints" in ann:
+            kps = finite_numbers(ann["keypoints"], path, where, "keypoints", length=3 * k)
+            ann["keypoints"] = kps.tolist()  # flat x, y, v (RHD nests them as K x 3)
+            ann.setdefault("num_keypoints", int((kps[2::3] > 0).sum()))
+        else:
+            ann.setdefault("num_keypoints", 0)
+        ann.setdefault("iscrowd", 0)
+        if "area" not in ann:
+            if "bbox" not in ann:
+                raise ValueError(f"{path}: {where}: has neither 'area' nor 'bbox'")
+            ann["area"] = float(ann["bbox"][2]) * float(ann["bbox"][3])
+        anns.append(ann)
+    dataset["annotations"] = anns
+    dataset["categories"] = [cat]
+    if not dataset["images"]:
+        raise ValueError(f"{path}: no images")
+    return CocoGroundTruth(path=path, dataset=dataset, category_id=cat["id"],
+                           keypoint_names=names, sigmas=resolve_sigmas(names, sigmas, path),
+                           image_ids={img["id"] for img in dataset["images"]})
+
+
+def check_coco_results(results: Any, gt: CocoGroundTruth, source: str | Path) -> list[dict]:
+    """Validate a COCO keypoint results list against ``gt``; returns cleaned deep copies.
+
+    Errors name ``source`` and the entry: unknown image id, wrong keypoint count, NaN/inf
+    coordinates or score, a category that is not the keypoint category.
+    """
+    results = as_list_of_dicts(results, source)
+    clean = []
+    for i, entry in enumerate(results):
+        where = f"entry {i} (image_id {entry.get('image_id')!r})"
+        if "image_id" not in entry or "keypoints" not in entry:
+            raise ValueError(f"{source}: entry {i}: needs 'image_id' and 'keypoints'")
+        if entry["image_id"] not in gt.image_ids:
+            raise ValueError(f"{source}: {where}: image id not in {gt.path.name}")
+        kps = finite_numbers(entry["keypoints"], source, where, "keypoints",
+                             length=3 * gt.num_keypoints)
+        score = finite_numbers([entry.get("score", 1.0)], source, where, "score")[0]
+        cat = entry.get("category_id", gt.category_id)
+        if cat != gt.category_id:
+            raise ValueError(f"{source}: {where}: category_id {cat!r} is not the keypoint "
+                             f"category {gt.category_id}")
+        out = {k: copy.deepcopy(v) for k, v in entry.items() if k not in ("bbox", "area", "id")}
+        out.update(image_id=entry["image_id"], category_id=cat,
+                   keypoints=[float(v) for v in kps], score=float(score))
+        clean.append(out)
+    return clean
+
+
+def _quiet(verbose: bool):
+    return contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
+
+
+def evaluate_coco_results(gt: CocoGroundTruth, results: list[dict],
+                          verbose: bool = False) -> dict[str, float]:
+    """COCOeval 'keypoints' of already-validated results; returns the 10 summary numbers.
+
+    ``verbose`` lets pycocotools print its progress and summary table.
+    """
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with _quiet(verbose):
+        coco_gt = COCO()
+        coco_gt.dataset = copy.deepcopy(gt.dataset)
+        coco_gt.createIndex()
+        if results:
+            coco_dt = coco_gt.loadRes(copy.deepcopy(results))
+        else:  # loadRes cannot take an empty list; no detections -> AP 0
+            coco_dt = COCO()
+            coco_dt.dataset = {"images": list(gt.dataset["images"]), "annotations": [],
+                               "categories": copy.deepcopy(gt.dataset["categories"])}
+            coco_dt.createIndex()
+        ev = COCOeval(coco_gt, coco_dt, "keypoints")
+        ev.params.useSegm = None
+        ev.params.kpt_oks_sigmas = np.asarray(gt.sigmas, dtype=np.float64)
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return {name: float(value) for name, value in zip(COCO_STAT_NAMES, ev.stats)}
+
+
+def _to_numpy(x: Any) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+class CocoKeypointMetric:
+    """OKS AP of top-down predictions against a COCO-format annotation file.
+
+    Args:
+        annotation_file: COCO keypoint json (COCO, OCHuman, CrowdPose, RHD, ...).
+        sigmas: per-keypoint OKS sigmas; default from the preset matching the category's
+            keypoint names, else COCO-17.
+        use_nms: HRNet greedy OKS-NMS per image (default on, as in HRNet/mmpose).
+        nms_thr: NMS drops a person whose OKS with a better one is ``> nms_thr`` (0.9).
+        vis_thr: keypoint scores ``> vis_thr`` enter the rescoring mean (0.2).
+        rescore: HRNet rescoring ``box score x mean keypoint score`` (default on).
+        area_source: 'scale' (HRNet: NMS area = ``prod(scale * 200)``) or 'meta' (``meta['area']``).
+        verbose: let pycocotools print.
+    """
+
+    def __init__(self, annotation_file: str | Path, sigmas: Sequence[float] | None = None,
+                 use_nms: bool = True, nms_thr: float = 0.9, vis_thr: float = 0.2,
+                 rescore: bool = True, area_source: str = "scale", verbose: bool = False):
+        if area_source not in ("scale", "meta"):
+            raise ValueError(f"area_source must be 'scale' or 'meta', got {area_source!r}")
+        self.gt = load_coco_ground_truth(annotation_file, sigmas)
+        self.use_nms, self.nms_thr, self.vis_thr = bool(use_nms), float(nms_thr), float(vis_thr)
+        self.rescore, self.area_source, self.verbose = bool(rescore), area_source, verbose
+        self.reset()
+
+    @property
+    def conventions(self) -> dict[str, Any]:
+        """The post-processing settings, for the results store."""
+        return {"metric": "coco_oks_ap", "use_nms": self.use_nms, "nms_thr": self.nms_thr,
+                "vis_thr": self.vis_thr, "rescore": self.rescore, "nms_area": self.area_source,
+                "sigmas": [float(s) for s in self.gt.sigmas]}
+
+    def reset(self) -> None:
+        self._keypoints: list[np.ndarray] = []
+        self._image_ids: list[Any] = []
+        self._box_scores: list[np.ndarray] = []
+        self._areas: list[np.ndarray] = []
+        self._centers: list[np.ndarray] = []
+        self._scales: list[np.ndarray] = []
+
+    def accumulate(self, keypoints: Any, meta: Mapping[str, Any]) -> None:
+        """Add a batch of people.
+
+        Args:
+            keypoints: (N, K, 3) x, y, score in image px (numpy or torch).
+            meta: arrays of length N: ``image_id``, ``score`` (box score), and ``scale``
+                (N, 2) and/or ``area`` (N,); ``center`` (N, 2) is kept in the results.
+        """
+        kps = _to_numpy(keypoints).astype(np.float64)
+        if kps.ndim != 3 or kps.shape[2] < 3 or kps.shape[1] != self.gt.num_keypoints:
+            raise ValueError(f"predictions for {self.gt.path}: keypoints must be (N, "
+                             f"{self.gt.num_keypoints}, 3), got {tuple(kps.shape)}")
+        n = len(kps)
+        ids = [i.item() if hasattr(i, "item") else i for i in _to_numpy(meta["image_id"]).reshape(-1)]
+        if len(ids) != n:
+            raise ValueError(f"predictions for {self.gt.path}: {len(ids)} image ids for {n} people")
+        unknown = [i for i in ids if i not in self.gt.image_ids]
+        if unknown:
+            raise ValueError(f"predictions for {self.gt.path}: image id {unknown[0]!r} is not in "
+                             f"the annotation file ({len(unknown)} unknown)")
+        check_finite_array(kps[:, :, :3], f"predictions for {self.gt.path}", "keypoints", np.array(ids))
+        box = _to_numpy(meta.get("score", np.ones(n))).astype(np.float64).reshape(-1)
+        scale = meta.get("scale")
+        area = meta.get("area")
+        if self.area_source == "scale" and scale is not None:
+            area_arr = areas_from_scale(_to_numpy(scale))
+        elif area is not None:
+            area_arr = _to_numpy(area).astype(np.float64).reshape(-1)
+        else:
+            raise ValueError(f"predictions for {self.gt.path}: meta needs 'scale' or 'area'")
+        center = _to_numpy(meta["center"]).reshape(n, 2) if meta.get("center") is not None else np.zeros((n, 2))
+        scale_arr = _to_numpy(scale).reshape(n, 2) if scale is not None else np.zeros((n, 2))
+        self._keypoints.append(kps[:, :, :3])
+        self._image_ids.extend(ids)
+        self._box_scores.append(box)
+        self._areas.append(area_arr)
+        self._centers.append(center.astype(np.float64))
+        self._scales.append(scale_arr.astype(np.float64))
+
+    def predictions(self) -> list[dict]:
+        """Rescored, OKS-NMS'ed predictions in COCO results format (what gets evaluated)."""
+        if not self._keypoints:
+            return []
+        kps = np.concatenate(self._keypoints)
+        box = np.concatenate(self._box_scores)
+        areas = np.concatenate(self._areas)
+        centers, scales = np.concatenate(self._centers), np.concatenate(self._scales)
+        scores = rescore(kps, box, self.vis_thr) if self.rescore else box.copy()
+        by_image: dict[Any, list[int]] = {}
+        for idx, image_id in enumerate(self._image_ids):
+            by_image.setdefault(image_id, []).append(idx)
+        results = []
+        for image_id, idxs in by_image.items():
+            idxs_arr = np.asarray(idxs)
+            keep = (oks_nms(kps[idxs_arr], scores[idxs_arr], areas[idxs_arr], self.gt.sigmas,
+                            self.nms_thr) if self.use_nms else range(len(idxs_arr)))
+            for j in keep:
+                i = int(idxs_arr[j])
+                results.append({"image_id": image_id, "category_id": self.gt.category_id,
+                                "keypoints": [float(v) for v in kps[i].reshape(-1)],
+                                "score": float(scores[i]), "box_score": float(box[i]),
+                                "center": [float(v) for v in centers[i]],
+                                "scale": [float(v) for v in scales[i]]})
+        return results
+
+    def stats(self) -> dict[str, float]:
+        """AP, AP50, AP75, APm, APl, AR, AR50, AR75, ARm, ARl (fractions, pycocotools)."""
+        preds = self.predictions()
+        out = evaluate_coco_results(self.gt, preds, verbose=self.verbose)
+        out["num_predictions"] = float(len(preds))
+        out["num_people"] = float(len(self._image_ids))
+        return out
+
+    def write_predictions(self, path: str | Path) -> None:
+        """Write :meth:`predictions` as a COCO keypoint results json (atomically)."""
+        import json
+        atomic_write_text(path, json.dumps(self.predictions()))
