@@ -1,0 +1,129 @@
+"""Corrupted views of a dataset: on the fly (:class:`CorruptedImages`) or from -C folders.
+
+On the fly: each full image is corrupted before cropping, seeded from
+``derive_seed(seed, image_id, corruption, severity)``, so a person's view is the same
+bytes in every run, worker count, process and order, and all persons of one image see the
+same corrupted image.
+
+Pre-generated folders (:func:`corrupted_image_path`, :class:`CorruptedFolder`):
+
+- ``layout='robustpose'``: ``ROOT/<corruption>/<severity 1..5>/<path relative to the image
+  root>``, as written by ``robustpose corrupt``;
+- ``layout='advmix'``: the official AdvMix ``tools/make_datasets.py`` layout,
+  ``ROOT/<corruption>/<severity - 1, i.e. 0..4>/<image file name>`` (basename only; the
+  images were saved by Pillow with their original name, so ``.jpg`` files are JPEG at
+  Pillow's default quality 75). ROOT is the ``<dataset>-C`` folder.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath
+from typing import Callable
+
+import numpy as np
+
+from ..utils.seeding import derive_seed
+from .images import load_image, resolve_under_root
+from .records import PersonRecord
+
+__all__ = ["CorruptedImages", "CorruptedFolder", "corrupted_image_path", "LAYOUTS"]
+
+LAYOUTS = ("robustpose", "advmix")
+
+
+def _default_corrupt() -> Callable:
+    from ..corruptions import corrupt  # imported late: the corruption engine is optional here
+
+    return corrupt
+
+
+class CorruptedImages:
+    """``image_transform`` applying one corruption at one severity, seeded per image.
+
+    ``corrupt_fn(image, corruption_name=..., severity=..., seed=...)`` defaults to
+    :func:`robustpose.corruptions.corrupt`. Severity 0 or corruption ``'clean'`` returns
+    the image unchanged. The seed of an image is
+    ``derive_seed(seed, image_id, corruption, severity)``.
+    """
+
+    def __init__(self, corruption: str, severity: int, seed: int = 0,
+                 corrupt_fn: Callable | None = None) -> None:
+        severity = int(severity)
+        if not 0 <= severity <= 5:
+            raise ValueError(f"severity must be 0..5, not {severity}")
+        self.corruption = str(corruption)
+        self.severity = severity
+        self.seed = int(seed)
+        self.corrupt_fn = corrupt_fn
+
+    def image_seed(self, image_id) -> int:
+        return derive_seed(self.seed, image_id, self.corruption, self.severity)
+
+    def __call__(self, image: np.ndarray, record: PersonRecord) -> np.ndarray:
+        if self.severity == 0 or self.corruption == "clean":
+            return image
+        fn = self.corrupt_fn or _default_corrupt()
+        out = fn(image, corruption_name=self.corruption, severity=self.severity,
+                 seed=self.image_seed(record.image_id))
+        out = np.asarray(out)
+        if out.dtype != np.uint8:
+            out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(out)
+
+    def __repr__(self) -> str:
+        return f"CorruptedImages({self.corruption!r}, severity={self.severity}, seed={self.seed})"
+
+
+def corrupted_image_path(root: str | os.PathLike, corruption: str, severity: int,
+                         relative: str, layout: str = "robustpose") -> Path:
+    """Path of one pre-generated corrupted image (severity 1..5 in both layouts)."""
+    severity = int(severity)
+    if not 1 <= severity <= 5:
+        raise ValueError(f"severity must be 1..5 for a -C folder, not {severity}")
+    if layout == "robustpose":
+        folder, rel = str(severity), str(relative)
+    elif layout == "advmix":
+        folder, rel = str(severity - 1), PurePosixPath(str(relative).replace("\\", "/")).name
+    else:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
+    return resolve_under_root(Path(root) / corruption / folder, rel, root)
+
+
+class CorruptedFolder:
+    """Read a pre-generated -C folder in place of the clean images.
+
+    An ``image_transform`` for :class:`~robustpose.data.TopDownDataset` that ignores the
+    clean image and loads ``corrupted_image_path(root, corruption, severity, relative)``,
+    where ``relative`` is the record's path relative to ``image_root``. Missing or
+    unreadable files raise :class:`~robustpose.data.ImageReadError` naming the file (so
+    ``skip_unreadable=True`` records them). A corrupted image whose size differs from the
+    clean one is refused (the boxes would not match).
+    """
+
+    def __init__(self, root: str | os.PathLike, image_root: str | os.PathLike, corruption: str,
+                 severity: int, layout: str = "robustpose") -> None:
+        self.root = Path(root)
+        self.image_root = Path(image_root)
+        self.corruption = corruption
+        self.severity = int(severity)
+        self.layout = layout
+        corrupted_image_path(root, corruption, severity, "x.jpg", layout)  # validates args
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"{self.root}: corrupted-image folder not found")
+
+    def path_for(self, record: PersonRecord) -> Path:
+        try:
+            rel = Path(record.image_path).relative_to(self.image_root).as_posix()
+        except ValueError:
+            rel = Path(record.image_path).name
+        return corrupted_image_path(self.root, self.corruption, self.severity, rel, self.layout)
+
+    def __call__(self, image: np.ndarray, record: PersonRecord) -> np.ndarray:
+        path = self.path_for(record)
+        out = load_image(path)
+        if out.shape != image.shape:
+            from .images import ImageReadError
+
+            raise ImageReadError(path, f"size {out.shape[1]}x{out.shape[0]} differs from the "
+                                       f"clean image's {image.shape[1]}x{image.shape[0]}")
+        return out

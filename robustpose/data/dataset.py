@@ -1,0 +1,178 @@
+"""The top-down torch Dataset: full image -> (corruption) -> affine crop -> targets.
+
+Unreadable images: with ``skip_unreadable=True`` an item whose image cannot be read is
+returned *marked invalid* (``meta['valid'] = False``, ``meta['error']`` = the one-line
+reason naming the file, zero image/target/weight) instead of raising, so a long
+DataLoader run (any worker count) finishes the rest; :func:`split_valid_batch` separates
+such items from a collated batch and reports them, and the dataset also lists the paths
+it skipped in the current process in ``dataset.skipped``.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..codecs.gaussian import GaussianHeatmap
+from ..utils.seeding import rng_from
+from .augment import TopDownAugment
+from .images import ImageReadError, load_image
+from .records import PersonRecord
+from .specs import KeypointSpec
+from .transforms import PIXEL_STD, affine_transform_points, crop_image, fliplr_keypoints
+
+__all__ = ["TopDownDataset", "split_valid_batch"]
+
+ImageTransform = Callable[[np.ndarray, PersonRecord], np.ndarray]
+
+
+class TopDownDataset(Dataset):
+    """Person crops for top-down pose models (HRNet conventions).
+
+    Item: ``{'image': float32 3 x H x W in [0, 1] RGB, 'target': K x h x w,
+    'target_weight': K x 1, 'meta': {...}}``. Meta keys: ``index``, ``image_id``,
+    ``center``/``scale`` (2,) as used for the crop, ``score`` (box score), ``area``
+    (HRNet's ``prod(scale * 200)``, what its OKS-NMS uses), ``gt_area`` (the record's
+    ``area``), ``bbox`` (xywh), ``rotation`` (deg), ``flipped``, ``keypoints`` (K, 3: the
+    record's image-pixel keypoints, zeros when unknown), ``joints`` (K, 3: keypoints in
+    input-crop pixels after augmentation, vis 0/1), ``head_size`` (MPII, NaN if unknown),
+    ``image_path``, ``valid``, ``error``.
+
+    ``image_transform(image_uint8_rgb, record)`` runs on the full image before cropping
+    (corruptions: :class:`~robustpose.data.CorruptedImages`). ``train=True`` applies
+    ``augment`` (default HRNet COCO parameters) drawn from ``(seed, epoch, index)``; call
+    :meth:`set_epoch` each epoch (with non-persistent DataLoader workers).
+    """
+
+    def __init__(self, records: Sequence[PersonRecord], spec: KeypointSpec,
+                 input_size: Sequence[int] = (192, 256), heatmap_size: Sequence[int] = (48, 64),
+                 sigma: float = 2.0, train: bool = False, augment: TopDownAugment | None = None,
+                 image_transform: ImageTransform | None = None, seed: int = 0,
+                 skip_unreadable: bool = False, codec: GaussianHeatmap | None = None) -> None:
+        if len(records) == 0:
+            raise ValueError("TopDownDataset: no person records (empty dataset)")
+        self.records = list(records)
+        self.spec = spec
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.heatmap_size = (int(heatmap_size[0]), int(heatmap_size[1]))
+        self.codec = codec or GaussianHeatmap(self.input_size, self.heatmap_size, sigma)
+        self.train = train
+        self.augment = augment if augment is not None else (TopDownAugment() if train else None)
+        self.image_transform = image_transform
+        self.seed = int(seed)
+        self.epoch = 0
+        self.skip_unreadable = skip_unreadable
+        self.skipped: list[tuple[str, str]] = []
+        self.aspect_ratio = self.input_size[0] / self.input_size[1]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the augmentation draws of ``epoch`` (seeded from seed, epoch, index)."""
+        self.epoch = int(epoch)
+
+    def _read(self, record: PersonRecord) -> np.ndarray:
+        image = load_image(record.image_path)
+        if self.image_transform is not None:
+            image = self.image_transform(image, record)
+            if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3):
+                raise TypeError("image_transform must return a uint8 H x W x 3 array")
+        return image
+
+    def __getitem__(self, index: int) -> dict:
+        record = self.records[index]
+        k = self.spec.num_keypoints
+        try:
+            image = self._read(record)
+            error = ""
+        except ImageReadError as exc:
+            if not self.skip_unreadable:
+                raise
+            self.skipped.append((str(record.image_path), str(exc)))
+            image, error = None, str(exc)
+
+        kpts_img = np.zeros((k, 3)) if record.keypoints is None else \
+            np.asarray(record.keypoints, dtype=np.float64)
+        joints = kpts_img.copy()
+        joints[:, 2] = (joints[:, 2] > 0).astype(np.float64)  # HRNet clips visibility to 1
+        center = np.asarray(record.center, dtype=np.float32).copy()
+        scale = np.asarray(record.scale, dtype=np.float32).copy()
+        rotation, flipped = 0.0, False
+
+        if image is not None and self.train and self.augment is not None:
+            rng = rng_from(self.seed, "augment", self.epoch, index)
+            params = self.augment.sample(rng, joints, center, scale, self.spec,
+                                         self.aspect_ratio)
+            center, scale, rotation, flipped = (params.center, params.scale, params.rotation,
+                                                params.flip)
+            if flipped:
+                width = image.shape[1]
+                image = np.ascontiguousarray(image[:, ::-1])
+                joints = fliplr_keypoints(joints, width, self.spec.flip_pairs)
+                center[0] = width - center[0] - 1
+
+        w, h = self.input_size
+        if image is None:
+            crop = np.zeros((h, w, 3), dtype=np.uint8)
+            joints[:, 2] = 0
+        else:
+            crop, matrix = crop_image(image, center, scale, self.input_size, rotation)
+            vis = joints[:, 2] > 0
+            joints[vis, :2] = affine_transform_points(joints[vis, :2], matrix)
+        target, weight = self.codec.encode(joints)
+
+        head = record.extra.get("head_size")
+        meta = {
+            "index": index,
+            "image_id": record.image_id,
+            "center": center.astype(np.float32),
+            "scale": scale.astype(np.float32),
+            "score": float(record.score),
+            "area": float(np.prod(scale.astype(np.float64) * PIXEL_STD)),
+            "gt_area": float(record.area),
+            "bbox": np.asarray(record.bbox, dtype=np.float32),
+            "rotation": float(rotation),
+            "flipped": bool(flipped),
+            "keypoints": kpts_img.astype(np.float32),
+            "joints": joints.astype(np.float32),
+            "head_size": float("nan") if head is None else float(head),
+            "image_path": str(record.image_path),
+            "valid": image is not None,
+            "error": error,
+        }
+        tensor = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1))).float() / 255.0
+        return {"image": tensor, "target": torch.from_numpy(target),
+                "target_weight": torch.from_numpy(weight).reshape(k, 1), "meta": meta}
+
+
+def split_valid_batch(batch: dict) -> tuple[dict | None, list[tuple[str, str]]]:
+    """Split a collated batch into its readable items and ``(image_path, error)`` skips.
+
+    Returns ``(None, skips)`` when no item of the batch is valid. Meta tensors, arrays and
+    lists are indexed alike.
+    """
+    valid = batch["meta"]["valid"]
+    mask = valid.bool() if isinstance(valid, torch.Tensor) else torch.as_tensor(list(valid))
+    skips = [(batch["meta"]["image_path"][i], batch["meta"]["error"][i])
+             for i in range(len(mask)) if not mask[i]]
+    if bool(mask.all()):
+        return batch, skips
+    if not bool(mask.any()):
+        return None, skips
+    idx = torch.nonzero(mask).flatten().tolist()
+
+    def take(value):
+        if isinstance(value, torch.Tensor):
+            return value[mask]
+        if isinstance(value, np.ndarray):
+            return value[mask.numpy()]
+        if isinstance(value, dict):
+            return {key: take(v) for key, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [value[i] for i in idx]
+        return value
+
+    return take(batch), skips

@@ -1,0 +1,181 @@
+"""Keypoint set descriptions: names, flip pairs, OKS sigmas, skeleton, body halves.
+
+Presets for COCO (and OCHuman, which uses the COCO-17 layout), MPII, CrowdPose and RHD
+hands; :func:`spec_from_category` builds one for any COCO-format set from its json
+``categories`` entry plus a user sigma list.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+__all__ = ["KeypointSpec", "get_spec", "spec_from_category", "SPEC_NAMES"]
+
+
+@dataclass
+class KeypointSpec:
+    """One keypoint layout.
+
+    ``flip_pairs`` and ``skeleton`` use 0-based keypoint indices. ``sigmas`` (K,) are the
+    per-keypoint OKS constants (COCO convention: the value *before* the factor 2 that
+    COCOeval applies). ``upper_body_ids`` drives HRNet's half-body augmentation (the rest
+    are the lower body); empty means the augmentation never fires.
+    """
+
+    name: str
+    keypoint_names: list[str]
+    flip_pairs: list[tuple[int, int]]
+    sigmas: np.ndarray
+    skeleton: list[tuple[int, int]]
+    upper_body_ids: tuple[int, ...] = ()
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        k = len(self.keypoint_names)
+        self.sigmas = np.asarray(self.sigmas, dtype=np.float64).reshape(-1)
+        if self.sigmas.shape != (k,):
+            raise ValueError(f"spec {self.name!r}: {self.sigmas.size} sigmas for {k} keypoints")
+        for a, b in list(self.flip_pairs) + list(self.skeleton):
+            if not (0 <= a < k and 0 <= b < k):
+                raise ValueError(f"spec {self.name!r}: index pair ({a}, {b}) outside 0..{k - 1}")
+        self.flip_pairs = [(int(a), int(b)) for a, b in self.flip_pairs]
+        self.skeleton = [(int(a), int(b)) for a, b in self.skeleton]
+
+    @property
+    def num_keypoints(self) -> int:
+        return len(self.keypoint_names)
+
+    def flip_permutation(self) -> np.ndarray:
+        """Index array ``perm`` with ``flipped[:, k] = original[:, perm[k]]`` (pairs swapped)."""
+        perm = np.arange(self.num_keypoints)
+        for a, b in self.flip_pairs:
+            perm[a], perm[b] = b, a
+        return perm
+
+
+COCO_NAMES = [
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",
+    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip",
+    "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+]
+#: The 17 standard COCO OKS sigmas (pycocotools ``COCOeval.Params.kpt_oks_sigmas``).
+COCO_SIGMAS = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07,
+                        .87, .87, .89, .89]) / 10.0
+# The COCO json skeleton, converted to 0-based indices.
+COCO_SKELETON = [(15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6),
+                 (5, 7), (6, 8), (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4),
+                 (3, 5), (4, 6)]
+COCO_FLIP = [(1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16)]
+
+MPII_NAMES = [
+    "right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle",
+    "pelvis", "thorax", "upper_neck", "head_top", "right_wrist", "right_elbow",
+    "right_shoulder", "left_shoulder", "left_elbow", "left_wrist",
+]
+# MPII has no official OKS sigmas; these are mmpose's values "adapted from COCO".
+MPII_SIGMAS = [0.089, 0.083, 0.107, 0.107, 0.083, 0.089, 0.026, 0.026, 0.026, 0.026,
+               0.062, 0.072, 0.179, 0.179, 0.072, 0.062]
+MPII_SKELETON = [(0, 1), (1, 2), (2, 6), (6, 3), (3, 4), (4, 5), (6, 7), (7, 8), (8, 9),
+                 (8, 12), (12, 11), (11, 10), (8, 13), (13, 14), (14, 15)]
+MPII_FLIP = [(0, 5), (1, 4), (2, 3), (10, 15), (11, 14), (12, 13)]
+
+CROWDPOSE_NAMES = [
+    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist",
+    "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
+    "right_ankle", "top_head", "neck",
+]
+CROWDPOSE_SIGMAS = [0.079, 0.079, 0.072, 0.072, 0.062, 0.062, 0.107, 0.107, 0.087, 0.087,
+                    0.089, 0.089, 0.079, 0.079]
+CROWDPOSE_SKELETON = [(10, 8), (8, 6), (11, 9), (9, 7), (6, 7), (0, 6), (1, 7), (0, 1),
+                      (0, 2), (1, 3), (2, 4), (3, 5), (12, 13), (1, 13), (0, 13)]
+CROWDPOSE_FLIP = [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9), (10, 11)]
+
+_FINGERS = ["thumb", "forefinger", "middle_finger", "ring_finger", "pinky_finger"]
+RHD_NAMES = ["wrist"] + [f"{f}{i}" for f in _FINGERS for i in range(1, 5)]
+# RHD lists each finger tip first (finger1 = tip, finger4 = base, next to the wrist; checked
+# on rhd_mini). RHD has no OKS sigmas: the default is the COCO-WholeBody hand sigmas (given
+# there base -> tip), each finger's four values reversed to RHD's tip-first order.
+_WB_HAND = [0.029, 0.022, 0.035, 0.037, 0.047, 0.026, 0.025, 0.024, 0.035, 0.018, 0.024,
+            0.022, 0.026, 0.017, 0.021, 0.021, 0.032, 0.020, 0.019, 0.022, 0.031]
+RHD_SIGMAS = [_WB_HAND[0]] + [s for f in range(5) for s in _WB_HAND[1 + 4 * f:5 + 4 * f][::-1]]
+RHD_SKELETON = [(a, b) for f in range(5)
+                for a, b in [(0, 4 + 4 * f), (4 + 4 * f, 3 + 4 * f), (3 + 4 * f, 2 + 4 * f),
+                             (2 + 4 * f, 1 + 4 * f)]]
+
+
+def _coco(name: str) -> KeypointSpec:
+    return KeypointSpec(name, list(COCO_NAMES), list(COCO_FLIP), COCO_SIGMAS.copy(),
+                        list(COCO_SKELETON), upper_body_ids=tuple(range(11)))
+
+
+_PRESETS = {
+    "coco": lambda: _coco("coco"),
+    "ochuman": lambda: _coco("ochuman"),
+    "mpii": lambda: KeypointSpec("mpii", list(MPII_NAMES), list(MPII_FLIP), MPII_SIGMAS,
+                                 list(MPII_SKELETON), upper_body_ids=tuple(range(7, 16))),
+    "crowdpose": lambda: KeypointSpec(
+        "crowdpose", list(CROWDPOSE_NAMES), list(CROWDPOSE_FLIP), CROWDPOSE_SIGMAS,
+        list(CROWDPOSE_SKELETON), upper_body_ids=(0, 1, 2, 3, 4, 5, 12, 13)),
+    "rhd": lambda: KeypointSpec("rhd", list(RHD_NAMES), [], RHD_SIGMAS, list(RHD_SKELETON)),
+}
+SPEC_NAMES = tuple(_PRESETS)
+
+
+def get_spec(name: str, sigmas: Sequence[float] | None = None) -> KeypointSpec:
+    """Preset spec ``'coco'``, ``'ochuman'``, ``'mpii'``, ``'crowdpose'`` or ``'rhd'``.
+
+    ``sigmas`` (K values) replaces the preset's OKS sigmas (e.g. your own for RHD).
+    """
+    key = name.lower()
+    if key not in _PRESETS:
+        raise ValueError(f"unknown keypoint set {name!r}; choose from {', '.join(SPEC_NAMES)} "
+                         "or build one with spec_from_category")
+    spec = _PRESETS[key]()
+    if sigmas is not None:
+        spec = KeypointSpec(spec.name, spec.keypoint_names, spec.flip_pairs, sigmas,
+                            spec.skeleton, spec.upper_body_ids)
+    return spec
+
+
+_SIDE_PREFIXES = (("left_", "right_"), ("l_", "r_"), ("left", "right"))
+
+
+def _guess_flip_pairs(names: list[str]) -> list[tuple[int, int]]:
+    """Pair ``left_*`` with ``right_*`` (and ``l_``/``r_``) keypoint names."""
+    index = {n: i for i, n in enumerate(names)}
+    pairs = []
+    for i, n in enumerate(names):
+        for left, right in _SIDE_PREFIXES:
+            if n.startswith(left):
+                j = index.get(right + n[len(left):])
+                if j is not None:
+                    pairs.append((i, j))
+                break
+    return pairs
+
+
+def spec_from_category(category: dict, sigmas: Sequence[float] | None = None,
+                       name: str | None = None,
+                       flip_pairs: Sequence[tuple[int, int]] | None = None) -> KeypointSpec:
+    """A spec from a COCO json ``categories`` entry (``keypoints`` names, 1-based ``skeleton``).
+
+    ``sigmas``: K OKS sigmas; when omitted the category's own ``sigmas`` field is used if it
+    has one, else an error (OKS needs them). ``flip_pairs`` default: ``left_*``/``right_*``
+    name matching.
+    """
+    names = [str(n) for n in category.get("keypoints") or []]
+    label = name or str(category.get("name", "custom"))
+    if not names:
+        raise ValueError(f"category {label!r} has no 'keypoints' names")
+    if sigmas is None:
+        sigmas = category.get("sigmas")
+    if sigmas is None:
+        raise ValueError(f"category {label!r} ({len(names)} keypoints) has no OKS sigmas: "
+                         f"pass {len(names)} sigmas")
+    if len(sigmas) != len(names):
+        raise ValueError(f"category {label!r}: {len(sigmas)} sigmas for {len(names)} keypoints")
+    skeleton = [(int(a) - 1, int(b) - 1) for a, b in category.get("skeleton") or []]
+    pairs = list(flip_pairs) if flip_pairs is not None else _guess_flip_pairs(names)
+    return KeypointSpec(label, names, pairs, np.asarray(sigmas, dtype=np.float64), skeleton)
