@@ -1,0 +1,14 @@
+"""Pose models: registry, the PoseModel interface, architectures and checkpoint loading.
+
+>>> from robustpose.models import create_model, list_models
+>>> model = create_model('hrnet_w32', num_joints=17)     # input [0,1] RGB, N x 3 x 256 x 192
+>>> list_models('hrnet*')
+['hrnet', 'hrnet_w32', 'hrnet_w48']
+"""
+from .base import IMAGENET_MEAN, IMAGENET_STD, PoseModel
+from .registry import create_model, list_models, register_model
+from . import hourglass, hrnet, lightweight, resnet  # noqa: F401  (register the architectures)
+from .checkpoint import CheckpointReport, load_checkpoint, load_pretrained_backbone, save_checkpoint
+
+__all__ = ["PoseModel", "IMAGENET_MEAN", "IMAGENET_STD", "create_model", "list_models", "register_model",
+           "load_checkpoint", "save_checkpoint", "load_pretrained_backbone", "CheckpointReport"]
