@@ -31,8 +31,6 @@ class Cell:
 def parse_corruptions(choice: str | Sequence[str] | None) -> list[str]:
     """'benchmark' (the paper's 15), 'all' (19), 'validation' (4), a family name
     ('noise', 'blur', 'weather', 'digital'), 'none', or comma-separated names."""
-    from robustpose.corruptions import get_corruption_names
-
     if choice is None:
         choice = "benchmark"
     if isinstance(choice, str):
@@ -42,8 +40,12 @@ def parse_corruptions(choice: str | Sequence[str] | None) -> list[str]:
     subsets = {"benchmark": "common", "common": "common", "all": "all",
                "validation": "validation", "noise": "noise", "blur": "blur",
                "weather": "weather", "digital": "digital"}
-    known = list(get_corruption_names("all"))
     names: list[str] = []
+    if all(item == "none" for item in items):
+        return names
+    from robustpose.corruptions import get_corruption_names
+
+    known = list(get_corruption_names("all"))
     for item in items:
         if item == "none":
             continue

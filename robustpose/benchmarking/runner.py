@@ -43,8 +43,7 @@ def read_records(run_dir: Path) -> list[dict]:
     paths = store_paths(run_dir)
     if not paths:
         return []
-    merged = ResultsStore.merge(paths)
-    records = merged.records() if hasattr(merged, "records") else list(merged)
+    records = ResultsStore.merge(paths)
     seen, out = set(), []
     for record in records:
         key = (record["model"], record["dataset"], record["corruption"], int(record["severity"]))
@@ -116,8 +115,8 @@ def evaluate_cells(adapter: Any, source: Any, cells: Sequence[Cell], store: Any,
             cell_bar.update(1)
             value = record.get(source.metric_name)
             shown = "-" if value is None else f"{100 * value:.1f}"
-            cell_bar.write(f"[{cell_bar.n:>3}/{len(cells)}] {cell.label:<24} "
-                           f"{source.metric_name} {shown:>5}  ({record['seconds']:.1f} s"
+            cell_bar.write(f"[{len(written):>3}/{len(cells)}] {cell.label:<24} "
+                           f"{source.metric_name} {shown:>5}  ({record['elapsed_s']:.1f} s"
                            + (f", {len(record['skipped_images'])} skipped)" if skipped else ")"))
     image_bar.close()
     cell_bar.close()
@@ -128,11 +127,14 @@ def _cell_record(cell: Cell, metric: Any, source: Any, model_name: str,
                  skipped: list, seconds: float, conventions: dict) -> dict:
     stats = {k: float(v) for k, v in metric.stats().items()
              if isinstance(v, (int, float, np.floating, np.integer))}
+    if source.metric_name not in stats:
+        raise ValueError(f"the {type(metric).__name__} gave no {source.metric_name!r} "
+                         f"(has {', '.join(stats)})")
     unique = sorted({(path, problem) for path, problem in skipped})
     return {"model": model_name, "dataset": source.name, "corruption": cell.corruption,
             "severity": int(cell.severity), "metric": source.metric_name,
             source.metric_name: stats.get(source.metric_name), "metrics": stats,
-            "num_people": len(source.records), "seconds": round(seconds, 3),
+            "num_people": len(source.records), "elapsed_s": round(seconds, 3),
             "skipped_images": [{"path": p, "problem": q} for p, q in unique],
             "conventions": conventions}
 

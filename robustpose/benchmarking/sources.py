@@ -59,21 +59,19 @@ def _first_existing(root: Path, candidates: list[str], what: str, dataset: str) 
                             f"{', '.join(candidates)}); give --annotations / --data-root")
 
 
-def _synth_files(data_root: Path | None, seed: int) -> tuple[Path, Path]:
-    """The SynthPose validation split on disk (annotations.json, image root)."""
-    from robustpose.data import synth
+def _synth_files(data_root: Path | None) -> tuple[Path, Path]:
+    """The SynthPose validation split on disk (annotations.json, image root).
+
+    ``data_root`` holding an ``annotations.json`` (e.g. from ``robustpose synth``) is used
+    as it is; otherwise the fixed split is generated once into the cache (``data_root``,
+    or ``$ROBUSTPOSE_CACHE/synthpose``) and reused.
+    """
+    from robustpose.data.synth import materialize, validation_split
 
     if data_root is not None and (Path(data_root) / "annotations.json").is_file():
         return Path(data_root) / "annotations.json", Path(data_root) / "images"
-    for name in ("validation_files", "ensure_validation_split", "validation_split"):
-        function = getattr(synth, name, None)
-        if function is not None:
-            result = function(data_root) if data_root is not None else function()
-            if isinstance(result, (tuple, list)):
-                return Path(result[0]), Path(result[1])
-            root = Path(result)
-            return root / "annotations.json", root / "images"
-    raise ValueError("robustpose.data.synth offers no validation split writer")
+    folder = materialize(validation_split(), data_root)
+    return folder / "annotations.json", folder / "images"
 
 
 def _subset_annotations(ann_file: Path, max_images: int, subset_dir: Any) -> Path:
@@ -116,7 +114,7 @@ def resolve_source(dataset: str = "synth", data_root: str | os.PathLike | None =
         raise ValueError(f"unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
     root = Path(data_root) if data_root is not None else None
     if dataset == "synth" and annotations is None:
-        ann_file, image_root = _synth_files(root, seed)
+        ann_file, image_root = _synth_files(root)
         name = "synth-val"
     else:
         if root is None and annotations is None:

@@ -5,7 +5,7 @@ of DataLoader workers, so loading and corrupting the next images overlaps infere
 the current batch, even across cell boundaries, and the workers start only once. A batch
 never mixes cells. Memory holds a few batches in flight whatever the dataset size.
 
-An image that cannot be read (or corrupted) becomes a *skip marker*: the batch goes on
+An image that cannot be read becomes a *skip marker*: the batch goes on
 without it and the runner lists it in the cell's record.
 """
 from __future__ import annotations
@@ -45,47 +45,29 @@ class _OncePerImage:
         return {"transform": self.transform, "_key": None, "_value": None}
 
 
-def corrupted_root_records(records: Sequence[Any], image_root: Path, corrupted_root: Path,
-                           cell: Cell) -> list[Any]:
-    """Point each record at its pre-generated copy ``corrupted_root/<name>/<severity>/<rel>``.
-
-    ``rel`` is the image's path relative to the clean image root (the -C writer's layout).
-    """
-    out = []
-    for record in records:
-        path = Path(record.image_path)
-        try:
-            rel = path.relative_to(image_root)
-        except ValueError:
-            rel = Path(path.name)
-        new_path = corrupted_root / cell.corruption / str(cell.severity) / rel
-        out.append(dataclasses.replace(record, image_path=new_path))
-    return out
-
-
 class CellStream(Dataset):
     """Items ``(cell_index, person_index)`` -> the TopDownDataset item of that cell, or a
     skip marker ``{'skipped': path, 'problem': text}`` for an unreadable image."""
 
     def __init__(self, cells: Sequence[Cell], records: Sequence[Any], spec: Any,
                  input_size: tuple[int, int], seed: int = 0, image_root: Path | None = None,
-                 corrupted_root: Path | None = None) -> None:
-        from robustpose.data import CorruptedImages, TopDownDataset
+                 corrupted_root: Path | None = None,
+                 corrupted_layout: str = "robustpose") -> None:
+        from robustpose.data import CorruptedFolder, CorruptedImages, TopDownDataset
 
         self.cells = list(cells)
         self.num_records = len(records)
         heatmap_size = (max(1, input_size[0] // 4), max(1, input_size[1] // 4))
         self.datasets = []
         for cell in self.cells:
-            cell_records, transform = list(records), None
-            if not cell.is_clean:
-                if corrupted_root is not None:
-                    cell_records = corrupted_root_records(records, Path(image_root or "."),
-                                                          Path(corrupted_root), cell)
-                else:
-                    transform = _OncePerImage(CorruptedImages(cell.corruption, cell.severity,
-                                                              seed))
-            self.datasets.append(TopDownDataset(cell_records, spec, input_size=tuple(input_size),
+            transform = None
+            if not cell.is_clean and corrupted_root is not None:
+                transform = _OncePerImage(CorruptedFolder(corrupted_root, image_root or ".",
+                                                          cell.corruption, cell.severity,
+                                                          layout=corrupted_layout))
+            elif not cell.is_clean:
+                transform = _OncePerImage(CorruptedImages(cell.corruption, cell.severity, seed))
+            self.datasets.append(TopDownDataset(records, spec, input_size=tuple(input_size),
                                                 heatmap_size=heatmap_size, train=False,
                                                 image_transform=transform, seed=seed))
 
@@ -94,13 +76,14 @@ class CellStream(Dataset):
 
     def __getitem__(self, item: tuple[int, int]) -> dict:
         cell_index, person = item
+        from robustpose.data import ImageReadError
+
         try:
             sample = self.datasets[cell_index][person]
-        except Exception as exc:  # noqa: BLE001 - any failure on one image skips only it
-            record = self.datasets[cell_index].records[person] \
-                if hasattr(self.datasets[cell_index], "records") else None
-            path = str(getattr(record, "image_path", f"person {person}"))
-            problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        except (ImageReadError, OSError) as exc:  # an unreadable image skips only itself
+            record = self.datasets[cell_index].records[person]
+            path = str(getattr(exc, "path", None) or record.image_path)
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
             return {"cell": cell_index, "skipped": path, "problem": problem}
         sample.pop("target", None)  # evaluation needs only the crop and its meta
         sample.pop("target_weight", None)

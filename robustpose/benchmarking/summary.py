@@ -42,9 +42,13 @@ def build_card(records: Sequence[dict], settings: dict,
         if record["corruption"] != CLEAN and record.get(metric) is not None:
             per_cell.setdefault(record["corruption"], {})[str(int(record["severity"]))] = \
                 _pct(record[metric])
-    have_corruptions = [n for n in names if n in per_cell]
-    summary = summarize_robustness(list(records), metric=metric,
-                                   corruptions=have_corruptions or None) if records else {}
+    missing = sorted(expected - present)
+    clean_records = [r for r in records if r["corruption"] == CLEAN]
+    if names and not missing:
+        summary = summarize_robustness(list(records), metric=metric, corruptions=names,
+                                       severities=severities)
+    else:  # clean only, or an unfinished run (other shards still running): no mPC yet
+        summary = {"clean": clean_records[0].get(metric) if clean_records else None}
     worst = summary.get("worst")
     if isinstance(worst, dict):
         worst = {"corruption": worst.get("corruption"), "value": _pct(worst.get("value"))}
@@ -53,7 +57,6 @@ def build_card(records: Sequence[dict], settings: dict,
     elif isinstance(worst, str):
         worst = {"corruption": worst,
                  "value": _pct(summary.get("per_corruption", {}).get(worst))}
-    missing = sorted(expected - present)
     card = {
         "model": settings.get("model"), "dataset": settings.get("dataset"),
         "metric": metric, "units": "percent",
@@ -69,11 +72,12 @@ def build_card(records: Sequence[dict], settings: dict,
         "cells": {"expected": len(expected), "done": len(expected & present),
                   "missing": [f"{c}/{s}" for c, s in missing]},
         "skipped_images": [{"path": p, "problem": q} for p, q in sorted(skipped.items())],
-        "seconds": round(sum(float(r.get("seconds", 0.0)) for r in records), 1),
+        "seconds": round(sum(float(r.get("elapsed_s", 0.0)) for r in records), 1),
     }
     if set(names) != set(_benchmark_15()) and names:
-        card["mPC_note"] = (f"mPC over {len(have_corruptions)} corruption(s), not the "
-                            "paper's 15.")
+        card["mPC_note"] = f"mPC over {len(names)} corruption(s), not the paper's 15."
+    if severities != [1, 2, 3, 4, 5] and names:
+        card["mPC_note"] = (card.get("mPC_note", "") + f" Severities {severities} only.").strip()
     return card
 
 

@@ -70,7 +70,11 @@ def _flip_back_coords(coords: np.ndarray, width: int, flip_pairs: Sequence) -> n
 def decode_heatmap_output(heatmaps: torch.Tensor, flipped: torch.Tensor | None,
                           metas: dict, spec: Any, input_size: tuple[int, int],
                           shift: bool = True) -> np.ndarray:
-    """Heatmaps (N,K,h,w) (+ optional heatmaps of the flipped crops) -> (N,K,3) image px."""
+    """Heatmaps (N,K,h,w) (+ optional heatmaps of the flipped crops) -> (N,K,3) image px.
+
+    ``shift`` is HRNet's 1-px shift of the flipped-back heatmaps; decoding always applies
+    the quarter-pixel refinement (HRNet's post-processing), as for registry models.
+    """
     from robustpose.codecs import GaussianHeatmap, flip_heatmaps, heatmaps_to_image_coords
 
     heatmaps = torch.as_tensor(heatmaps, dtype=torch.float32)
@@ -80,7 +84,7 @@ def decode_heatmap_output(heatmaps: torch.Tensor, flipped: torch.Tensor | None,
         heatmaps = (heatmaps + torch.as_tensor(back)) * 0.5
     h, w = heatmaps.shape[-2:]
     codec = GaussianHeatmap(tuple(input_size), (int(w), int(h)))
-    coords, maxvals = codec.decode(heatmaps, shift=shift)
+    coords, maxvals = codec.decode(heatmaps)
     coords = heatmaps_to_image_coords(_as_numpy(coords), _as_numpy(metas["center"]),
                                       _as_numpy(metas["scale"]), (int(w), int(h)))
     out = np.concatenate([_as_numpy(coords)[..., :2],

@@ -1,0 +1,157 @@
+"""Model adapters: ONNX (BlazePose, a real pretrained model), callables, spec files."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from robustpose.data import (TopDownDataset, affine_transform_points, get_affine_transform,
+                             get_spec, load_coco_records)
+from robustpose.models.adapters import (CallableAdapter, OnnxAdapter, as_adapter,
+                                        decode_coord_output, load_onnx_spec)
+
+REPO = Path(__file__).resolve().parents[1]
+BLAZEPOSE_SPEC = REPO / "configs" / "onnx" / "blazepose_landmark_lite.yaml"
+
+
+def coco_mini(data_root, input_size=(256, 256)):
+    root = data_root / "coco_val_mini"
+    records, spec = load_coco_records(root / "annotations.json", root / "images",
+                                      aspect_ratio=input_size[0] / input_size[1])
+    return records, spec
+
+
+def batch_of(records, spec, input_size):
+    ds = TopDownDataset(records, spec, input_size=input_size,
+                        heatmap_size=(input_size[0] // 4, input_size[1] // 4))
+    items = [ds[i] for i in range(len(records))]
+    images = torch.stack([it["image"] for it in items])
+    meta = {k: np.stack([np.asarray(it["meta"][k]) for it in items])
+            for k in ("center", "scale", "image_id", "score")}
+    return images, meta
+
+
+# --------------------------------------------------------------------------- spec files
+def test_blazepose_spec_reads():
+    spec = load_onnx_spec(BLAZEPOSE_SPEC)
+    assert spec.input_size == (256, 256) and spec.output_kind == "coords"
+    assert spec.output_name == "Identity" and spec.values_per_keypoint == 5
+    assert spec.keypoint_index_map == [0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25,
+                                       26, 27, 28]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("input_size: [256, 256]\n", "lacks required key(s) output_kind"),
+    ("input_size: [256, 256]\noutput_kind: boxes\n", "output_kind must be one of"),
+    ("input_size: [256, 256]\noutput_kind: coords\nmean: [0, 0, 0]\n", "both mean and std"),
+    ("- a\n- b\n", "must be a mapping"),
+    ("input_size: [256\n", "cannot parse"),
+])
+def test_bad_spec_gives_one_line_error_naming_the_file(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError) as info:
+        load_onnx_spec(path)
+    assert str(path) in str(info.value) and message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_onnxruntime_names_the_extra(monkeypatch, models_root):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(ImportError, match=r"robustpose\[onnx\]"):
+        OnnxAdapter(models_root / "blazepose_landmark_lite.onnx", BLAZEPOSE_SPEC)
+
+
+# --------------------------------------------------------------------------- BlazePose
+@pytest.fixture(scope="module")
+def blazepose(models_root):
+    return OnnxAdapter(models_root / "blazepose_landmark_lite.onnx", BLAZEPOSE_SPEC)
+
+
+def test_blazepose_lands_near_ground_truth_on_a_large_person(blazepose, data_root):
+    records, spec = coco_mini(data_root)
+    # the 277 px tall, fully annotated person of image 397133
+    person = [r for r in records if r.image_id == 397133 and r.bbox[3] > 250][0]
+    images, meta = batch_of([person], spec, blazepose.input_size)
+    keypoints = blazepose.predict(images, meta, spec, flip_test=False)[0]
+    visible = person.keypoints[:, 2] > 0
+    error = np.linalg.norm(keypoints[visible, :2] - person.keypoints[visible, :2], axis=1)
+    assert visible.sum() >= 12
+    assert np.median(error) < 8.0, error
+    assert np.all((keypoints[:, 2] >= 0) & (keypoints[:, 2] <= 1))  # sigmoid scores
+
+
+def test_fixed_batch_of_one_is_fed_crop_by_crop(blazepose, data_root):
+    assert blazepose.fixed_batch == 1
+    records, spec = coco_mini(data_root)
+    images, meta = batch_of(records[:3], spec, blazepose.input_size)
+    together = blazepose.forward(images)
+    alone = np.concatenate([blazepose.forward(images[i:i + 1]) for i in range(3)])
+    assert together.shape == (3, 195)
+    np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("image_id", [109313, 153797])
+def test_blazepose_flip_test_mirrors_and_swaps_back(blazepose, data_root, image_id):
+    records, spec = coco_mini(data_root)
+    person = max((r for r in records if r.image_id == image_id), key=lambda r: r.bbox[3])
+    images, meta = batch_of([person], spec, blazepose.input_size)
+    flipped = blazepose.predict(images, meta, spec, flip_test=True)[0]
+    visible = person.keypoints[:, 2] > 0
+    # without the left/right swap these people come out 38 px and 93 px (median) off
+    error = np.linalg.norm(flipped[visible, :2] - person.keypoints[visible, :2], axis=1)
+    assert np.median(error) < 10.0, error
+
+
+# --------------------------------------------------------------------------- callables
+def test_crop_pixels_map_back_to_image_pixels_exactly(data_root):
+    records, spec = coco_mini(data_root, (192, 256))
+    record = records[0]
+    matrix = get_affine_transform(record.center, record.scale, 0, (192, 256))
+    crop_xy = affine_transform_points(record.keypoints[:, :2], matrix)
+    meta = {"center": record.center[None], "scale": record.scale[None]}
+    back = decode_coord_output(crop_xy[None], None, meta, spec, (192, 256))
+    np.testing.assert_allclose(back[0, :, :2], record.keypoints[:, :2], atol=1e-3)
+    assert np.all(back[0, :, 2] == 1.0)  # no score column -> score 1
+
+
+def _bright_spot_heatmaps(crops: torch.Tensor, k: int = 17) -> torch.Tensor:
+    """A toy 'model': every heatmap peaks at the brightest pixel of the crop."""
+    n, _, h, w = crops.shape
+    grey = crops.mean(1)
+    pooled = torch.nn.functional.avg_pool2d(grey[:, None], 4)[:, 0]  # (n, h/4, w/4)
+    flat = pooled.reshape(n, -1).argmax(1)
+    ys, xs = flat // (w // 4), flat % (w // 4)
+    yy, xx = torch.meshgrid(torch.arange(h // 4), torch.arange(w // 4), indexing="ij")
+    maps = torch.exp(-((xx[None] - xs[:, None, None]) ** 2 + (yy[None] - ys[:, None, None]) ** 2)
+                     / (2 * 2.0 ** 2))
+    return maps[:, None].repeat(1, k, 1, 1).float()
+
+
+@pytest.mark.parametrize("flip_test", [False, True])
+def test_heatmap_callable_finds_a_bright_spot(flip_test):
+    spec = get_spec("coco")
+    crops = torch.zeros(2, 3, 256, 192)
+    spots = [(40, 100), (148, 32)]  # (x, y) in crop pixels: 4x4 blocks from there
+    for i, (x, y) in enumerate(spots):
+        crops[i, :, y:y + 4, x:x + 4] = 1.0
+    adapter = as_adapter(_bright_spot_heatmaps, input_size=(192, 256))
+    assert isinstance(adapter, CallableAdapter)
+    # centre/scale that make the crop the identity: 192 px wide box centred in the crop
+    center = np.array([[96.0 - 0.0, 128.0]] * 2)
+    scale = np.array([[192 / 200.0, 256 / 200.0]] * 2)
+    keypoints = adapter.predict(crops, {"center": center, "scale": scale}, spec, flip_test)
+    for i, (x, y) in enumerate(spots):
+        assert np.allclose(keypoints[i, :, 0], x, atol=3.0)
+        assert np.allclose(keypoints[i, :, 1], y, atol=3.0)
+
+
+def test_callable_output_shape_is_checked():
+    adapter = CallableAdapter(lambda x: torch.zeros(x.shape[0], 5), input_size=(64, 64))
+    spec = get_spec("coco")
+    meta = {"center": np.zeros((1, 2)), "scale": np.ones((1, 2))}
+    with pytest.raises(ValueError, match="expected heatmaps"):
+        adapter.predict(torch.zeros(1, 3, 64, 64), meta, spec, False)
