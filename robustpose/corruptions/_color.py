@@ -1,0 +1,69 @@
+"""scikit-image's RGB <-> HSV formulas (same float64 operations), and a per-colour map.
+
+``rgb_to_hsv`` / ``hsv_to_rgb`` reproduce ``skimage.color.rgb2hsv`` / ``hsv2rgb`` operation by
+operation on an N x 3 float64 array, so results are bit-identical. Because both are
+per-pixel, corruptions built on them (brightness, saturate) are evaluated once per distinct
+colour of the image (``map_unique_colors``): natural images have far fewer colours than
+pixels.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+
+def rgb_to_hsv(arr: np.ndarray) -> np.ndarray:
+    """N x 3 RGB float64 in [0, 1] -> N x 3 HSV (scikit-image's formulas)."""
+    out = np.empty_like(arr)
+    out_v = arr.max(-1)
+    delta = np.ptp(arr, axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out_s = delta / out_v
+        out_s[delta == 0.0] = 0.0
+        idx = arr[:, 0] == out_v
+        out[idx, 0] = (arr[idx, 1] - arr[idx, 2]) / delta[idx]
+        idx = arr[:, 1] == out_v
+        out[idx, 0] = 2.0 + (arr[idx, 2] - arr[idx, 0]) / delta[idx]
+        idx = arr[:, 2] == out_v
+        out[idx, 0] = 4.0 + (arr[idx, 0] - arr[idx, 1]) / delta[idx]
+        out_h = (out[:, 0] / 6.0) % 1.0
+    out_h[delta == 0.0] = 0.0
+    out[:, 0] = out_h
+    out[:, 1] = out_s
+    out[:, 2] = out_v
+    out[np.isnan(out)] = 0
+    return out
+
+
+def hsv_to_rgb(arr: np.ndarray) -> np.ndarray:
+    """N x 3 HSV float64 -> N x 3 RGB (scikit-image's formulas)."""
+    h, s, v = arr[:, 0], arr[:, 1], arr[:, 2]
+    hi = np.floor(h * 6)
+    f = h * 6 - hi
+    p = v * (1 - s)
+    q = v * (1 - f * s)
+    t = v * (1 - (1 - f) * s)
+    sector = hi.astype(np.uint8) % 6
+    table = np.stack(
+        [
+            np.stack((v, t, p), axis=-1),
+            np.stack((q, v, p), axis=-1),
+            np.stack((p, v, t), axis=-1),
+            np.stack((p, q, v), axis=-1),
+            np.stack((t, p, v), axis=-1),
+            np.stack((v, p, q), axis=-1),
+        ]
+    )
+    return table[sector, np.arange(arr.shape[0])]
+
+
+def map_unique_colors(image: np.ndarray, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Apply a per-pixel colour map ``fn`` (N x 3 uint8 -> N x 3 uint8) to an H x W x 3
+    uint8 image by evaluating it once per distinct colour."""
+    codes = (
+        (image[..., 0].astype(np.int32) << 16) | (image[..., 1].astype(np.int32) << 8) | image[..., 2]
+    ).ravel()
+    unique, inverse = np.unique(codes, return_inverse=True)
+    colors = np.stack([(unique >> 16) & 255, (unique >> 8) & 255, unique & 255], axis=1).astype(np.uint8)
+    return fn(colors)[inverse.ravel()].reshape(image.shape)

@@ -1,0 +1,76 @@
+"""Digital family: contrast, elastic transform, pixelate, JPEG, and saturate (validation)."""
+from __future__ import annotations
+
+from io import BytesIO
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from ._color import hsv_to_rgb, map_unique_colors, rgb_to_hsv
+from ._kernels import sk_gaussian
+from .params import ELASTIC_MAX_SHIFT_FRACTION, ELASTIC_SIGMA_FRACTION, SEVERITY_PARAMS
+from .registry import register, to_uint8
+
+
+@register("contrast")
+def contrast(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
+    """(x - mean) * c + mean, per channel means over the image."""
+    factor = SEVERITY_PARAMS["contrast"][severity - 1]
+    x = image / 255.0
+    means = np.mean(x, axis=(0, 1), keepdims=True)
+    # Per channel the result depends only on the value: evaluate it on a 256-entry table.
+    levels = (np.arange(256) / 255.0)[:, None]
+    table = to_uint8(np.clip((levels - means[0]) * factor + means[0], 0, 1) * 255)
+    return np.stack([table[image[..., ch], ch] for ch in range(3)], axis=2)
+
+
+@register("saturate")
+def saturate(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
+    """HSV saturation * c0 + c1 (clipped), per colour."""
+    scale, offset = SEVERITY_PARAMS["saturate"][severity - 1]
+
+    def saturate_colors(rgb: np.ndarray) -> np.ndarray:
+        hsv = rgb_to_hsv(rgb / 255.0)
+        hsv[:, 1] = np.clip(hsv[:, 1] * scale + offset, 0, 1)
+        return to_uint8(np.clip(hsv_to_rgb(hsv), 0, 1) * 255)
+
+    return map_unique_colors(image, saturate_colors)
+
+
+@register("jpeg_compression")
+def jpeg_compression(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
+    """Pillow JPEG round trip at quality c."""
+    quality = SEVERITY_PARAMS["jpeg_compression"][severity - 1]
+    buffer = BytesIO()
+    Image.fromarray(image).save(buffer, "JPEG", quality=quality)
+    buffer.seek(0)
+    with Image.open(buffer) as decoded:
+        return np.array(decoded.convert("RGB"), dtype=np.uint8)
+
+
+@register("pixelate")
+def pixelate(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
+    """Pillow BOX downscale by c, NEAREST upscale back."""
+    factor = SEVERITY_PARAMS["pixelate"][severity - 1]
+    height, width = image.shape[:2]
+    small = Image.fromarray(image).resize((int(width * factor), int(height * factor)), Image.BOX)
+    return np.array(small.resize((width, height), Image.NEAREST), dtype=np.uint8)
+
+
+@register("elastic_transform")
+def elastic_transform(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
+    """Bilinear warp by a smoothed uniform displacement field (alpha px scale)."""
+    alpha = SEVERITY_PARAMS["elastic_transform"][severity - 1]
+    x = np.array(image, dtype=np.float32) / 255.0
+    shape = x.shape
+    sigma = np.array(shape[:2]) * ELASTIC_SIGMA_FRACTION
+    max_dx = shape[0] * ELASTIC_MAX_SHIFT_FRACTION
+    max_dy = shape[0] * ELASTIC_MAX_SHIFT_FRACTION
+    dx = (sk_gaussian(rng.uniform(-max_dx, max_dx, size=shape[:2]), sigma, mode="reflect", truncate=3) * alpha).astype(np.float32)
+    dy = (sk_gaussian(rng.uniform(-max_dy, max_dy, size=shape[:2]), sigma, mode="reflect", truncate=3) * alpha).astype(np.float32)
+    dx, dy = dx[..., np.newaxis], dy[..., np.newaxis]
+    xx, yy, zz = np.meshgrid(np.arange(shape[1]), np.arange(shape[0]), np.arange(shape[2]))
+    indices = np.reshape(yy + dy, (-1, 1)), np.reshape(xx + dx, (-1, 1)), np.reshape(zz, (-1, 1))
+    warped = ndimage.map_coordinates(x, indices, order=1, mode="reflect").reshape(shape)
+    return to_uint8(np.clip(warped, 0, 1) * 255)

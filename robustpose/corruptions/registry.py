@@ -1,0 +1,33 @@
+"""One registry for the 19 corruptions: name -> function, filled by the family modules.
+
+A corruption function has the signature ``fn(image, severity, rng) -> np.ndarray`` where
+``image`` is a C-contiguous uint8 H x W x 3 RGB array (never modified), ``severity`` an int
+in 1..5 and ``rng`` a ``np.random.RandomState`` that replays the reference's draws
+(imagecorruptions 1.1.2 run after ``np.random.seed(k)``). It returns uint8 H x W x 3.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+CorruptionFn = Callable[[np.ndarray, int, np.random.RandomState], np.ndarray]
+
+CORRUPTIONS: dict[str, CorruptionFn] = {}
+
+
+def register(name: str) -> Callable[[CorruptionFn], CorruptionFn]:
+    """Decorator adding ``fn`` to :data:`CORRUPTIONS` under ``name``."""
+
+    def add(fn: CorruptionFn) -> CorruptionFn:
+        if name in CORRUPTIONS:
+            raise RuntimeError(f"corruption {name!r} registered twice")
+        CORRUPTIONS[name] = fn
+        return fn
+
+    return add
+
+
+def to_uint8(values: np.ndarray) -> np.ndarray:
+    """The reference's final ``np.uint8(x)``: truncates floats in [0, 255] toward zero."""
+    return np.asarray(values).astype(np.uint8)

@@ -1,0 +1,207 @@
+"""Weather family: snow, frost, fog, brightness, and spatter (validation)."""
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import importlib.resources
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ._color import map_unique_colors, rgb_to_hsv, hsv_to_rgb
+from ._kernels import clipped_zoom, motion_blur_exact, motion_kernel, sk_gaussian
+from .params import FROST_FILES, SEVERITY_PARAMS, SPATTER_MUD_RGB, SPATTER_WATER_BGR
+from .registry import register, to_uint8
+
+# ---------------------------------------------------------------- frost textures
+
+
+def _frost_path(name: str) -> Path:
+    """Bundled texture, else the copy inside an installed imagecorruptions wheel."""
+    bundled = importlib.resources.files("robustpose") / "assets" / "frost" / name
+    if bundled.is_file():
+        return Path(str(bundled))
+    for dist in ("imagecorruptions-imaug", "imagecorruptions"):
+        try:
+            candidate = Path(str(importlib.metadata.distribution(dist).locate_file(f"imagecorruptions/frost/{name}")))
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"frost texture {name} not found in robustpose/assets/frost: reinstall robustpose "
+        f"(it ships the ImageNet-C textures) or `pip install --no-deps imagecorruptions-imaug`"
+    )
+
+
+@functools.lru_cache(maxsize=len(FROST_FILES))
+def frost_texture(index: int) -> np.ndarray:
+    """Frost texture ``index`` (0..5) as read by ``cv2.imread`` (BGR uint8), read-only."""
+    path = _frost_path(FROST_FILES[index])
+    texture = cv2.imread(str(path))
+    if texture is None:
+        raise ValueError(f"cannot decode frost texture {path}")
+    texture.setflags(write=False)
+    return texture
+
+
+@functools.lru_cache(maxsize=16)
+def _frost_rescaled(index: int, height: int, width: int) -> np.ndarray:
+    """The reference's rescale of texture ``index`` for an image of height x width."""
+    frost = frost_texture(index)
+    fh, fw = frost.shape[:2]
+    if fh >= height and fw >= width:
+        scaling = 1
+    elif fh < height and fw >= width:
+        scaling = height / fh
+    elif fh >= height and fw < width:
+        scaling = width / fw
+    else:
+        scaling = np.maximum(height / fh, width / fw)
+    scaling *= 1.1
+    new_shape = (int(np.ceil(fw * scaling)), int(np.ceil(fh * scaling)))
+    out = cv2.resize(frost, dsize=new_shape, interpolation=cv2.INTER_CUBIC)
+    out.setflags(write=False)
+    return out
+
+
+@register("frost")
+def frost(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
+    """c0 * x + c1 * frost, with a random texture (randint(6)) and a random crop."""
+    image_weight, frost_weight = SEVERITY_PARAMS["frost"][severity - 1]
+    height, width = image.shape[:2]
+    index = rng.randint(6)
+    rescaled = _frost_rescaled(index, height, width)
+    top = rng.randint(0, rescaled.shape[0] - height)
+    left = rng.randint(0, rescaled.shape[1] - width)
+    crop = rescaled[top:top + height, left:left + width][..., [2, 1, 0]]
+    return to_uint8(np.clip(image_weight * image + frost_weight * crop, 0, 255))
+
+
+# ---------------------------------------------------------------- fog
+
+
+def plasma_fractal(rng: np.random.RandomState, mapsize: int = 256, wibbledecay: float = 3) -> np.ndarray:
+    """Diamond-square height map in [0, 1], float32 mapsize x mapsize (reference draws)."""
+    assert mapsize & (mapsize - 1) == 0
+    maparray = np.empty((mapsize, mapsize), dtype=np.float32)
+    maparray[0, 0] = 0
+    stepsize = mapsize
+    wibble = 100
+
+    def wibbledmean(array):
+        return array / 4 + wibble * rng.uniform(-wibble, wibble, array.shape)
+
+    while stepsize >= 2:
+        half = stepsize // 2
+        cornerref = maparray[0:mapsize:stepsize, 0:mapsize:stepsize]
+        squareaccum = cornerref + np.roll(cornerref, shift=-1, axis=0)
+        squareaccum += np.roll(squareaccum, shift=-1, axis=1)
+        maparray[half:mapsize:stepsize, half:mapsize:stepsize] = wibbledmean(squareaccum)
+        drgrid = maparray[half:mapsize:stepsize, half:mapsize:stepsize]
+        ulgrid = maparray[0:mapsize:stepsize, 0:mapsize:stepsize]
+        ldrsum = drgrid + np.roll(drgrid, 1, axis=0)
+        lulsum = ulgrid + np.roll(ulgrid, -1, axis=1)
+        maparray[0:mapsize:stepsize, half:mapsize:stepsize] = wibbledmean(ldrsum + lulsum)
+        tdrsum = drgrid + np.roll(drgrid, 1, axis=1)
+        tulsum = ulgrid + np.roll(ulgrid, -1, axis=0)
+        maparray[half:mapsize:stepsize, 0:mapsize:stepsize] = wibbledmean(tdrsum + tulsum)
+        stepsize //= 2
+        wibble /= wibbledecay
+    maparray -= maparray.min()
+    return maparray / maparray.max()
+
+
+def _next_power_of_2(x: int) -> int:
+    return 1 if x == 0 else 2 ** (x - 1).bit_length()
+
+
+@register("fog")
+def fog(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
+    """Adds a plasma fractal (strength c0, roughness decay c1), then rescales."""
+    strength, decay = SEVERITY_PARAMS["fog"][severity - 1]
+    height, width = image.shape[:2]
+    map_size = _next_power_of_2(int(max(image.shape)))
+    x = image / 255.0
+    max_val = x.max()
+    x += strength * plasma_fractal(rng, mapsize=map_size, wibbledecay=decay)[:height, :width][..., np.newaxis]
+    return to_uint8(np.clip(x * max_val / (max_val + strength), 0, 1) * 255)
+
+
+# ---------------------------------------------------------------- snow
+
+
+@register("snow")
+def snow(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
+    """Zoomed, thresholded, motion-blurred gaussian flakes over a greyed, brightened image."""
+    loc, scale, zoom, threshold, radius, sigma, blend = SEVERITY_PARAMS["snow"][severity - 1]
+    x = np.array(image, dtype=np.float32) / 255.0
+    height, width = x.shape[:2]
+    layer = rng.normal(size=x.shape[:2], loc=loc, scale=scale)
+    layer = clipped_zoom(layer[..., np.newaxis], zoom)
+    layer[layer < threshold] = 0
+    layer = np.clip(layer.squeeze(), 0, 1)
+    angle = rng.uniform(-135, -45)
+    layer = motion_blur_exact(layer, motion_kernel(radius, sigma, angle, layer.shape[:2]))
+    layer = np.round(layer * 255).astype(np.uint8) / 255.0
+    layer = layer[..., np.newaxis][:height, :width, :]
+    grey = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).reshape(height, width, 1)
+    x = blend * x + (1 - blend) * np.maximum(x, grey * 1.5 + 0.5)
+    return to_uint8(np.clip(x + layer + np.rot90(layer, k=2), 0, 1) * 255)
+
+
+# ---------------------------------------------------------------- spatter
+
+
+@register("spatter")
+def spatter(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
+    """Water drops (severity 1-3) or mud (4-5) from a thresholded smoothed gaussian field."""
+    loc, scale, sigma, threshold, intensity, mode = SEVERITY_PARAMS["spatter"][severity - 1]
+    x = np.array(image, dtype=np.float32) / 255.0
+    liquid = rng.normal(size=x.shape[:2], loc=loc, scale=scale)
+    liquid = sk_gaussian(liquid, sigma)
+    liquid[liquid < threshold] = 0
+    if mode == 0:
+        liquid = (liquid * 255).astype(np.uint8)
+        dist = 255 - cv2.Canny(liquid, 50, 150)
+        dist = cv2.distanceTransform(dist, cv2.DIST_L2, 5)
+        _, dist = cv2.threshold(dist, 20, 20, cv2.THRESH_TRUNC)
+        dist = cv2.blur(dist, (3, 3)).astype(np.uint8)
+        dist = cv2.equalizeHist(dist)
+        ker = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]])
+        dist = cv2.filter2D(dist, cv2.CV_8U, ker)
+        dist = cv2.blur(dist, (3, 3)).astype(np.float32)
+        m = cv2.cvtColor(liquid * dist, cv2.COLOR_GRAY2BGRA)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            m /= np.max(m, axis=(0, 1))
+        m *= intensity
+        ones = np.ones_like(m[..., :1])
+        color = np.concatenate([c * ones for c in SPATTER_WATER_BGR], axis=2)
+        color = cv2.cvtColor(color, cv2.COLOR_BGR2BGRA)
+        x = cv2.cvtColor(x, cv2.COLOR_BGR2BGRA)
+        return to_uint8(cv2.cvtColor(np.clip(x + m * color, 0, 1), cv2.COLOR_BGRA2BGR) * 255)
+    m = np.where(liquid > threshold, 1, 0)
+    m = sk_gaussian(m.astype(np.float32), intensity)
+    m[m < 0.8] = 0
+    ones = np.ones_like(image[..., :1])
+    color = np.concatenate([c * ones for c in SPATTER_MUD_RGB], axis=2)
+    color *= m[..., np.newaxis]
+    x *= 1 - m[..., np.newaxis]
+    return to_uint8(np.clip(x + color, 0, 1) * 255)
+
+
+# ---------------------------------------------------------------- brightness
+
+
+@register("brightness")
+def brightness(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
+    """HSV value + c (clipped), per colour (scikit-image's HSV formulas)."""
+    offset = SEVERITY_PARAMS["brightness"][severity - 1]
+
+    def brighten(rgb: np.ndarray) -> np.ndarray:
+        hsv = rgb_to_hsv(rgb / 255.0)
+        hsv[:, 2] = np.clip(hsv[:, 2] + offset, 0, 1)
+        return to_uint8(np.clip(hsv_to_rgb(hsv), 0, 1) * 255)
+
+    return map_unique_colors(image, brighten)
