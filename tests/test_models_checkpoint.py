@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from robustpose.models import create_model, load_checkpoint, save_checkpoint
+from robustpose.models import create_model, load_checkpoint, load_model, save_checkpoint
 from robustpose.models.checkpoint import read_checkpoint
 
 torch.set_num_threads(1)
@@ -85,6 +85,20 @@ def test_robustpose_format_round_trip(tmp_path):
     assert report.source_format == "robustpose" and report.ok
     for (k, a), b in zip(model.state_dict().items(), other.state_dict().values()):
         assert torch.equal(a, b), k
+    rebuilt = load_model(path).eval()
+    assert rebuilt.model_name == "hourglass_2" and rebuilt.num_stacks == 2 and rebuilt.num_joints == 16
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(rebuilt(x), model.eval()(x))
+
+
+def test_load_model_rebuilds_keyword_options(tmp_path):
+    model = create_model("deeppose_resnet18", num_joints=4, coord_units="normalized")
+    rebuilt = load_model(save_checkpoint(model, tmp_path / "dp.pth"))
+    assert rebuilt.coord_units == "normalized" and rebuilt.output_kind == "coords"
+    torch.save(model.state_dict(), tmp_path / "plain.pth")
+    with pytest.raises(ValueError, match="no robustpose meta"):
+        load_model(tmp_path / "plain.pth")
 
 
 class Payload:

@@ -190,7 +190,8 @@ def load_pretrained_backbone(model: nn.Module, path: str | os.PathLike) -> Check
 
 def save_checkpoint(model: nn.Module, path: str | os.PathLike, meta: Mapping[str, Any] | None = None) -> Path:
     """Write ``{'model': state_dict, 'meta': {...}}`` atomically; ``meta`` gets ``format``,
-    and the model's registry ``name`` / ``num_joints`` / ``extra`` when it has them. Meta must
+    and the model's registry ``name`` / ``num_joints`` / ``extra`` / ``kwargs`` when it has
+    them (so ``load_model`` can rebuild it). Meta must
     hold only plain values (it is read back with ``weights_only=True``)."""
     info: dict[str, Any] = {"format": FORMAT}
     info.update(getattr(model, "model_config", {}) or {})
@@ -200,3 +201,23 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, meta: Mapping[str
     with atomic_path(path) as tmp:
         torch.save({"model": state, "meta": info}, tmp)
     return path
+
+
+def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild a model from a robustpose checkpoint's meta (``name``, ``num_joints``, ``extra``,
+    ``kwargs``, written by ``save_checkpoint``) and load its weights strictly."""
+    from .registry import create_model
+
+    obj = read_checkpoint(path, map_location)
+    meta = obj.get("meta") if isinstance(obj, Mapping) else None
+    if not isinstance(meta, Mapping) or "name" not in meta:
+        raise ValueError(f"{path}: no robustpose meta with a model name; build the model with "
+                         "create_model(...) and use load_checkpoint(model, path)")
+    model = create_model(str(meta["name"]), num_joints=int(meta.get("num_joints", 17)),
+                         extra=meta.get("extra") or None, **dict(meta.get("kwargs") or {}))
+    state, fmt = extract_state_dict(obj, path)
+    report, usable = _match(model, state, str(path), fmt)
+    if not report.ok:
+        raise ValueError(f"{path}: checkpoint does not fit {meta['name']}: {report.summary()}")
+    model.load_state_dict(usable, strict=False)
+    return model

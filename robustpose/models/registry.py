@@ -66,9 +66,10 @@ def create_model(name: str, num_joints: int = 17, extra: Mapping[str, Any] | Non
         torch.manual_seed(int(seed))
         model = _REGISTRY[name](num_joints=num_joints, extra=extra, **kw)
     model.model_name = name
+    # Plain values only: save_checkpoint stores this so load_model can rebuild the model.
     model.model_config = {"name": name, "num_joints": int(num_joints),
                           "extra": dict(getattr(model, "config", {}) or {}),
-                          **{k: v for k, v in kw.items() if isinstance(v, (int, float, str, bool))}}
+                          "kwargs": {k: v for k, v in kw.items() if isinstance(v, (int, float, str, bool))}}
     if pretrained is not None:
         from .checkpoint import load_pretrained_backbone
         load_pretrained_backbone(model, pretrained)
