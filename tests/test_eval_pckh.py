@@ -183,3 +183,30 @@ def test_mpii_records_of_the_data_package_give_pckh_100(data_root):
                       {"index": np.array([r.extra["index"] for r in records])})
     s = metric.stats()
     assert s["PCKh"] == 100.0
+
+
+def test_records_as_ground_truth_and_missing_people(data_root):
+    """The benchmark passes the (possibly subset) records themselves; a person whose image
+    was skipped is an error by default, dropped with missing='skip', a miss with 'miss'."""
+    from robustpose.data import load_mpii_records
+    path = data_root / "mpii_mini" / "annotations.json"
+    records = load_mpii_records(path, data_root / "mpii_mini" / "images")[1:]  # a subset
+    kps = np.stack([r.keypoints for r in records])
+    m = PCKhMetric(records)            # same 0-based frame: offset 0 by default
+    assert m.pred_offset == 0.0
+    m.accumulate(kps, {"index": np.arange(len(records))})
+    assert m.stats()["PCKh"] == 100.0 and m.stats()["num_people"] == 4
+    partial = {"index": np.array([0, 1, 2])}
+    with pytest.raises(ValueError, match="1 of 4 people have no prediction"):
+        strict = PCKhMetric(records)
+        strict.accumulate(kps[:3], partial)
+        strict.stats()
+    skip, miss = PCKhMetric(records, missing="skip"), PCKhMetric(records, missing="miss")
+    for metric in (skip, miss):
+        metric.accumulate(kps[:3], partial)
+    assert skip.stats()["PCKh"] == 100.0 and skip.stats()["num_missing"] == 1
+    vis = np.stack([r.keypoints[:, 2] > 0 for r in records])
+    keep = np.ones(16, bool)
+    keep[[6, 7]] = False
+    expected = 100 * vis[:3][:, keep].sum() / vis[:, keep].sum()
+    assert miss.stats()["PCKh"] == pytest.approx(expected)

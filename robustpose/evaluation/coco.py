@@ -140,7 +140,7 @@ def check_coco_results(results: Any, gt: CocoGroundTruth, source: str | Path) ->
         if entry["image_id"] not in gt.image_ids:
             raise ValueError(f"{source}: {where}: image id not in {gt.path.name}")
         kps = finite_numbers(entry["keypoints"], source, where, "keypoints",
-                             length=3 * gt.num_keypoints)
+                             length=3 * gt.num_keypoints, stride=3)
         score = finite_numbers([entry.get("score", 1.0)], source, where, "score")[0]
         cat = entry.get("category_id", gt.category_id)
         if cat != gt.category_id:

@@ -58,9 +58,11 @@ def read_mpii_results(results: str | Path, gt: dict[str, Any], pred_offset: floa
             width = len(raw[0]) if isinstance(raw, list) and raw and isinstance(raw[0], list) else 0
             if width not in (2, 3):
                 raise ValueError(f"{results}: {where}: joints must be 16 rows of [x, y] or [x, y, s]")
-            arr = finite_numbers(raw, results, where, "joints", length=16 * width).reshape(16, width)
+            arr = finite_numbers(raw, results, where, "joints", length=16 * width,
+                                 stride=width).reshape(16, width)
         elif "keypoints" in entry:
-            arr = finite_numbers(entry["keypoints"], results, where, "keypoints", length=48).reshape(16, 3)
+            arr = finite_numbers(entry["keypoints"], results, where, "keypoints", length=48,
+                                 stride=3).reshape(16, 3)
         else:
             raise ValueError(f"{results}: {where}: needs 'joints' or 'keypoints'")
         index.append(person), joints.append(arr[:, :2] + pred_offset)
@@ -105,7 +107,8 @@ def evaluate_pck_file(annotations: str | Path, results: str | Path, thr: float =
             raise ValueError(f"{results}: entry {i}: needs 'image_id' and 'keypoints'")
         if entry["image_id"] not in known:
             raise ValueError(f"{results}: {where}: image id not in {Path(annotations).name}")
-        preds.append(finite_numbers(entry["keypoints"], results, where, "keypoints", 3 * k).reshape(k, 3))
+        preds.append(finite_numbers(entry["keypoints"], results, where, "keypoints", 3 * k,
+                                    stride=3).reshape(k, 3))
         ids.append(entry["image_id"])
         boxes.append(finite_numbers(entry["bbox"], results, where, "bbox", 4) if "bbox" in entry else None)
         anns.append(entry.get("ann_id"))

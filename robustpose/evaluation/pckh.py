@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -132,33 +132,76 @@ def _to_numpy(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
+def ground_truth_from_records(records: Sequence[Any]) -> dict[str, Any]:
+    """MPII ground truth from ``robustpose.data`` person records (0-based joints).
+
+    Uses ``record.keypoints`` (16, 3), ``extra['head_size']`` (px) and, when present,
+    ``extra['eval_visible']`` (from gt_valid.mat's ``jnt_missing``) for visibility.
+    """
+    joints, visible, heads, images = [], [], [], []
+    for i, rec in enumerate(records):
+        extra = getattr(rec, "extra", {}) or {}
+        name = extra.get("image_name", getattr(rec, "image_id", "?"))
+        kps = getattr(rec, "keypoints", None)
+        if kps is None or np.asarray(kps).shape[0] != 16:
+            raise ValueError(f"MPII records: record {i} ({name}) has no 16-joint keypoints")
+        head = extra.get("head_size")
+        if head is None or not np.isfinite(head) or head <= 0:
+            raise ValueError(f"MPII records: record {i} ({name}) has no head size for PCKh "
+                             "(annotation 'head_size' field or gt_valid.mat head boxes)")
+        kps = np.asarray(kps, dtype=np.float64)
+        vis = extra.get("eval_visible")
+        joints.append(kps[:, :2])
+        visible.append(np.asarray(vis, dtype=bool) if vis is not None else kps[:, 2] > 0)
+        heads.append(float(head)), images.append(name)
+    if not joints:
+        raise ValueError("MPII records: no people to evaluate")
+    return {"joints": np.stack(joints), "visible": np.stack(visible),
+            "head_size": np.asarray(heads), "images": images}
+
+
 class PCKhMetric:
     """MPII PCKh@0.5 / @0.1 of top-down predictions.
 
     Args:
-        annotation_file: HRNet MPII json (with ``head_size`` or ``headbox``) or gt_valid.mat.
+        annotation_file: HRNet MPII json (with ``head_size`` or ``headbox``), the official
+            gt_valid.mat, or a list of ``robustpose.data`` MPII records (the people to score,
+            in the order of the dataset's ``meta['index']``).
         threshold_test: '<=' (HRNet, default) or '<' (mmpose).
         thr: main threshold (0.5).
-        pred_offset: px added to predictions before comparing (1.0: toolkit 0-based
-            predictions vs the 1-based MATLAB ground truth; see the module doc).
-        allow_missing: evaluate only the people that got a prediction (default: error).
+        pred_offset: px added to predictions before comparing. Default: 1.0 for a file (the
+            toolkit's 0-based predictions vs the 1-based MATLAB ground truth, HRNet's
+            ``preds + 1``), 0.0 for records (already 0-based).
+        missing: people without a prediction: 'error' (default), 'skip' (score the others)
+            or 'miss' (count their visible joints as misses).
+        allow_missing: shorthand for ``missing='skip'``.
     """
 
-    def __init__(self, annotation_file: str | Path, threshold_test: str = "<=",
-                 thr: float = 0.5, pred_offset: float = 1.0, allow_missing: bool = False):
+    def __init__(self, annotation_file: str | Path | Sequence[Any], threshold_test: str = "<=",
+                 thr: float = 0.5, pred_offset: float | None = None, missing: str = "error",
+                 allow_missing: bool = False):
         if threshold_test not in THRESHOLD_TESTS:
             raise ValueError(f"threshold_test must be '<=' or '<', got {threshold_test!r}")
-        self.path = Path(annotation_file)
-        self.gt = load_mpii_ground_truth(self.path)
+        if missing not in ("error", "skip", "miss"):
+            raise ValueError(f"missing must be 'error', 'skip' or 'miss', got {missing!r}")
+        if isinstance(annotation_file, (str, Path)):
+            self.path = Path(annotation_file)
+            self.gt = load_mpii_ground_truth(self.path)
+            default_offset = 1.0
+        else:
+            self.path = Path("<MPII records>")
+            self.gt = ground_truth_from_records(list(annotation_file))
+            default_offset = 0.0
         self.threshold_test, self.thr = threshold_test, float(thr)
-        self.pred_offset, self.allow_missing = float(pred_offset), bool(allow_missing)
+        self.pred_offset = default_offset if pred_offset is None else float(pred_offset)
+        self.missing = "skip" if allow_missing and missing == "error" else missing
         self.reset()
 
     @property
     def conventions(self) -> dict[str, Any]:
         return {"metric": "mpii_pckh", "threshold_test": self.threshold_test, "thr": self.thr,
                 "head_size": "0.6 x head-box diagonal", "pred_offset": self.pred_offset,
-                "mean_excludes": ["pelvis", "thorax"]}
+                "mean_excludes": ["pelvis", "thorax"], "missing": self.missing}
 
     def reset(self) -> None:
         n = len(self.gt["head_size"])
@@ -197,13 +240,20 @@ class PCKhMetric:
     def stats(self) -> dict[str, Any]:
         """``PCKh`` (Mean@0.5), ``PCKh@0.1``, HRNet groups and the 16 joints (percent)."""
         have = self._have
-        if not have.all() and not self.allow_missing:
+        if not have.all() and self.missing == "error":
             first = int(np.flatnonzero(~have)[0])
             raise ValueError(f"predictions for {self.path}: {int((~have).sum())} of {len(have)} "
                              f"people have no prediction (first: person {first}, "
                              f"{self.gt['images'][first]})")
-        gt = {k: (np.asarray(v)[have] if k != "images" else None) for k, v in self.gt.items()}
-        return pckh_table(self._pred[have], gt, self.threshold_test, self.thr)
+        if self.missing == "miss":  # a missing person's joints can never be hits
+            pred = np.where(have[:, None, None], self._pred, np.inf)
+            rows = np.ones_like(have)
+        else:
+            pred, rows = self._pred, have
+        gt = {k: (np.asarray(v)[rows] if k != "images" else None) for k, v in self.gt.items()}
+        out = pckh_table(pred[rows], gt, self.threshold_test, self.thr)
+        out["num_missing"] = int((~have).sum())
+        return out
 
     def predictions(self) -> list[dict]:
         """HRNet-style results (annotation frame): image, index, joints (16 x 3)."""

@@ -31,10 +31,11 @@ def read_json(path: str | Path, what: str = "file") -> Any:
 
 
 def finite_numbers(values: Any, path: str | Path, where: str, what: str,
-                   length: int | None = None) -> np.ndarray:
+                   length: int | None = None, stride: int | None = None) -> np.ndarray:
     """A list of numbers as float64, checking its length and that every value is finite.
 
     Raises ``ValueError('<path>: <where>: ...')`` for non-numbers, a wrong length, NaN or inf.
+    ``stride`` (3 for x, y, score triplets; 2 for x, y) names the bad keypoint and field.
     """
     if not isinstance(values, (list, tuple)):
         raise ValueError(f"{path}: {where}: {what} must be a list of numbers, "
@@ -52,8 +53,11 @@ def finite_numbers(values: Any, path: str | Path, where: str, what: str,
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
         kind = "NaN" if math.isnan(arr[first]) else "inf"
+        at = f"position {first}"
+        if stride in (2, 3):
+            at = f"keypoint {first // stride} {('x', 'y', 'score')[first % stride]}"
         raise ValueError(f"{path}: {where}: {what} has {int(bad.sum())} non-finite value(s) "
-                         f"({kind} at position {first})")
+                         f"({kind} at {at})")
     return arr
 
 
