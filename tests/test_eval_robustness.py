@@ -125,13 +125,14 @@ for i in range(1, 100000):
 def test_store_survives_sigkill(tmp_path):
     path = tmp_path / "cells.jsonl"
     proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)])
-    deadline = time.time() + 30
+    deadline = time.time() + 120
     while time.time() < deadline and (not path.exists() or path.stat().st_size < 50_000):
-        time.sleep(0.05)
+        time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    assert path.stat().st_size >= 50_000, "the writer did not start within 120 s"
     recs = ResultsStore(path).records()      # never raises, whatever the cut point
-    assert len(recs) >= 10
+    assert len(recs) >= 10                   # ~4 kB per record
     assert [r["corruption"] for r in recs] == [f"c{i}" for i in range(1, len(recs) + 1)]
 
 

@@ -138,7 +138,11 @@ class ResultsStore:
         rec = dict(_jsonable(dict(record)))
         rec["severity"] = key[3]
         rec.setdefault("recorded_at", datetime.now(timezone.utc).isoformat(timespec="seconds"))
-        line = (json.dumps(rec, sort_keys=True, allow_nan=False) + "\n").encode("utf-8")
+        try:
+            line = (json.dumps(rec, sort_keys=True, allow_nan=False) + "\n").encode("utf-8")
+        except TypeError as exc:
+            raise ValueError(f"{self.path}: cell {'/'.join(map(str, key))} is not JSON-serialisable "
+                             f"({exc})") from None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._cut_torn_tail()
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
