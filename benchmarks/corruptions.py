@@ -1,0 +1,107 @@
+"""Speed of robustpose.corruptions vs the reference (imagecorruptions-imaug 1.1.5, numba glass blur).
+
+Times every corruption x severity on one image, single-threaded (OpenCV, OpenMP, MKL,
+OpenBLAS and numba limited to 1 thread), median of ``--repeats`` runs after one warm-up
+run (which absorbs numba's JIT compilation and texture loading), both libraries in the
+same process and run. Prints a markdown table (ms, summed over the 5 severities) and the
+total ratios for the 15 benchmark corruptions and for all 19.
+
+    .venv/bin/python benchmarks/corruptions.py                 # 480x640
+    .venv/bin/python benchmarks/corruptions.py --size 720x1280
+"""
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+cv2.setNumThreads(1)
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from robustpose.corruptions import corrupt, get_corruption_names  # noqa: E402
+
+
+def load_image(data_root: Path, size: tuple[int, int]) -> np.ndarray:
+    """First coco_val_mini image resized to ``size`` (H, W); a fixed random image if absent."""
+    folder = data_root / "coco_val_mini" / "images"
+    if folder.is_dir():
+        img = np.asarray(Image.open(sorted(folder.iterdir())[0]).convert("RGB"))
+        return cv2.resize(img, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+    print(f"note: {folder} not found, timing a random image")
+    return np.random.RandomState(0).randint(0, 256, (*size, 3)).astype(np.uint8)
+
+
+def timed(fn, repeats: int) -> float:
+    """Median wall time of ``fn()`` over ``repeats`` runs after one warm-up, in seconds."""
+    fn()
+    runs = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - start)
+    return statistics.median(runs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", default="480x640", help="HxW")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--corruptions", default="all")
+    parser.add_argument("--no-reference", action="store_true", help="time robustpose only")
+    args = parser.parse_args(argv)
+    size = tuple(int(v) for v in args.size.split("x"))
+    image = load_image(args.data_root, size)
+    names = get_corruption_names("all") if args.corruptions == "all" else args.corruptions.split(",")
+    reference = None
+    if not args.no_reference:
+        import imagecorruptions
+
+        reference = imagecorruptions.corrupt
+    common = set(get_corruption_names("common"))
+    print(f"image {size[0]}x{size[1]}, median of {args.repeats} runs, 1 thread; ms summed over severities 1-5\n")
+    print("| corruption | robustpose ms | reference ms | speed-up | slowest severity ratio |")
+    print("|---|---|---|---|---|")
+    totals = {"ours15": 0.0, "ref15": 0.0, "ours": 0.0, "ref": 0.0}
+    for name in names:
+        ours_s, ref_s = [], []
+        for severity in range(1, 6):
+            ours_s.append(timed(lambda: corrupt(image, name, severity, seed=severity), args.repeats))
+            if reference is not None:
+                kwargs = {"seed": severity} if name in ("glass_blur", "impulse_noise") else {}
+                ref_s.append(timed(lambda: reference(image, severity=severity, corruption_name=name, **kwargs), args.repeats))
+        ours, ref = 1000 * sum(ours_s), 1000 * sum(ref_s)
+        totals["ours"] += ours
+        totals["ref"] += ref
+        if name in common:
+            totals["ours15"] += ours
+            totals["ref15"] += ref
+        if reference is not None:
+            worst = min(r / o for r, o in zip(ref_s, ours_s))
+            print(f"| {name} | {ours:.1f} | {ref:.1f} | {ref / ours:.1f}x | {worst:.1f}x |", flush=True)
+        else:
+            print(f"| {name} | {ours:.1f} | - | - | - |", flush=True)
+    print()
+    if reference is not None:
+        print(f"15 benchmark corruptions x 5 severities: robustpose {totals['ours15'] / 1000:.3f} s, "
+              f"reference {totals['ref15'] / 1000:.3f} s, ratio {totals['ref15'] / totals['ours15']:.1f}x")
+        print(f"all 19 x 5: robustpose {totals['ours'] / 1000:.3f} s, reference {totals['ref'] / 1000:.3f} s, "
+              f"ratio {totals['ref'] / totals['ours']:.1f}x")
+    else:
+        print(f"15 x 5: robustpose {totals['ours15'] / 1000:.3f} s; all 19 x 5: {totals['ours'] / 1000:.3f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
