@@ -275,3 +275,28 @@ def test_records_of_the_data_package_feed_the_metric(data_root):
     assert metric.stats()["AP"] == pytest.approx(1.0)
     own = center_scale(records[0].bbox)  # the test's HRNet box -> center/scale agrees
     assert np.allclose(own[1], records[0].scale, rtol=1e-6)
+
+
+def test_end_to_end_ground_truth_heatmaps_through_the_data_path(data_root):
+    """TopDownDataset crops -> GT Gaussian targets -> decode (quarter shift) -> image px ->
+    CocoKeypointMetric with the collated batch meta: only the stride-4 quantisation is lost."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from robustpose.codecs import GaussianHeatmap, heatmaps_to_image_coords
+    from robustpose.data import TopDownDataset, load_coco_records
+
+    torch.set_num_threads(1)
+    ann = data_root / "coco_val_mini" / "annotations.json"
+    records, spec = load_coco_records(ann, data_root / "coco_val_mini" / "images")
+    dataset = TopDownDataset(records, spec)
+    codec = GaussianHeatmap((192, 256), (48, 64))
+    metric = CocoKeypointMetric(ann, sigmas=spec.sigmas)
+    for batch in DataLoader(dataset, batch_size=16, num_workers=0):
+        coords, maxvals = codec.decode(batch["target"].numpy(), shift=True)
+        meta = batch["meta"]
+        xy = heatmaps_to_image_coords(coords, meta["center"].numpy(), meta["scale"].numpy(), (48, 64))
+        metric.accumulate(np.concatenate([xy, maxvals[..., None]], axis=2), meta)
+    stats = metric.stats()
+    assert stats["num_people"] == 68
+    assert 0.95 < stats["AP"] < 1.0  # measured 0.9818 (AR 0.9882)
