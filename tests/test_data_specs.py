@@ -79,3 +79,11 @@ def test_spec_from_category_with_user_sigmas(data_root):
 def test_unknown_preset_is_a_one_line_error():
     with pytest.raises(ValueError, match="unknown keypoint set 'foo'"):
         get_spec("foo")
+
+
+def test_crowdpose_json_names_pick_the_preset():
+    from robustpose.data.specs import CROWDPOSE_NAMES
+
+    names = [n if n != "top_head" else "head" for n in CROWDPOSE_NAMES]  # official json
+    spec = guess_spec({"name": "person", "keypoints": names, "skeleton": []})
+    assert spec.name == "crowdpose" and spec.num_keypoints == 14

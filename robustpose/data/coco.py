@@ -23,13 +23,18 @@ from .transforms import box_to_center_scale
 __all__ = ["load_coco_records", "guess_spec"]
 
 
+#: Name variants of the same keypoint across releases (CrowdPose's json says "head").
+_ALIASES = {"head": "top_head"}
+
+
 def guess_spec(category: dict, sigmas: Sequence[float] | None = None,
                source: str = "annotation file") -> KeypointSpec:
     """The preset whose keypoint names equal the category's, else one built from it."""
     names = [str(n) for n in category.get("keypoints") or []]
+    canonical = [_ALIASES.get(n, n) for n in names]
     for key, make in _PRESETS.items():
         preset = make()
-        if preset.keypoint_names == names and key != "ochuman":
+        if preset.keypoint_names == canonical and key != "ochuman":
             if sigmas is not None:
                 return KeypointSpec(preset.name, preset.keypoint_names, preset.flip_pairs,
                                     sigmas, preset.skeleton, preset.upper_body_ids)
