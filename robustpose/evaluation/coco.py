@@ -89,6 +89,9 @@ def load_coco_ground_truth(annotation_file: str | Path,
     """
     path = Path(annotation_file)
     data = read_json(path, "annotation file")
+    if isinstance(data, list):
+        raise ValueError(f"{path}: a JSON list, not a COCO annotation file (MPII HRNet layout? "
+                         "use --format mpii / PCKhMetric)")
     if not isinstance(data, dict) or not all(k in data for k in ("images", "annotations", "categories")):
         raise ValueError(f"{path}: not a COCO annotation file (needs images, annotations, categories)")
     kp_cats = [c for c in data["categories"] if isinstance(c, dict) and c.get("keypoints")]
