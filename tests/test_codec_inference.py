@@ -126,3 +126,35 @@ def test_predict_keypoints_with_oracle_on_real_crops(data_root):
     list_meta = [{"center": c, "scale": s} for c, s in zip(metas["center"], metas["scale"])]
     assert np.allclose(predict_keypoints(oracle, images, list_meta, spec)[..., :2],
                        predict_keypoints(oracle, images, metas, spec)[..., :2])
+
+
+class CoordModel(nn.Module):
+    """A regression stand-in: returns fixed crop-pixel coordinates (output_kind 'coords')."""
+
+    output_kind = "coords"
+
+    def __init__(self, coords):
+        super().__init__()
+        self.coords = coords
+
+    def forward(self, x):
+        # on the mirrored crop a symmetric model sees mirrored joints with pairs swapped
+        mirrored = bool(getattr(self, "_calls", 0) % 2)
+        self._calls = getattr(self, "_calls", 0) + 1
+        c = self.coords.clone()
+        if mirrored:
+            c[..., 0] = x.shape[3] - 1 - c[..., 0]
+            c = c[:, COCO.flip_permutation()]
+        return c
+
+
+def test_predict_keypoints_for_coordinate_models():
+    coords = torch.rand(2, 17, 2, generator=torch.Generator().manual_seed(0)) * 40
+    metas = {"center": np.array([[100.0, 100.0], [50.0, 60.0]]),
+             "scale": np.array([[0.24, 0.32], [0.48, 0.64]])}
+    images = torch.zeros(2, 3, 64, 48)
+    for flip in (False, True):
+        out = predict_keypoints(CoordModel(coords), images, metas, COCO, flip_test=flip)
+        expected = heatmaps_to_image_coords(coords.numpy(), metas["center"], metas["scale"],
+                                            (48, 64))
+        assert np.allclose(out[..., :2], expected, atol=1e-4) and np.all(out[..., 2] == 1)

@@ -153,3 +153,31 @@ def test_skip_unreadable_records_and_collects_through_dataloader(tmp_path, coco)
 def test_empty_dataset_is_refused(coco):
     with pytest.raises(ValueError, match="empty dataset"):
         TopDownDataset([], coco[1])
+
+
+def test_detector_records_and_mpii_items(data_root):
+    d = data_root / "coco_mmpose"
+    records, spec = load_coco_records(d / "annotations.json", d / "images",
+                                      detections=d / "detections.json", det_score_thr=0.9)
+    item = TopDownDataset(records, spec)[0]
+    assert item["meta"]["valid"] and item["target_weight"].sum() == 0
+    assert item["meta"]["score"] >= 0.9 and np.all(item["meta"]["keypoints"] == 0)
+
+    from robustpose.data import get_spec, load_mpii_records
+
+    m = data_root / "mpii_mini"
+    mpii = load_mpii_records(m / "annotations.json", m / "images")
+    ds = TopDownDataset(mpii, get_spec("mpii"), input_size=(256, 256), heatmap_size=(64, 64))
+    item = ds[0]
+    assert item["image"].shape == (3, 256, 256) and item["target"].shape == (16, 64, 64)
+    assert item["meta"]["head_size"] == pytest.approx(mpii[0].extra["head_size"])
+    # the labelled joints decode back onto the 0-based annotation (<= 2 input px per axis)
+    coords, _ = ds.codec.decode(item["target"][None].numpy())
+    from robustpose.codecs import heatmaps_to_image_coords
+
+    xy = heatmaps_to_image_coords(coords, item["meta"]["center"][None],
+                                  item["meta"]["scale"][None], (64, 64))[0]
+    w = item["target_weight"][:, 0].numpy() > 0
+    px = mpii[0].scale[0] * 200 / 256
+    assert w.sum() >= 10
+    assert np.abs(xy[w] - mpii[0].keypoints[w, :2]).max() <= 2.0 * px + 1e-3
