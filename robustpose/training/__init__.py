@@ -1,0 +1,16 @@
+"""Training: one loop (:class:`Trainer`) for every method; methods turn batches into losses.
+
+    from robustpose.training import Trainer, load_config
+    config = load_config("configs/coco/hrnet_w32_256x192.yaml", ["data.root=/data/coco"])
+    trainer = Trainer(config)
+    trainer.fit()
+"""
+from robustpose.training.config import ConfigError, apply_overrides, config_from_dict, load_config
+from robustpose.training.losses import JointsMSELoss
+from robustpose.training.methods import (METHODS, StandardHeatmap, TrainingMethod, build_method,
+                                         register_method)
+from robustpose.training.trainer import PoseForward, StepContext, Trainer
+
+__all__ = ["ConfigError", "JointsMSELoss", "METHODS", "PoseForward", "StandardHeatmap",
+           "StepContext", "Trainer", "TrainingMethod", "apply_overrides", "build_method",
+           "config_from_dict", "load_config", "register_method"]

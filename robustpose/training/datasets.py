@@ -1,0 +1,136 @@
+"""Data sets of an experiment config: a small factory keyed by ``data.type``.
+
+``data.type``: ``coco`` (COCO-format keypoints: COCO, OCHuman, CrowdPose, SynthPose
+output...), ``mpii`` (HRNet's MPII json) or ``synth`` (robustpose.data.synth). Each split
+block (``data.train`` / ``data.val``) names its files relative to ``data.root``::
+
+    data:
+      type: coco
+      root: /datasets/coco
+      train: {annotations: annotations/person_keypoints_train2017.json, images: train2017}
+      val:   {annotations: annotations/person_keypoints_val2017.json, images: val2017,
+              detections: null}     # or the HRNet detector boxes json
+
+For ``synth`` the split block is handed (paths resolved) to
+``robustpose.data.synth.build_records(block)``, which returns ``(records, spec)``.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from robustpose.training.config import ConfigError, resolve_path
+
+#: split-block keys that hold paths (resolved against data.root)
+PATH_KEYS = ("annotations", "images", "detections", "root")
+
+
+@dataclass
+class SplitData:
+    """One split: the torch dataset, its keypoint spec and how to score it."""
+
+    dataset: Any
+    spec: Any
+    annotation_file: Path | None
+    metric_factory: Callable[[], Any] | None
+
+
+def _resolved_block(config: dict, split: str) -> dict:
+    block = dict(config["data"].get(split) or {})
+    for key in PATH_KEYS:
+        if block.get(key) is not None:
+            block[key] = resolve_path(config, block[key])
+    return block
+
+
+def _require(block: dict, key: str, split: str, config: dict) -> Path:
+    if block.get(key) is None:
+        raise ConfigError(f"data.{split}.{key} is required for data.type={config['data']['type']!r}")
+    path = Path(block[key])
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: data.{split}.{key} not found "
+                                f"(set data.root=... or the path in the config)")
+    return path
+
+
+def load_records(config: dict, split: str) -> tuple[list, Any, Path | None]:
+    """``(records, spec, annotation_file)`` of a split according to ``data.type``."""
+    from robustpose import data as rp_data
+
+    kind = config["data"]["type"]
+    block = _resolved_block(config, split)
+    spec_name = config["data"].get("spec")
+    if kind == "coco":
+        ann = _require(block, "annotations", split, config)
+        images = _require(block, "images", split, config)
+        spec = rp_data.get_spec(spec_name) if spec_name else None
+        detections = None
+        if split == "val" and block.get("detections") is not None:
+            detections = _require(block, "detections", split, config)
+        records, spec = rp_data.load_coco_records(
+            ann, images, spec=spec, detections=detections,
+            det_score_thr=float(block.get("det_score_thr", 0.0)))
+        return records, spec, ann
+    if kind == "mpii":
+        ann = _require(block, "annotations", split, config)
+        images = _require(block, "images", split, config)
+        records = rp_data.load_mpii_records(ann, images)
+        return records, rp_data.get_spec(spec_name or "mpii"), ann
+    if kind == "synth":
+        synth = importlib.import_module("robustpose.data.synth")
+        result = synth.build_records(block)
+        records, spec = result if isinstance(result, tuple) else (result, None)
+        if spec is None:
+            spec = rp_data.get_spec(spec_name or "coco")
+        ann = block.get("annotations")
+        return records, spec, Path(ann) if ann is not None else None
+    raise ConfigError(f"unknown data.type {kind!r}")
+
+
+def build_augment(config: dict) -> Any:
+    """``data.augment`` as a :class:`robustpose.data.TopDownAugment` (HRNet's draws)."""
+    from robustpose.data import TopDownAugment
+    block = dict(config["data"]["augment"] or {})
+    try:
+        return TopDownAugment(**block)
+    except TypeError as exc:
+        fields = ", ".join(TopDownAugment.__dataclass_fields__)
+        raise ConfigError(f"data.augment: {exc}; known keys: {fields}") from None
+
+
+def build_metric_factory(config: dict, spec: Any, annotation_file: Path | None,
+                         records: list) -> Callable[[], Any] | None:
+    """A callable returning a fresh metric for the val split (COCO AP or PCKh)."""
+    from robustpose import evaluation
+
+    kind = config["val"]["metric"] or ("pckh" if config["data"]["type"] == "mpii" else "coco")
+    args = dict(config["val"].get("metric_args") or {})
+    if kind == "coco":
+        if annotation_file is None:
+            return None
+        args.setdefault("sigmas", getattr(spec, "sigmas", None))
+        return lambda: evaluation.CocoKeypointMetric(str(annotation_file), **args)
+    if kind == "pckh":
+        if annotation_file is None:
+            return None
+        return lambda: evaluation.PCKhMetric(str(annotation_file), **args)
+    raise ConfigError(f"val.metric must be coco or pckh, got {kind!r}")
+
+
+def build_split(config: dict, split: str, train: bool) -> SplitData:
+    """The TopDownDataset of ``split`` ('train' or 'val') with its metric factory."""
+    from robustpose.data import TopDownDataset
+    from robustpose.utils.seeding import derive_seed
+
+    records, spec, ann = load_records(config, split)
+    if not records:
+        raise ValueError(f"{ann or split}: no person records with keypoints in data.{split}")
+    data = config["data"]
+    dataset = TopDownDataset(records, spec, input_size=tuple(data["input_size"]),
+                             heatmap_size=tuple(data["heatmap_size"]), sigma=float(data["sigma"]),
+                             train=train, augment=build_augment(config) if train else None,
+                             seed=derive_seed(config["seed"], "data", split), skip_unreadable=True)
+    factory = None if train else build_metric_factory(config, spec, ann, records)
+    return SplitData(dataset=dataset, spec=spec, annotation_file=ann, metric_factory=factory)

@@ -1,0 +1,347 @@
+"""The one training loop: model, optimizers, schedule, AMP, DDP, checkpoints, validation.
+
+What a step computes belongs to the method object (robustpose/training/methods.py);
+everything else lives here. Randomness: the trainer owns seeded generators (numpy
+``np_rng``, torch ``torch_rng`` on CPU and ``cuda_rng`` on the GPU) that methods draw
+from and that checkpoints save; shuffling is a DistributedSampler seeded from
+``(seed, epoch)``; ``create_model`` initialises the weights on a forked RNG from a seed
+derived from the config, so the global RNG is never touched.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.data.distributed import DistributedSampler
+from tqdm import tqdm
+
+from robustpose.training import checkpoint as ckpt
+from robustpose.training.config import dump_config
+from robustpose.training.distributed import (DistInfo, all_reduce_mean, barrier, broadcast_object,
+                                             gather_to_main, init_distributed)
+from robustpose.training.logs import EpochLog
+from robustpose.training.methods import TrainingMethod, build_method
+from robustpose.training.validation import validate
+from robustpose.utils.io import atomic_write_text
+from robustpose.utils.seeding import derive_seed
+
+
+class PoseForward(nn.Module):
+    """What methods call: ``f(x)`` -> final output, ``f(x, all_outputs=True)`` -> list.
+
+    Wrapping this (not the bare model) in DDP keeps gradient sync for ``forward_all``.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor, all_outputs: bool = False) -> Any:
+        if not all_outputs:
+            return self.model(images)
+        if hasattr(self.model, "forward_all"):
+            return list(self.model.forward_all(images))
+        return [self.model(images)]
+
+
+class StepContext:
+    """Backward + optimizer step with AMP loss scaling and optional gradient clipping."""
+
+    def __init__(self, trainer: "Trainer") -> None:
+        self.trainer = trainer
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.trainer.amp:
+            return torch.autocast(device_type="cuda", dtype=torch.float16)
+        return contextlib.nullcontext()
+
+    def backward_and_step(self, loss: torch.Tensor, optimizer: str = "model") -> None:
+        opt = self.trainer.optimizers[optimizer]
+        scaler = self.trainer.scalers[optimizer]
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        clip = self.trainer.config["train"]["grad_clip"]
+        if clip:
+            scaler.unscale_(opt)
+            params = [p for group in opt.param_groups for p in group["params"]]
+            torch.nn.utils.clip_grad_norm_(params, float(clip))
+        scaler.step(opt)
+        scaler.update()
+
+
+def _to_device(batch: dict, device: torch.device) -> dict:
+    out = dict(batch)
+    for key, value in batch.items():
+        if isinstance(value, torch.Tensor):
+            out[key] = value.to(device, non_blocking=True)
+    return out
+
+
+class Trainer:
+    """Train a pose model from an experiment config (see training/config.py).
+
+    Args:
+        config: a loaded config (``load_config``).
+        model, train_data, val_data: optional ready-made pieces (tests, notebooks);
+            by default built from the config (``create_model``, ``build_split``).
+            ``train_data`` / ``val_data`` are ``training.datasets.SplitData``-like
+            objects with ``dataset``, ``spec`` and (val) ``metric_factory``.
+        method: a TrainingMethod; by default ``build_method(config)``.
+        device: 'cpu', 'cuda' or None (CUDA when available).
+        predict_fn: keypoint predictor for validation (default codecs.predict_keypoints).
+        progress: show tqdm bars (rank 0 only).
+    """
+
+    def __init__(self, config: dict, *, model: nn.Module | None = None, train_data: Any = None,
+                 val_data: Any = None, method: TrainingMethod | None = None,
+                 device: str | None = None, predict_fn: Callable | None = None,
+                 progress: bool = True, dist_info: DistInfo | None = None) -> None:
+        self.config = config
+        self.dist = dist_info or init_distributed(device)
+        self.device = self.dist.device
+        self.progress = progress
+        self.predict_fn = predict_fn
+        seed = int(config["seed"])
+        self.output_dir = Path(config["output_dir"] or Path("runs") / config["name"])
+        rank = self.dist.rank
+        self.np_rng = np.random.default_rng(derive_seed(seed, "trainer-numpy", rank))
+        self.torch_rng = torch.Generator().manual_seed(derive_seed(seed, "trainer-torch", rank))
+        self.cuda_rng = None
+        if self.device.type == "cuda":
+            self.cuda_rng = torch.Generator(device=self.device)
+            self.cuda_rng.manual_seed(derive_seed(seed, "trainer-cuda", rank))
+
+        self.train_data = train_data
+        self.val_data = val_data
+        if self.train_data is None:
+            from robustpose.training.datasets import build_split
+            self.train_data = build_split(config, "train", train=True)
+        if self.val_data is None and config["data"].get("val") and int(config["val"]["every"]):
+            from robustpose.training.datasets import build_split  # val split only when used
+            self.val_data = build_split(config, "val", train=False)
+
+        if model is None:
+            model = self._create_model(derive_seed(seed, "model-init"))
+        self.model = model.to(self.device)
+        self.num_joints = int(config["model"]["num_joints"] or len(self.train_data.spec.keypoint_names))
+        self.forward: nn.Module = PoseForward(self.model)
+        if self.dist.distributed:
+            self.forward = DistributedDataParallel(
+                self.forward, device_ids=[self.dist.local_rank] if self.device.type == "cuda" else None)
+        self.amp = bool(config["train"]["amp"]) and self.device.type == "cuda"
+
+        self.method = method or build_method(config)
+        self.optimizers: dict[str, torch.optim.Optimizer] = {"model": self._make_optimizer(self.model)}
+        self.method.setup(self)
+        for name, opt in self.method.extra_optimizers().items():
+            if name == "model":
+                raise ValueError("a method's extra optimizer cannot be named 'model'")
+            self.optimizers[name] = opt
+        train = config["train"]
+        self.schedulers = {name: torch.optim.lr_scheduler.MultiStepLR(
+            opt, milestones=list(train["lr_steps"]), gamma=float(train["lr_factor"]))
+            for name, opt in self.optimizers.items()}
+        self.scalers = {name: torch.amp.GradScaler("cuda", enabled=self.amp)
+                        for name in self.optimizers}
+        self.step = StepContext(self)
+        self.start_epoch = 0
+        self.best_metric: float | None = None
+        self.best_epoch: int | None = None
+        self.history: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------ building
+    def _create_model(self, init_seed: int) -> nn.Module:
+        from robustpose.models import create_model
+        mcfg = self.config["model"]
+        num_joints = mcfg["num_joints"] or len(self.train_data.spec.keypoint_names)
+        pretrained = mcfg["pretrained"]
+        if pretrained is not None and not Path(str(pretrained)).is_file():
+            raise FileNotFoundError(f"{pretrained}: model.pretrained (ImageNet weights) not found")
+        return create_model(mcfg["name"], num_joints=num_joints, extra=mcfg["extra"],
+                            pretrained=pretrained, seed=init_seed, **(mcfg["kwargs"] or {}))
+
+    def _make_optimizer(self, module: nn.Module) -> torch.optim.Optimizer:
+        train = self.config["train"]
+        params = [p for p in module.parameters() if p.requires_grad]
+        if train["optimizer"] == "adam":
+            return torch.optim.Adam(params, lr=float(train["lr"]),
+                                    weight_decay=float(train["weight_decay"]))
+        return torch.optim.SGD(params, lr=float(train["lr"]), momentum=float(train["momentum"]),
+                               weight_decay=float(train["weight_decay"]))
+
+    def wrap_module(self, module: nn.Module) -> nn.Module:
+        """Move a method's trainable module to the device; DDP-wrap it when distributed."""
+        module = module.to(self.device)
+        if self.dist.distributed:
+            return DistributedDataParallel(
+                module, device_ids=[self.dist.local_rank] if self.device.type == "cuda" else None)
+        return module
+
+    # ------------------------------------------------------------------ checkpoints
+    def _rng_state(self) -> dict:
+        return {"numpy": ckpt.numpy_rng_state(self.np_rng),
+                "torch_cpu": self.torch_rng.get_state(),
+                "torch_cuda": self.cuda_rng.get_state().cpu() if self.cuda_rng is not None else None}
+
+    def state(self, epoch: int) -> dict:
+        """Everything needed to resume after ``epoch`` finished epochs (plain types)."""
+        rng_all = gather_to_main(self._rng_state(), self.dist)
+        return {
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "meta": {"format": "robustpose", "kind": "training", "name": self.config["model"]["name"],
+                     "num_joints": self.num_joints, "extra": self.config["model"]["extra"],
+                     "epoch": int(epoch), "experiment": self.config["name"]},
+            "config": {k: v for k, v in self.config.items() if not k.startswith("_")},
+            "epoch": int(epoch),
+            "best_metric": self.best_metric,
+            "best_epoch": self.best_epoch,
+            "optimizers": {n: o.state_dict() for n, o in self.optimizers.items()},
+            "schedulers": {n: s.state_dict() for n, s in self.schedulers.items()},
+            "scalers": {n: s.state_dict() for n, s in self.scalers.items()},
+            "extra_modules": {n: m.state_dict() for n, m in self.method.extra_modules().items()},
+            "method": self.method.state_dict(),
+            "rng": {"world_size": self.dist.world_size, "ranks": rng_all},
+        }
+
+    def save(self, path: str | Path, epoch: int) -> None:
+        """Write a checkpoint (rank 0 writes; every rank must call it: RNG states gather)."""
+        state = self.state(epoch)
+        if self.dist.is_main:
+            ckpt.save_checkpoint(path, state)
+        barrier(self.dist)
+
+    def _save_weights(self, path: Path, epoch: int) -> None:
+        """Model weights only (robustpose.models format), e.g. best.pt for ``robustpose test``."""
+        from robustpose.models import save_checkpoint as save_weights
+        save_weights(self.model, path, meta={
+            "name": self.config["model"]["name"], "num_joints": self.num_joints,
+            "epoch": int(epoch), "best_metric": self.best_metric, "experiment": self.config["name"]})
+
+    def resume(self, path: str | Path) -> None:
+        """Restore model, optimizers, schedules, scalers, method, RNG and epoch counters."""
+        data = ckpt.load_checkpoint_file(path, map_location="cpu")
+        self.model.load_state_dict(data["model"])
+        for name, opt in self.optimizers.items():
+            if name not in data["optimizers"]:
+                raise ValueError(f"{path}: checkpoint has no state for optimizer {name!r}")
+            opt.load_state_dict(data["optimizers"][name])
+        for name, sched in self.schedulers.items():
+            sched.load_state_dict(data["schedulers"][name])
+        for name, scaler in self.scalers.items():
+            if data["scalers"].get(name):
+                scaler.load_state_dict(data["scalers"][name])
+        modules = self.method.extra_modules()
+        for name, state in data.get("extra_modules", {}).items():
+            modules[name].load_state_dict(state)
+        self.method.load_state_dict(data.get("method", {}))
+        rng = data["rng"]
+        if rng["world_size"] == self.dist.world_size:
+            mine = rng["ranks"][self.dist.rank]
+            ckpt.restore_numpy_rng(self.np_rng, mine["numpy"])
+            self.torch_rng.set_state(mine["torch_cpu"])
+            if self.cuda_rng is not None and mine["torch_cuda"] is not None:
+                self.cuda_rng.set_state(mine["torch_cuda"])
+        self.start_epoch = int(data["epoch"])
+        self.best_metric = data.get("best_metric")
+        self.best_epoch = data.get("best_epoch")
+
+    # ------------------------------------------------------------------ loop
+    def _train_loader(self, epoch: int) -> DataLoader:
+        dataset: Dataset = self.train_data.dataset
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(epoch)
+        seed = int(self.config["seed"])
+        sampler = DistributedSampler(dataset, num_replicas=self.dist.world_size, rank=self.dist.rank,
+                                     shuffle=True, seed=derive_seed(seed, "shuffle") % 2**31)
+        sampler.set_epoch(epoch)
+        workers = int(self.config["data"]["num_workers"])
+        return DataLoader(dataset, batch_size=int(self.config["train"]["batch_size"]),
+                          sampler=sampler, num_workers=workers,
+                          pin_memory=self.device.type == "cuda", persistent_workers=False,
+                          generator=torch.Generator().manual_seed(derive_seed(seed, "loader", epoch)))
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        """One epoch of ``method.train_step``; returns mean losses (averaged over ranks)."""
+        self.forward.train()
+        loader = self._train_loader(epoch)
+        limit = self.config["train"]["max_iters_per_epoch"]
+        total = min(len(loader), limit) if limit else len(loader)
+        sums: dict[str, float] = {}
+        count = 0
+        bar = tqdm(loader, total=total, desc=f"epoch {epoch + 1}", leave=False,
+                   disable=not (self.progress and self.dist.is_main))
+        for it, batch in enumerate(bar):
+            if limit and it >= limit:
+                break
+            values = self.method.train_step(self.forward, _to_device(batch, self.device), self.step)
+            for key, value in values.items():
+                sums[key] = sums.get(key, 0.0) + float(value)
+            count += 1
+            bar.set_postfix(loss=f"{values.get('loss', float('nan')):.6f}")
+        bar.close()
+        return {k: all_reduce_mean(v / max(count, 1), self.dist) for k, v in sums.items()}
+
+    def validate(self, desc: str = "val") -> dict[str, float] | None:
+        """Validation metrics (rank 0; None elsewhere or without a val split/metric)."""
+        if self.val_data is None or self.val_data.metric_factory is None:
+            return None
+        val = self.config["val"]
+        stats, _ = validate(self.model, self.val_data.dataset, self.val_data.spec,
+                            self.val_data.metric_factory, self.dist,
+                            batch_size=int(val["batch_size"]), flip_test=bool(val["flip_test"]),
+                            shift=bool(val["shift"]), predict_fn=self.predict_fn,
+                            num_workers=int(self.config["data"]["num_workers"]),
+                            progress=self.progress, desc=desc)
+        return stats
+
+    def _best_key(self, stats: dict[str, float]) -> str | None:
+        key = self.config["val"]["best_key"]
+        if key:
+            return key if key in stats else None
+        return next((k for k in ("AP", "Mean", "PCKh", "AUC") if k in stats), None)
+
+    def fit(self) -> list[dict[str, Any]]:
+        """Train from ``start_epoch`` to ``train.epochs``; returns the epoch log rows."""
+        cfg = self.config
+        epochs, every = int(cfg["train"]["epochs"]), int(cfg["val"]["every"])
+        log = EpochLog(self.output_dir, enabled=self.dist.is_main)
+        if self.dist.is_main:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.output_dir / "config.yaml", dump_config(cfg))
+        for epoch in range(self.start_epoch, epochs):
+            start = time.perf_counter()
+            lr = self.optimizers["model"].param_groups[0]["lr"]
+            losses = self.train_epoch(epoch)
+            for sched in self.schedulers.values():
+                sched.step()
+            row: dict[str, Any] = {"epoch": epoch + 1, "lr": lr,
+                                   **{f"train_{k}": v for k, v in losses.items()},
+                                   "train_time_s": round(time.perf_counter() - start, 3)}
+            is_best = False
+            if every and ((epoch + 1) % every == 0 or epoch + 1 == epochs):
+                stats = self.validate(desc=f"val {epoch + 1}")
+                stats = broadcast_object(stats, self.dist)
+                if stats:
+                    row.update({f"val_{k}": v for k, v in stats.items()})
+                    key = self._best_key(stats)
+                    if key is not None and (self.best_metric is None or stats[key] > self.best_metric):
+                        self.best_metric, self.best_epoch, is_best = stats[key], epoch + 1, True
+            log.log(row)
+            self.history.append(row)
+            if self.dist.is_main:
+                tqdm.write(" ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
+                                    for k, v in row.items()))
+            ckpt_every = int(cfg["train"]["checkpoint_every"] or 0)
+            if is_best or (ckpt_every and (epoch + 1) % ckpt_every == 0) or epoch + 1 == epochs:
+                self.save(self.output_dir / "checkpoint.pt", epoch + 1)
+                if is_best and self.dist.is_main:
+                    self._save_weights(self.output_dir / "best.pt", epoch + 1)
+        log.close()
+        return self.history

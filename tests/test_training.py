@@ -1,0 +1,359 @@
+"""Trainer unit tests on tiny stand-ins (a 2-layer conv net, random-tensor data): loss,
+configs, checkpoints (exact resume, weights_only), seeding, validation plumbing."""
+from __future__ import annotations
+
+import io
+import pickle
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from robustpose.training import (ConfigError, JointsMSELoss, StandardHeatmap, Trainer,
+                                 config_from_dict, load_config)
+from robustpose.training.checkpoint import load_checkpoint_file
+from robustpose.training.config import apply_overrides
+
+REPO = Path(__file__).resolve().parents[1]
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class TinyHeatmapNet(nn.Module):
+    """Two stride-2 convs: N x 3 x H x W in [0,1] -> N x K x H/4 x W/4."""
+
+    output_kind = "heatmaps"
+
+    def __init__(self, num_joints: int = 4, width: int = 8) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, width, 3, 2, 1), nn.BatchNorm2d(width), nn.ReLU(),
+                                  nn.Conv2d(width, num_joints, 3, 2, 1))
+
+    def forward_all(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return [self.body(x - 0.5)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_all(x)[-1]
+
+
+class FakeKeypointDataset(torch.utils.data.Dataset):
+    """Random images whose targets are Gaussians at a fixed per-item location; the
+    location is also painted into the image so a conv net can learn it."""
+
+    def __init__(self, n: int = 16, num_joints: int = 4, size=(24, 32), seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        w, h = size
+        self.hw = (h // 4, w // 4)
+        self.images = torch.from_numpy(rng.random((n, 3, h, w), dtype=np.float32) * 0.2)
+        self.points = rng.integers(1, [self.hw[1] - 1, self.hw[0] - 1], size=(n, num_joints, 2))
+        ys, xs = np.mgrid[0:self.hw[0], 0:self.hw[1]]
+        self.targets = np.zeros((n, num_joints, *self.hw), np.float32)
+        for i in range(n):
+            for k in range(num_joints):
+                x, y = self.points[i, k]
+                self.targets[i, k] = np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / 2.0)
+                self.images[i, k % 3, y * 4:(y + 1) * 4, x * 4:(x + 1) * 4] = 1.0
+        self.weights = np.ones((n, num_joints, 1), np.float32)
+        self.weights[:, -1] = 0.0  # one unlabelled joint
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"image": self.images[i], "target": torch.from_numpy(self.targets[i]),
+                "target_weight": torch.from_numpy(self.weights[i]),
+                "meta": {"index": i, "image_id": i, "score": 1.0, "area": 100.0,
+                         "center": np.zeros(2, np.float32), "scale": np.ones(2, np.float32)}}
+
+
+@dataclass
+class FakeSpec:
+    keypoint_names: list = field(default_factory=lambda: ["a", "b", "c", "d"])
+
+
+class MeanErrorMetric:
+    """Scores argmax keypoints against the dataset's points: AP := -mean pixel error."""
+
+    def __init__(self, dataset: FakeKeypointDataset) -> None:
+        self.dataset = dataset
+        self.seen: list[np.ndarray] = []
+        self.err: list[float] = []
+
+    def accumulate(self, keypoints: np.ndarray, meta: dict) -> None:
+        self.seen.append(np.asarray(meta["index"]))
+        gt = self.dataset.points[np.asarray(meta["index"])]
+        self.err.append(float(np.abs(keypoints[..., :2] - gt).mean()))
+
+    def stats(self) -> dict:
+        return {"AP": -float(np.mean(self.err))}
+
+
+def argmax_predict(model, images, metas, spec, flip_test=True, shift=True) -> np.ndarray:
+    """Stand-in for codecs.predict_keypoints: argmax location in heatmap pixels."""
+    with torch.no_grad():
+        heat = model(images)
+    n, k, h, w = heat.shape
+    flat = heat.reshape(n, k, -1)
+    score, idx = flat.max(-1)
+    return torch.stack([idx % w, idx // w, score], -1).float().numpy()
+
+
+@dataclass
+class Split:
+    dataset: object
+    spec: object
+    metric_factory: object = None
+
+
+torch.set_num_threads(1)
+
+
+def tiny_config(tmp_path: Path, **train) -> dict:
+    return config_from_dict({
+        "name": "tiny", "seed": 3, "output_dir": str(tmp_path / "run"),
+        "model": {"name": "standin"},
+        "data": {"input_size": [24, 32], "heatmap_size": [6, 8], "num_workers": 0},
+        "train": {"batch_size": 4, "epochs": 2, "lr": 1e-2, "lr_steps": [1], "amp": False, **train},
+        "val": {"every": 1, "batch_size": 5},
+    })
+
+
+def make_trainer(config: dict, data_seed: int = 0) -> Trainer:
+    data = FakeKeypointDataset(n=12, seed=data_seed)
+    model = TinyHeatmapNet()
+    return Trainer(config, model=model, train_data=Split(data, FakeSpec()),
+                   val_data=Split(data, FakeSpec(), lambda: MeanErrorMetric(data)),
+                   device="cpu", predict_fn=argmax_predict, progress=False)
+
+
+def seeded_standin(seed: int) -> TinyHeatmapNet:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return TinyHeatmapNet()
+
+
+# ---------------------------------------------------------------- loss
+def test_joints_mse_loss_matches_hrnet_definition():
+    gen = torch.Generator().manual_seed(0)
+    pred, gt = torch.rand(3, 5, 8, 6, generator=gen), torch.rand(3, 5, 8, 6, generator=gen)
+    weight = torch.rand(3, 5, 1, generator=gen)
+    # HRNet: sum over joints of 0.5 * MSELoss(pred_k * w_k, gt_k * w_k), divided by K
+    expected = sum(0.5 * torch.nn.functional.mse_loss(pred[:, k] * weight[:, k, :, None],
+                                                      gt[:, k] * weight[:, k, :, None])
+                   for k in range(5)) / 5
+    assert torch.allclose(JointsMSELoss(True)(pred, gt, weight), expected, atol=1e-7)
+    plain = sum(0.5 * torch.nn.functional.mse_loss(pred[:, k], gt[:, k]) for k in range(5)) / 5
+    assert torch.allclose(JointsMSELoss(False)(pred, gt), plain, atol=1e-7)
+
+
+def test_zero_target_weight_joint_does_not_contribute():
+    pred, gt = torch.zeros(2, 3, 4, 4), torch.zeros(2, 3, 4, 4)
+    weight = torch.ones(2, 3, 1)
+    weight[:, 1] = 0
+    pred[:, 1] = 100.0  # wrong everywhere, but unlabelled
+    assert JointsMSELoss(True)(pred, gt, weight).item() == 0.0
+    pred[0, 0, 0, 0] = 1.0  # one wrong pixel of a labelled joint
+    assert JointsMSELoss(True)(pred, gt, weight).item() == pytest.approx(0.5 / (2 * 3 * 16))
+
+
+# ---------------------------------------------------------------- configs
+def test_overrides_parse_yaml_types(tmp_path):
+    cfg = tiny_config(tmp_path)
+    out = apply_overrides(cfg, ["train.lr=5e-4", "train.lr_steps=[90,120]", "train.amp=false",
+                                "data.root=/data/coco", "model.extra={NUM_LAYERS: 50}",
+                                "train.grad_clip=null", "data.sigma=3"])
+    assert out["train"]["lr"] == 5e-4 and isinstance(out["train"]["lr"], float)
+    assert out["train"]["lr_steps"] == [90, 120]
+    assert out["train"]["amp"] is False and out["train"]["grad_clip"] is None
+    assert out["data"]["root"] == "/data/coco" and out["data"]["sigma"] == 3
+    assert out["model"]["extra"] == {"NUM_LAYERS": 50}
+    assert cfg["train"]["lr"] == 1e-2  # the input is not modified
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.lrr=1", "unknown key 'train.lrr'"),
+    ("train.lr", "not of the form key=value"),
+    ("train=3", "'train' must be a mapping"),
+    ("train.lr_steps=[1,", "not valid YAML"),
+])
+def test_bad_override_is_one_line_error(tmp_path, override, message):
+    with pytest.raises(ConfigError) as info:
+        apply_overrides(tiny_config(tmp_path), [override])
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_bad_config_file_errors_name_the_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: {name: x}\ntrain: {epochs: -3}\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: train\.epochs must be a positive integer"):
+        load_config(bad)
+    bad.write_text("model: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: not valid YAML"):
+        load_config(bad)
+    with pytest.raises(FileNotFoundError, match="missing.yaml"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_cli_bad_config_prints_one_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: {name: sbl_resnet18}\nmodle: {}\n")
+    proc = subprocess.run([sys.executable, "-m", "robustpose", "train", str(bad)], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "bad.yaml: unknown key 'modle'" in lines[0], proc.stderr
+
+
+def test_every_shipped_config_loads():
+    configs = sorted((REPO / "configs").rglob("*.yaml"))
+    configs = [c for c in configs if "onnx" not in c.parts]
+    assert len(configs) >= 12
+    for path in configs:
+        cfg = load_config(path, ["data.root=/nowhere"])
+        assert cfg["model"]["name"] and cfg["train"]["epochs"] > 0, path
+
+
+# ---------------------------------------------------------------- training loop
+def test_training_lowers_loss_on_standin(tmp_path):
+    trainer = make_trainer(tiny_config(tmp_path, epochs=6, lr_steps=[100]))
+    history = trainer.fit()
+    losses = [row["train_loss"] for row in history]
+    assert losses[-1] < 0.6 * losses[0], losses
+    assert (tmp_path / "run" / "log.csv").is_file() and (tmp_path / "run" / "checkpoint.pt").is_file()
+    assert "val_AP" in history[-1] and (tmp_path / "run" / "best.pt").is_file()
+
+
+def test_lr_follows_multistep_schedule(tmp_path):
+    trainer = make_trainer(tiny_config(tmp_path, epochs=3, lr_steps=[1, 2], lr_factor=0.5))
+    history = trainer.fit()
+    assert [row["lr"] for row in history] == pytest.approx([1e-2, 5e-3, 2.5e-3])
+
+
+def test_resume_continues_exactly(tmp_path):
+    straight = make_trainer(tiny_config(tmp_path / "a", epochs=2))
+    straight.model.load_state_dict(seeded_standin(1).state_dict())
+    straight.fit()
+
+    first = make_trainer(tiny_config(tmp_path / "b", epochs=1))
+    first.model.load_state_dict(seeded_standin(1).state_dict())
+    first.fit()
+    resumed = make_trainer(tiny_config(tmp_path / "b", epochs=2))
+    resumed.resume(tmp_path / "b" / "run" / "checkpoint.pt")
+    assert resumed.start_epoch == 1
+    resumed.fit()
+    for key, value in straight.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+    a = straight.optimizers["model"].state_dict()["state"]
+    b = resumed.optimizers["model"].state_dict()["state"]
+    assert all(torch.equal(a[i]["exp_avg_sq"], b[i]["exp_avg_sq"]) for i in a)
+    assert straight.np_rng.random() == resumed.np_rng.random()
+
+
+def test_seeded_run_is_repeatable_and_seed_matters(tmp_path):
+    def run(seed, sub):
+        cfg = tiny_config(tmp_path / sub, epochs=1)
+        cfg["seed"] = seed
+        trainer = make_trainer(cfg)
+        trainer.model.load_state_dict(seeded_standin(0).state_dict())
+        return trainer.fit()[-1]["train_loss"], trainer.model.state_dict()
+
+    loss1, w1 = run(5, "x")
+    loss2, w2 = run(5, "y")
+    loss3, _ = run(6, "z")
+    assert loss1 == loss2 and all(torch.equal(w1[k], w2[k]) for k in w1)
+    assert loss3 != loss1  # another seed shuffles differently
+
+
+def test_checkpoint_is_weights_only_and_complete(tmp_path):
+    trainer = make_trainer(tiny_config(tmp_path, epochs=1))
+    trainer.fit()
+    path = tmp_path / "run" / "checkpoint.pt"
+    data = torch.load(path, weights_only=True)  # must not need pickled code
+    assert data["format"] == "robustpose-train" and data["epoch"] == 1
+    assert set(data) >= {"model", "meta", "optimizers", "schedulers", "scalers", "rng", "best_metric",
+                         "config"}
+    assert isinstance(data["rng"]["ranks"][0]["torch_cpu"], torch.Tensor)
+    assert not any(k.startswith("module.") for k in data["model"])
+
+
+def test_pickled_code_checkpoint_is_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+    path = tmp_path / "evil.pt"
+    buffer = io.BytesIO()
+    torch.save({"format": "robustpose-train", "x": Evil()}, buffer)
+    path.write_bytes(buffer.getvalue())
+    with pytest.raises(ValueError, match=r"evil\.pt: cannot be loaded with weights_only=True"):
+        load_checkpoint_file(path)
+    path.write_bytes(pickle.dumps({"a": 1}))
+    with pytest.raises(ValueError, match="evil.pt"):
+        load_checkpoint_file(path)
+
+
+def test_grad_clip_limits_update(tmp_path):
+    def one_step(clip, sub):
+        trainer = make_trainer(tiny_config(tmp_path / sub, epochs=1, grad_clip=clip,
+                                           optimizer="sgd", lr=1.0, momentum=0.0,
+                                           max_iters_per_epoch=1))
+        trainer.model.load_state_dict(seeded_standin(2).state_dict())
+        before = {k: v.clone() for k, v in trainer.model.named_parameters()}
+        trainer.fit()
+        params = dict(trainer.model.named_parameters())
+        return torch.sqrt(sum(((params[k].detach() - before[k]) ** 2).sum() for k in params)).item()
+
+    free, clipped = one_step(None, "free"), one_step(1e-3, "clipped")
+    assert free > 1e-2  # the unclipped gradient is much larger than the limit
+    assert clipped == pytest.approx(1e-3, rel=1e-2)  # sgd, lr 1: the step is the clipped gradient
+
+
+def test_validation_sees_every_item_once_in_order(tmp_path):
+    trainer = make_trainer(tiny_config(tmp_path, epochs=1))
+    seen = []
+
+    class Recording(MeanErrorMetric):
+        def accumulate(self, keypoints, meta):
+            seen.append(np.asarray(meta["index"]))
+            super().accumulate(keypoints, meta)
+    trainer.val_data.metric_factory = lambda: Recording(trainer.val_data.dataset)
+    stats = trainer.validate()
+    assert set(stats) == {"AP"} and stats["AP"] <= 0
+    assert np.array_equal(np.concatenate(seen), np.arange(12))
+
+
+def test_method_interface_extra_optimizer_is_checkpointed(tmp_path):
+    class WithHelper(StandardHeatmap):
+        """A method with its own module and optimizer (like AdvMix's generator)."""
+
+        def setup(self, trainer):
+            self.helper = trainer.wrap_module(torch.nn.Linear(2, 2))
+            self.opt = torch.optim.Adam(self.helper.parameters(), lr=1e-3)
+
+        def extra_modules(self):
+            return {"helper": self.helper}
+
+        def extra_optimizers(self):
+            return {"helper": self.opt}
+
+        def train_step(self, model, batch, step):
+            out = super().train_step(model, batch, step)
+            helper_loss = self.helper(torch.ones(1, 2)).pow(2).sum()
+            step.backward_and_step(helper_loss, optimizer="helper")
+            return {**out, "helper": float(helper_loss.detach())}
+
+    cfg = tiny_config(tmp_path, epochs=1)
+    data = FakeKeypointDataset(n=8)
+    trainer = Trainer(cfg, model=TinyHeatmapNet(), train_data=Split(data, FakeSpec()),
+                      method=WithHelper(), device="cpu", progress=False)
+    history = trainer.fit()
+    assert "train_helper" in history[-1]
+    data = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert set(data["optimizers"]) == {"model", "helper"} and "helper" in data["extra_modules"]
+    assert set(data["schedulers"]) == {"model", "helper"}
