@@ -115,13 +115,17 @@ def test_reading_a_pregenerated_c_folder(tmp_path, coco, layout):
         noisy = seeded_noise(img, "x", 2, 0)
         out = tmp_path / "coco-C" / "gaussian_noise" / folder / r.image_path.name
         out.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(noisy).save(out.with_suffix(".png"))
-        out.with_suffix(".png").rename(out)  # lossless bytes under the original .jpg name
+        if layout == "robustpose":  # `robustpose corrupt` writes PNG: .jpg -> .png
+            Image.fromarray(noisy).save(out.with_suffix(".png"))
+        else:  # AdvMix keeps the name; lossless bytes under the .jpg name for the comparison
+            Image.fromarray(noisy).save(out.with_suffix(".png"))
+            out.with_suffix(".png").rename(out)
         written[r.image_path.name] = noisy
     view = CorruptedFolder(tmp_path / "coco-C", image_root, "gaussian_noise", 2, layout=layout)
     ds = TopDownDataset(records, spec, image_transform=view)
     for i, r in enumerate(records):
-        assert view.path_for(r).name == r.image_path.name
+        expected = r.image_path.name if layout == "advmix" else r.image_path.stem + ".png"
+        assert view.path_for(r).name == expected
         crop = ds[i]["image"]
         ref = TopDownDataset(records, spec, image_transform=lambda im, rec: written[
             rec.image_path.name])[i]["image"]
@@ -135,3 +139,27 @@ def test_reading_a_pregenerated_c_folder(tmp_path, coco, layout):
     assert not skipping[0]["meta"]["valid"] and len(skipping.skipped) == 1
     with pytest.raises(FileNotFoundError, match="corrupted-image folder not found"):
         CorruptedFolder(tmp_path / "nope", image_root, "snow", 1)
+
+
+@pytest.mark.parametrize("layout,fmt", [("robustpose", "png"), ("advmix", "jpg")])
+def test_reads_what_robustpose_corrupt_writes(tmp_path, data_root, layout, fmt):
+    """End to end with the -C writer of robustpose.corruptions (skips if not importable)."""
+    try:
+        from robustpose.corruptions.writer import WriterSettings, write_corrupted_dataset
+    except Exception:
+        pytest.skip("robustpose.corruptions.writer is not importable")
+    d = data_root / "coco_mmpose"
+    records, spec = load_coco_records(d / "annotations.json", d / "images")
+    names = sorted({r.image_path.name for r in records})[:2]
+    records = [r for r in records if r.image_path.name in names]
+    out = tmp_path / "coco-C"
+    write_corrupted_dataset(d / "images", out, ["gaussian_noise"], [2],
+                            WriterSettings(layout=layout, image_format=fmt), progress=False,
+                            images=names)
+    view = CorruptedFolder(out, d / "images", "gaussian_noise", 2, layout=layout)
+    ds = TopDownDataset(records, spec, image_transform=view)
+    clean = TopDownDataset(records, spec)
+    for i in range(len(ds)):
+        item = ds[i]
+        assert item["meta"]["valid"] and view.path_for(records[i]).exists()
+        assert not torch.equal(item["image"], clean[i]["image"])

@@ -13,6 +13,9 @@ Pre-generated folders (:func:`corrupted_image_path`, :class:`CorruptedFolder`):
   ``ROOT/<corruption>/<severity - 1, i.e. 0..4>/<image file name>`` (basename only; the
   images were saved by Pillow with their original name, so ``.jpg`` files are JPEG at
   Pillow's default quality 75). ROOT is the ``<dataset>-C`` folder.
+
+``robustpose corrupt`` may change the suffix (PNG by default, or JPEG), so the reader
+takes the exact name when it exists, else the same name with ``.png``/``.jpg``/``.jpeg``.
 """
 from __future__ import annotations
 
@@ -29,6 +32,8 @@ from .records import PersonRecord
 __all__ = ["CorruptedImages", "CorruptedFolder", "corrupted_image_path", "LAYOUTS"]
 
 LAYOUTS = ("robustpose", "advmix")
+#: suffixes tried when the corrupted copy was re-encoded (``robustpose corrupt --format``)
+SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def _default_corrupt() -> Callable:
@@ -112,11 +117,18 @@ class CorruptedFolder:
             raise FileNotFoundError(f"{self.root}: corrupted-image folder not found")
 
     def path_for(self, record: PersonRecord) -> Path:
+        """The corrupted file of ``record`` (exact name first, then other image suffixes)."""
         try:
             rel = Path(record.image_path).relative_to(self.image_root).as_posix()
         except ValueError:
             rel = Path(record.image_path).name
-        return corrupted_image_path(self.root, self.corruption, self.severity, rel, self.layout)
+        path = corrupted_image_path(self.root, self.corruption, self.severity, rel, self.layout)
+        if not path.exists():
+            for suffix in SUFFIXES:
+                candidate = path.with_suffix(suffix)
+                if candidate.exists():
+                    return candidate
+        return path
 
     def __call__(self, image: np.ndarray, record: PersonRecord) -> np.ndarray:
         path = self.path_for(record)
