@@ -41,12 +41,6 @@ def center_scale_to_box(center: Sequence[float], scale: Sequence[float]) -> np.n
     return np.array([center[0] - w / 2, center[1] - h / 2, w, h], dtype=np.float64)
 
 
-def _rotate(point: np.ndarray, rot_rad: float) -> np.ndarray:
-    sn, cs = np.sin(rot_rad), np.cos(rot_rad)
-    return np.array([point[0] * cs - point[1] * sn, point[0] * sn + point[1] * cs],
-                    dtype=np.float32)
-
-
 def _third_point(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     direction = a - b
     return b + np.array([-direction[1], direction[0]], dtype=np.float32)
@@ -62,13 +56,16 @@ def get_affine_transform(center: Sequence[float], scale: Sequence[float], rot: f
     ``cv2.getAffineTransform``. Only ``scale[0]`` (the width) sets the zoom, so the crop
     keeps ``output_size``'s aspect ratio. ``inv=True`` gives the crop -> image matrix.
     """
-    center = np.asarray(center, dtype=np.float32)
-    scale_px = np.asarray(scale, dtype=np.float32) * PIXEL_STD
+    # dtypes as HRNet: scale in float32, the direction and sums in float64, points stored
+    # in float32 (so the matrices agree with HRNet's to the last bit for float32 inputs)
+    center = np.asarray(center)
+    scale_px = np.asarray(scale, dtype=np.float32) * np.float32(PIXEL_STD)
     shift = np.asarray(shift, dtype=np.float32)
-    src_w = scale_px[0]
+    src_w = float(scale_px[0])
     dst_w, dst_h = float(output_size[0]), float(output_size[1])
     rot_rad = np.pi * rot / 180.0
-    src_dir = _rotate(np.array([0.0, src_w * -0.5], dtype=np.float32), rot_rad)
+    sn, cs = np.sin(rot_rad), np.cos(rot_rad)
+    src_dir = np.array([-(src_w * -0.5) * sn, src_w * -0.5 * cs], dtype=np.float64)
     dst_dir = np.array([0.0, dst_w * -0.5], dtype=np.float32)
 
     src = np.zeros((3, 2), dtype=np.float32)
@@ -76,7 +73,7 @@ def get_affine_transform(center: Sequence[float], scale: Sequence[float], rot: f
     src[0] = center + scale_px * shift
     src[1] = center + src_dir + scale_px * shift
     dst[0] = [dst_w * 0.5, dst_h * 0.5]
-    dst[1] = dst[0] + dst_dir
+    dst[1] = np.array([dst_w * 0.5, dst_h * 0.5]) + dst_dir
     src[2] = _third_point(src[0], src[1])
     dst[2] = _third_point(dst[0], dst[1])
     if inv:
