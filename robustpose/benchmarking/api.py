@@ -57,7 +57,8 @@ def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = N
                   batch_size: int = 32, workers: int = 2, device: str = "cpu", seed: int = 0,
                   out: str | os.PathLike | None = None, shard: tuple[int, int] | None = None,
                   save_predictions: bool = False, max_images: int | None = None,
-                  input_size: Any = None, name: str | None = None, plots: bool = True,
+                  input_size: Any = None, num_joints: int | None = None,
+                  name: str | None = None, plots: bool = True,
                   progress: bool = True, print_table: bool = False,
                   **adapter_options: Any) -> dict:
     """Run a corruption benchmark; returns the robustness card (also in ``out/summary.json``).
@@ -72,8 +73,11 @@ def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = N
     """
     import torch
 
+    if num_joints is None:  # registry models are built for the dataset's keypoints
+        num_joints = {"mpii": 16, "crowdpose": 14}.get(dataset, 17)
     adapter, model_info = resolve_adapter(model, checkpoint, config, onnx, onnx_spec,
                                           device=device, input_size=input_size,
+                                          num_joints=num_joints,
                                           adapter_options=adapter_options)
     if name:
         adapter.name = name
@@ -92,8 +96,10 @@ def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = N
                    "input_size": list(adapter.input_size), "seed": int(seed),
                    "corruption_source": "on the fly (full image, before cropping)"
                    if corrupted_root is None else f"-C folders: {corrupted_root}",
-                   "metric": source.metric_name, "oks_nms": 0.9, "vis_thr": 0.2}
+                   "metric": source.metric_name,
+                   "metric_settings": getattr(source.make_metric(), "conventions", {})}
     settings = {"model": adapter.name, "dataset": source.name, "metric": source.metric_name,
+                "metric_scale": source.metric_scale,
                 "conventions": conventions, "corruptions": names, "severities": sevs,
                 "model_info": model_info, "num_people": len(source.records),
                 "annotation_file": str(source.annotation_file)}

@@ -37,7 +37,10 @@ def _bundled(device: str) -> tuple[Any, str]:
     input_size = parse_input_size(info.get("input_size") or getattr(model, "input_size", None)
                                   or DEFAULT_INPUT_SIZE)
     name = f"bundled:{Path(bundled_checkpoint_path()).stem}"
-    return RegistryAdapter(model, input_size, name=name, device=device), name
+    adapter = RegistryAdapter(model, input_size, name=name, device=device,
+                              shift=bool(info.get("shift", True)))
+    adapter.default_flip_test = bool(info.get("flip_test", True))
+    return adapter, name
 
 
 def _registry(name: str, checkpoint: str | os.PathLike | None, input_size: tuple[int, int],
@@ -102,4 +105,6 @@ def resolve_adapter(model: Any = None, checkpoint: str | os.PathLike | None = No
     if checkpoint is not None:
         raise ValueError("--checkpoint needs --model NAME (or --config YAML)")
     adapter, _ = _bundled(device)
-    return adapter, {"source": "bundled"}
+    from robustpose.assets import bundled_checkpoint_path
+
+    return adapter, {"source": "bundled", "checkpoint": str(bundled_checkpoint_path())}

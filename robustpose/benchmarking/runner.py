@@ -114,7 +114,7 @@ def evaluate_cells(adapter: Any, source: Any, cells: Sequence[Cell], store: Any,
             written.append(record)
             cell_bar.update(1)
             value = record.get(source.metric_name)
-            shown = "-" if value is None else f"{100 * value:.1f}"
+            shown = "-" if value is None else f"{source.metric_scale * value:.1f}"
             cell_bar.write(f"[{len(written):>3}/{len(cells)}] {cell.label:<24} "
                            f"{source.metric_name} {shown:>5}  ({record['elapsed_s']:.1f} s"
                            + (f", {len(record['skipped_images'])} skipped)" if skipped else ")"))

@@ -49,6 +49,7 @@ class DataSource:
     make_metric: Callable[[], Any]
     boxes: str                     # 'ground truth' or 'detector: <file>'
     conventions: dict = field(default_factory=dict)
+    metric_scale: float = 100.0    # metric value x scale = percent (AP is a fraction)
 
 
 def _first_existing(root: Path, candidates: list[str], what: str, dataset: str) -> Path:
@@ -164,7 +165,8 @@ def _mpii_source(ann_file: Path, image_root: Path, name: str, input_size: tuple[
     def make_metric() -> Any:
         from robustpose.evaluation import PCKhMetric
 
-        return PCKhMetric(records)
+        # a person whose image cannot be read counts as missed (never silently dropped)
+        return PCKhMetric(records, missing="miss")
 
     return DataSource(name, records, spec, Path(image_root), Path(ann_file), "PCKh",
-                      make_metric, "ground truth (MPII centre/scale)")
+                      make_metric, "ground truth (MPII centre/scale)", metric_scale=1.0)

@@ -14,14 +14,14 @@ from robustpose.benchmarking.cells import CLEAN
 from robustpose.utils.io import atomic_write_text
 
 
-def _pct(value: Any) -> float | None:
-    return None if value is None else round(100.0 * float(value), 4)
+def _pct(value: Any, scale: float = 100.0) -> float | None:
+    return None if value is None else round(scale * float(value), 4)
 
 
-def _pct_dict(values: Any) -> dict:
+def _pct_dict(values: Any, scale: float = 100.0) -> dict:
     if not isinstance(values, dict):
         return {}
-    return {str(k): _pct(v) for k, v in values.items()}
+    return {str(k): _pct(v, scale) for k, v in values.items()}
 
 
 def build_card(records: Sequence[dict], settings: dict,
@@ -30,6 +30,7 @@ def build_card(records: Sequence[dict], settings: dict,
     from robustpose.evaluation import summarize_robustness
 
     metric = settings.get("metric", "AP")
+    scale = float(settings.get("metric_scale", 100.0))  # stored value -> percent
     names = list(corruptions if corruptions is not None else settings.get("corruptions", []))
     severities = [int(s) for s in settings.get("severities", [])]
     expected = {(CLEAN, 0)} | {(c, s) for c in names for s in severities}
@@ -41,7 +42,7 @@ def build_card(records: Sequence[dict], settings: dict,
             skipped.setdefault(item["path"], item["problem"])
         if record["corruption"] != CLEAN and record.get(metric) is not None:
             per_cell.setdefault(record["corruption"], {})[str(int(record["severity"]))] = \
-                _pct(record[metric])
+                _pct(record[metric], scale)
     missing = sorted(expected - present)
     clean_records = [r for r in records if r["corruption"] == CLEAN]
     if names and not missing:
@@ -51,23 +52,19 @@ def build_card(records: Sequence[dict], settings: dict,
         summary = {"clean": clean_records[0].get(metric) if clean_records else None}
     worst = summary.get("worst")
     if isinstance(worst, dict):
-        worst = {"corruption": worst.get("corruption"), "value": _pct(worst.get("value"))}
-    elif isinstance(worst, (list, tuple)) and len(worst) == 2:
-        worst = {"corruption": worst[0], "value": _pct(worst[1])}
-    elif isinstance(worst, str):
-        worst = {"corruption": worst,
-                 "value": _pct(summary.get("per_corruption", {}).get(worst))}
+        worst = {"corruption": worst.get("corruption"),
+                 "value": _pct(worst.get("value"), scale)}
     card = {
         "model": settings.get("model"), "dataset": settings.get("dataset"),
         "metric": metric, "units": "percent",
         "model_info": settings.get("model_info", {}),
         "conventions": settings.get("conventions", {}),
         "corruptions": names, "severities": severities,
-        "clean": _pct(summary.get("clean")), "mPC": _pct(summary.get("mPC")),
-        "rPC": _pct(summary.get("rPC")),
-        "per_corruption": _pct_dict(summary.get("per_corruption")),
-        "per_family": _pct_dict(summary.get("per_family")),
-        "per_severity": _pct_dict(summary.get("per_severity")),
+        "clean": _pct(summary.get("clean"), scale), "mPC": _pct(summary.get("mPC"), scale),
+        "rPC": _pct(summary.get("rPC")),  # a ratio -> percent
+        "per_corruption": _pct_dict(summary.get("per_corruption"), scale),
+        "per_family": _pct_dict(summary.get("per_family"), scale),
+        "per_severity": _pct_dict(summary.get("per_severity"), scale),
         "per_cell": per_cell, "worst": worst,
         "cells": {"expected": len(expected), "done": len(expected & present),
                   "missing": [f"{c}/{s}" for c, s in missing]},
