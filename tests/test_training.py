@@ -211,13 +211,27 @@ def test_cli_bad_config_prints_one_line(tmp_path):
     assert len(lines) == 1 and "bad.yaml: unknown key 'modle'" in lines[0], proc.stderr
 
 
-def test_every_shipped_config_loads():
-    configs = sorted((REPO / "configs").rglob("*.yaml"))
-    configs = [c for c in configs if "onnx" not in c.parts]
-    assert len(configs) >= 12
+def test_shipped_configs_mirror_the_hrnet_experiments():
+    from robustpose.models import list_models
+    configs = sorted((REPO / "configs" / "coco").glob("*.yaml")) + \
+        sorted((REPO / "configs" / "mpii").glob("*.yaml")) + [REPO / "configs" / "tiny_coco.yaml"]
+    assert len(configs) == 15
+    registered = set(list_models())
     for path in configs:
         cfg = load_config(path, ["data.root=/nowhere"])
-        assert cfg["model"]["name"] and cfg["train"]["epochs"] > 0, path
+        assert cfg["model"]["name"] in registered, path
+        train, data = cfg["train"], cfg["data"]
+        if path.parent.name in ("coco", "mpii"):
+            assert train["lr"] == 1e-3 and train["optimizer"] == "adam", path
+            hrnet = cfg["model"]["name"].startswith("hrnet")
+            # HRNet repo: pose_hrnet 210 epochs (170, 200); pose_resnet 140 epochs (90, 120)
+            assert (train["epochs"], train["lr_steps"]) == ((210, [170, 200]) if hrnet
+                                                           else (140, [90, 120])), path
+            w, h = data["input_size"]
+            assert data["heatmap_size"] == [w // 4, h // 4], path
+            assert data["sigma"] == {256: 2, 384: 3, 128: 1}[h], path
+            assert data["augment"]["rotation_factor"] == (
+                30 if data["type"] == "mpii" else 45 if hrnet else 40), path
 
 
 # ---------------------------------------------------------------- training loop
@@ -357,3 +371,14 @@ def test_method_interface_extra_optimizer_is_checkpointed(tmp_path):
     data = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
     assert set(data["optimizers"]) == {"model", "helper"} and "helper" in data["extra_modules"]
     assert set(data["schedulers"]) == {"model", "helper"}
+
+
+def test_overrides_inside_free_form_blocks_merge(tmp_path):
+    cfg = config_from_dict({"model": {"name": "m"},
+                            "data": {"val": {"annotations": "a.json", "images": "img",
+                                             "detections": "d.json"}}})
+    out = apply_overrides(cfg, ["data.val.detections=null", "data.augment.flip=false"])
+    assert out["data"]["val"] == {"annotations": "a.json", "images": "img", "detections": None}
+    assert out["data"]["augment"] == {"flip": False}
+    out = apply_overrides(cfg, ["data.val=null", "data.val={split: val}"])
+    assert out["data"]["val"] == {"split": "val"}

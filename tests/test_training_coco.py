@@ -82,3 +82,29 @@ def test_train_then_test_commands(data_root, tmp_path, capsys):
     assert main(["test", str(TINY), f"data.root={data_root}", "--checkpoint",
                  str(tmp_path / "nope.pt")]) == 1
     assert "nope.pt: checkpoint not found" in capsys.readouterr().err
+
+
+def test_mpii_config_scores_pckh(data_root, tmp_path):
+    """The MPII configs' data path: HRNet-json records + PCKh through `evaluate_checkpoint`."""
+    from robustpose.models import save_checkpoint
+    from robustpose.training.evaluate import build_model_for, evaluate_checkpoint
+    config = load_config(REPO / "configs" / "mpii" / "sbl_resnet50_256x256.yaml", [
+        f"data.root={data_root / 'mpii_mini'}", "data.val.annotations=annotations.json",
+        "data.val.images=images", "model.name=sbl_resnet18", "data.input_size=[64,64]",
+        "data.heatmap_size=[16,16]", "model.extra={NUM_DECONV_FILTERS: [64, 64, 64]}"])
+    ckpt = save_checkpoint(build_model_for(config, 16), tmp_path / "m.pt")
+    stats, _ = evaluate_checkpoint(config, ckpt, device="cpu", progress=False)
+    assert stats["num_people"] == 5 and 0.0 <= stats["PCKh"] <= 100.0
+
+
+def test_synth_data_type_goes_through_the_factory(tmp_path):
+    """data.type=synth: robustpose.data.synth renders the split once and the trainer reads
+    it through the COCO path (annotations + OKS metric)."""
+    from robustpose.training.datasets import build_split
+    config = load_config(TINY, ["data.type=synth", "data.train=null", "data.val=null",
+                                f"data.train={{split: train, num_images: 2, root: {tmp_path}}}",
+                                f"data.val={{split: val, num_images: 2, root: {tmp_path}}}"])
+    train = build_split(config, "train", train=True, progress=False)
+    val = build_split(config, "val", train=False, progress=False)
+    assert len(train.dataset) > 0 and train.dataset[0]["image"].shape == (3, 96, 64)
+    assert val.annotation_file.is_file() and val.metric_factory is not None

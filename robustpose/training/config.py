@@ -9,7 +9,9 @@ Values are parsed with ``yaml.safe_load``, so numbers, booleans, lists and ``nul
 their natural types. Unknown keys are refused (a typo must not silently do nothing),
 except below free-form blocks (``model.extra``, ``model.kwargs``, ``data.<split>``,
 ``data.augment``, ``train.method_args`` and ``val.metric_args``), which are passed on as
-they are and checked by the code that receives them.
+they are and checked by the code that receives them. Mappings merge key by key (an
+override ``data.val.detections=null`` changes one key of ``data.val``); to replace a
+whole block, clear it first: ``data.train=null 'data.train={split: train}'``.
 """
 from __future__ import annotations
 
@@ -93,13 +95,25 @@ def _merge(base: dict, update: dict, where: str, path: tuple[str, ...] = ()) -> 
         if key not in base:
             raise ConfigError(f"{where}: unknown key {dotted!r}")
         if key_path in FREE_FORM:
-            if value is not None and not isinstance(value, dict):
-                raise ConfigError(f"{where}: {dotted!r} must be a mapping, got {value!r}")
-            out[key] = copy.deepcopy(value)
+            # free-form: no key checks; mappings merge key by key, anything else replaces
+            if isinstance(value, dict) and isinstance(base.get(key), dict):
+                out[key] = _merge_free(base[key], value)
+            else:
+                out[key] = copy.deepcopy(value)
         elif isinstance(base[key], dict):
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}: {dotted!r} must be a mapping, got {value!r}")
             out[key] = _merge(base[key], value, where, key_path)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _merge_free(base: dict, update: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge_free(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
     return out

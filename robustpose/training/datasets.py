@@ -55,7 +55,7 @@ def _require(block: dict, key: str, split: str, config: dict) -> Path:
     return path
 
 
-def load_records(config: dict, split: str) -> tuple[list, Any, Path | None]:
+def load_records(config: dict, split: str, progress: bool = True) -> tuple[list, Any, Path | None]:
     """``(records, spec, annotation_file)`` of a split according to ``data.type``."""
     from robustpose import data as rp_data
 
@@ -80,7 +80,7 @@ def load_records(config: dict, split: str) -> tuple[list, Any, Path | None]:
         return records, rp_data.get_spec(spec_name or "mpii"), ann
     if kind == "synth":
         synth = importlib.import_module("robustpose.data.synth")
-        result = synth.build_records(block)
+        result = synth.build_records(block, progress=progress)
         records, spec = result if isinstance(result, tuple) else (result, None)
         if spec is None:
             spec = rp_data.get_spec(spec_name or "coco")
@@ -119,12 +119,12 @@ def build_metric_factory(config: dict, spec: Any, annotation_file: Path | None,
     raise ConfigError(f"val.metric must be coco or pckh, got {kind!r}")
 
 
-def build_split(config: dict, split: str, train: bool) -> SplitData:
+def build_split(config: dict, split: str, train: bool, progress: bool = True) -> SplitData:
     """The TopDownDataset of ``split`` ('train' or 'val') with its metric factory."""
     from robustpose.data import TopDownDataset
     from robustpose.utils.seeding import derive_seed
 
-    records, spec, ann = load_records(config, split)
+    records, spec, ann = load_records(config, split, progress)
     if not records:
         raise ValueError(f"{ann or split}: no person records with keypoints in data.{split}")
     data = config["data"]

@@ -6,9 +6,10 @@ CPU). Without those variables everything runs as a single process (world size 1)
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 import torch.distributed as dist
@@ -70,6 +71,16 @@ def shutdown(info: DistInfo) -> None:
 
 def barrier(info: DistInfo) -> None:
     if info.distributed:
+        dist.barrier()
+
+
+@contextlib.contextmanager
+def rank_zero_first(info: DistInfo) -> Iterator[None]:
+    """Run the block on rank 0 first, then on the other ranks (caches built once)."""
+    if info.distributed and not info.is_main:
+        dist.barrier()
+    yield
+    if info.distributed and info.is_main:
         dist.barrier()
 
 

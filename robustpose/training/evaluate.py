@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
-from robustpose.training.distributed import DistInfo, init_distributed, shutdown
+from robustpose.training.distributed import DistInfo, init_distributed, rank_zero_first, shutdown
 from robustpose.training.validation import validate
 from robustpose.utils.seeding import derive_seed
 
@@ -34,7 +34,8 @@ def evaluate_checkpoint(config: dict, checkpoint: str | os.PathLike, device: str
         raise ValueError(f"{config.get('_config_path', 'config')}: no data.val split to test on")
     info = dist_info or init_distributed(device)
     try:
-        val = build_split(config, "val", train=False)
+        with rank_zero_first(info):
+            val = build_split(config, "val", train=False, progress=progress and info.is_main)
         if val.metric_factory is None:
             raise ValueError(f"{val.annotation_file}: no metric for this val split")
         model = build_model_for(config, len(val.spec.keypoint_names)).to(info.device)

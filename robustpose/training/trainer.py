@@ -25,7 +25,7 @@ from tqdm import tqdm
 from robustpose.training import checkpoint as ckpt
 from robustpose.training.config import dump_config
 from robustpose.training.distributed import (DistInfo, all_reduce_mean, barrier, broadcast_object,
-                                             gather_to_main, init_distributed)
+                                             gather_to_main, init_distributed, rank_zero_first)
 from robustpose.training.logs import EpochLog
 from robustpose.training.methods import TrainingMethod, build_method
 from robustpose.training.validation import validate
@@ -120,12 +120,15 @@ class Trainer:
 
         self.train_data = train_data
         self.val_data = val_data
-        if self.train_data is None:
-            from robustpose.training.datasets import build_split
-            self.train_data = build_split(config, "train", train=True)
-        if self.val_data is None and config["data"].get("val") and int(config["val"]["every"]):
-            from robustpose.training.datasets import build_split  # val split only when used
-            self.val_data = build_split(config, "val", train=False)
+        with rank_zero_first(self.dist):  # e.g. SynthPose renders its split once, on rank 0
+            if self.train_data is None:
+                from robustpose.training.datasets import build_split
+                self.train_data = build_split(config, "train", train=True,
+                                              progress=progress and self.dist.is_main)
+            if self.val_data is None and config["data"].get("val") and int(config["val"]["every"]):
+                from robustpose.training.datasets import build_split  # val split only when used
+                self.val_data = build_split(config, "val", train=False,
+                                            progress=progress and self.dist.is_main)
 
         if model is None:
             model = self._create_model(derive_seed(seed, "model-init"))
@@ -305,7 +308,7 @@ class Trainer:
         key = self.config["val"]["best_key"]
         if key:
             return key if key in stats else None
-        return next((k for k in ("AP", "Mean", "PCKh", "AUC") if k in stats), None)
+        return next((k for k in ("AP", "PCKh", "Mean", "PCK", "AUC") if k in stats), None)
 
     def fit(self) -> list[dict[str, Any]]:
         """Train from ``start_epoch`` to ``train.epochs``; returns the epoch log rows."""
