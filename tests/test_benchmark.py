@@ -196,3 +196,28 @@ def test_predictions_are_saved_per_cell_when_asked(setup, tmp_path):
     run(setup, tmp_path, corruptions="none", save_predictions=True)
     results = json.loads((tmp_path / "predictions" / "clean-0.json").read_text())
     assert len(results) >= 4 and len(results[0]["keypoints"]) == 51
+
+
+def test_python_api_with_a_callable_matches_the_onnx_adapter(setup, reference, tmp_path):
+    import robustpose
+    from robustpose.models.adapters import OnnxAdapter
+
+    card, _ = reference
+    onnx = OnnxAdapter(setup["onnx"], SPEC)
+
+    def blazepose(crops):  # (N,3,256,256) [0,1] RGB -> (N,17,3) crop px + score
+        return onnx._keypoints(onnx.forward(crops))
+
+    options = {k: v for k, v in setup.items() if k not in ("onnx", "onnx_spec")}
+    api_card = robustpose.benchmark(model=blazepose, input_size=(256, 256), out=tmp_path,
+                                    workers=0, progress=False, plots=False,
+                                    **dict(options, corruptions="none"))
+    assert api_card["model"] == "blazepose"
+    assert api_card["clean"] == pytest.approx(card["clean"], abs=1e-6)
+
+
+def test_import_robustpose_does_not_import_torch():
+    code = "import sys, robustpose; assert 'torch' not in sys.modules; print(robustpose.__version__)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                            text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert result.returncode == 0, result.stderr

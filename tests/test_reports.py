@@ -22,7 +22,7 @@ def make_card(names=BENCH15, severities=(1, 2, 3, 4, 5)) -> dict:
             "mPC": mpc, "rPC": None if mpc is None else 100 * mpc / 72.0, "per_corruption": per_corruption,
             "per_cell": per_cell, "severities": list(severities),
             "per_severity": {str(s): float(np.mean([per_cell[n][str(s)] for n in names]))
-                             for s in severities},
+                             for s in severities} if names else {},
             "conventions": {"boxes": "ground truth", "flip_test": True}}
 
 

@@ -73,6 +73,8 @@ def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = N
     """
     import torch
 
+    if str(device) == "cuda" and os.environ.get("LOCAL_RANK"):  # torchrun: one GPU per rank
+        device = f"cuda:{int(os.environ['LOCAL_RANK'])}"
     if num_joints is None:  # registry models are built for the dataset's keypoints
         num_joints = {"mpii": 16, "crowdpose": 14}.get(dataset, 17)
     adapter, model_info = resolve_adapter(model, checkpoint, config, onnx, onnx_spec,
