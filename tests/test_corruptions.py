@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 ALL = get_corruption_names("all")
 # Where robustpose uses a faster kernel than the reference's, values may differ by one grey
 # level; everything else must be bit-identical.
-TOLERANT = {"zoom_blur", "motion_blur", "defocus_blur", "elastic_transform", "gaussian_blur", "glass_blur", "snow"}
+TOLERANT = {"zoom_blur", "elastic_transform", "gaussian_blur", "glass_blur", "snow", "spatter"}
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,8 @@ distribution, the algorithm and the constants are those of imagecorruptions 1.1.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 
 from . import _batch_ops as ops
@@ -111,4 +113,36 @@ def spatter_mud(x: torch.Tensor, params, gens) -> torch.Tensor:
         mask = ops.gaussian_filter(mask[None, None], (mask_sigma, mask_sigma))[0, 0]
         mask = torch.where(mask < 0.8, torch.zeros_like(mask), mask)
         out.append((img * (1 - mask)).double() + colour * mask.double())
+    return torch.stack(out)
+
+
+@lru_cache(maxsize=24)
+def frost_texture_on(index: int, height: int, width: int, device: str) -> torch.Tensor:
+    """Frost texture ``index`` rescaled for an H x W image exactly as the numpy path does
+    (cv2 bicubic, once per size), as an RGB uint8 3 x h x w tensor cached on ``device``."""
+    from .weather import _frost_rescaled
+
+    bgr = _frost_rescaled(index, height, width)
+    return torch.from_numpy(bgr[..., ::-1].copy()).permute(2, 0, 1).contiguous().to(device)
+
+
+def frost_draw(gen: torch.Generator, height: int, width: int, device) -> tuple[int, int, int]:
+    """(texture index, crop top, crop left), uniform as the reference's randint calls."""
+    index = int(torch.randint(6, (1,), generator=gen, device=device).item())
+    tex = frost_texture_on(index, height, width, str(device))
+    top = int(torch.randint(tex.shape[1] - height, (1,), generator=gen, device=device).item())
+    left = int(torch.randint(tex.shape[2] - width, (1,), generator=gen, device=device).item())
+    return index, top, left
+
+
+def frost(images: torch.Tensor, params, gens, draw=frost_draw) -> torch.Tensor:
+    """``c0 * x + c1 * crop`` in float64 (x uint8-valued), un-clipped."""
+    image_weight, frost_weight = params
+    _, _, h, w = images.shape
+    out = []
+    for img, gen in zip(images, gens):
+        index, top, left = draw(gen, h, w, images.device)
+        tex = frost_texture_on(index, h, w, str(images.device))
+        crop = tex[:, top:top + h, left:left + w].to(torch.float64)
+        out.append(image_weight * img.to(torch.float64) + frost_weight * crop)
     return torch.stack(out)

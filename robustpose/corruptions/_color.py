@@ -14,24 +14,22 @@ import numpy as np
 
 
 def rgb_to_hsv(arr: np.ndarray) -> np.ndarray:
-    """N x 3 RGB float64 in [0, 1] -> N x 3 HSV (scikit-image's formulas)."""
-    out = np.empty_like(arr)
+    """N x 3 RGB float64 in [0, 1] -> N x 3 HSV (scikit-image's formulas and overrides:
+    where channels tie for the maximum, blue's hue formula wins over green's over red's)."""
+    r, g, b = arr[:, 0], arr[:, 1], arr[:, 2]
     out_v = arr.max(-1)
     delta = np.ptp(arr, axis=-1)
+    flat = delta == 0.0
     with np.errstate(invalid="ignore", divide="ignore"):
         out_s = delta / out_v
-        out_s[delta == 0.0] = 0.0
-        idx = arr[:, 0] == out_v
-        out[idx, 0] = (arr[idx, 1] - arr[idx, 2]) / delta[idx]
-        idx = arr[:, 1] == out_v
-        out[idx, 0] = 2.0 + (arr[idx, 2] - arr[idx, 0]) / delta[idx]
-        idx = arr[:, 2] == out_v
-        out[idx, 0] = 4.0 + (arr[idx, 0] - arr[idx, 1]) / delta[idx]
-        out_h = (out[:, 0] / 6.0) % 1.0
-    out_h[delta == 0.0] = 0.0
-    out[:, 0] = out_h
-    out[:, 1] = out_s
-    out[:, 2] = out_v
+        hue = np.where(
+            b == out_v, 4.0 + (r - g) / delta,
+            np.where(g == out_v, 2.0 + (b - r) / delta, (g - b) / delta),
+        )
+        out_h = (hue / 6.0) % 1.0
+    out_s[flat] = 0.0
+    out_h[flat] = 0.0
+    out = np.stack([out_h, out_s, out_v], axis=1)
     out[np.isnan(out)] = 0
     return out
 
@@ -45,17 +43,14 @@ def hsv_to_rgb(arr: np.ndarray) -> np.ndarray:
     q = v * (1 - f * s)
     t = v * (1 - (1 - f) * s)
     sector = hi.astype(np.uint8) % 6
-    table = np.stack(
+    return np.stack(
         [
-            np.stack((v, t, p), axis=-1),
-            np.stack((q, v, p), axis=-1),
-            np.stack((p, v, t), axis=-1),
-            np.stack((p, q, v), axis=-1),
-            np.stack((t, p, v), axis=-1),
-            np.stack((v, p, q), axis=-1),
-        ]
+            np.choose(sector, (v, q, p, p, t, v)),
+            np.choose(sector, (t, v, v, q, p, p)),
+            np.choose(sector, (p, p, t, v, v, q)),
+        ],
+        axis=1,
     )
-    return table[sector, np.arange(arr.shape[0])]
 
 
 def map_unique_colors(image: np.ndarray, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:

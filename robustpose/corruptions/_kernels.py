@@ -6,15 +6,45 @@ reference's operation order where the result feeds a truncating cast.
 """
 from __future__ import annotations
 
+import functools
 import math
 
+import cv2
 import numpy as np
 from scipy import ndimage
 
 
+@functools.lru_cache(maxsize=64)
+def _gaussian_taps(sigma: float, truncate: float) -> np.ndarray:
+    """scipy.ndimage's 1-D gaussian kernel (radius ``int(truncate * sigma + 0.5)``)."""
+    radius = int(truncate * float(sigma) + 0.5)
+    x = np.arange(-radius, radius + 1)
+    phi = np.exp(-0.5 / (float(sigma) * float(sigma)) * x ** 2)
+    return phi / phi.sum()
+
+
+_BORDERS = {"nearest": cv2.BORDER_REPLICATE, "reflect": cv2.BORDER_REFLECT}
+
+
 def sk_gaussian(x: np.ndarray, sigma, mode: str = "nearest", truncate: float = 4.0) -> np.ndarray:
-    """``skimage.filters.gaussian(x, sigma, channel_axis=-1 if 3-D)`` for float64 ``x``:
-    scipy's separable gaussian over the two spatial axes."""
+    """``skimage.filters.gaussian(x, sigma, mode=mode, truncate=truncate)`` over the two
+    spatial axes (channels of a 3-D ``x`` filtered separately), for float ``x``.
+
+    scipy's kernel, applied by OpenCV's separable filter in float64 (2-4x faster than
+    scipy.ndimage); results agree with scipy to the last bits of a double. The output
+    dtype is ``x``'s (float32 in, float32 out, like scikit-image).
+    """
+    sig_y, sig_x = (sigma, sigma) if np.ndim(sigma) == 0 else (sigma[0], sigma[1])
+    ky, kx = _gaussian_taps(float(sig_y), truncate), _gaussian_taps(float(sig_x), truncate)
+    src = x.astype(np.float64, copy=False)
+    if src.ndim == 3 and src.shape[2] > 4:
+        raise ValueError("sk_gaussian supports at most 4 channels")
+    out = cv2.sepFilter2D(src, cv2.CV_64F, kx, ky, borderType=_BORDERS[mode])
+    return out.astype(x.dtype, copy=False).reshape(x.shape)
+
+
+def scipy_gaussian(x: np.ndarray, sigma, mode: str = "nearest", truncate: float = 4.0) -> np.ndarray:
+    """The reference's own path (scipy.ndimage), kept for comparisons."""
     if np.ndim(sigma) == 0:
         sigma = [sigma, sigma]
     sigmas = list(sigma) + [0] * (x.ndim - 2)
@@ -48,6 +78,75 @@ def legacy_randint(rng: np.random.RandomState, low: int, high: int, count: int) 
         rng.set_state(state)
         rng.randint(0, 2**32, size=used, dtype=np.uint32)
     return raw[accepted[:count]].astype(np.int64) + low
+
+
+@functools.lru_cache(maxsize=256)
+def _zoom_axis(n_in: int, zoom_factor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Linear-interpolation taps of ``scipy.ndimage.zoom(order=1)`` along one axis of
+    length ``n_in``: (first index, second index, weight of the second, outputs that scipy
+    sets to cval 0), one entry per output.
+
+    Read off scipy itself (zooming the identity), so the coordinate mapping, rounding of
+    the output length and edge handling (a last output whose coordinate rounds past the
+    edge is 0 in 'constant' mode) are scipy's.
+    """
+    m = ndimage.zoom(np.eye(n_in), (zoom_factor, 1.0), order=1)
+    nonzero = m != 0
+    if nonzero.sum(1).max() > 2:
+        raise RuntimeError("unexpected scipy zoom weights")
+    first = np.argmax(nonzero, axis=1)
+    second = np.minimum(first + 1, n_in - 1)
+    rows = np.arange(m.shape[0])
+    weight = np.where(second != first, m[rows, second], 0.0)
+    return first, second, weight, np.flatnonzero(~nonzero.any(1))
+
+
+def zoom_linear(x: np.ndarray, zoom_factor: float, out_shape: tuple[int, int] | None = None) -> np.ndarray:
+    """``scipy.ndimage.zoom(x, (z, z, 1), order=1)`` (optionally only its top-left
+    ``out_shape``) as two separable lerps ``a + w * (b - a)`` in ``x``'s dtype.
+
+    Flat regions come out exact, as in scipy; elsewhere float32 results differ from scipy's
+    (double arithmetic rounded to float32) by a few units in the last place.
+    """
+    r0, r1, wr, zero_rows = _zoom_axis(x.shape[0], zoom_factor)
+    c0, c1, wc, zero_cols = _zoom_axis(x.shape[1], zoom_factor)
+    if out_shape is not None:
+        r0, r1, wr = r0[:out_shape[0]], r1[:out_shape[0]], wr[:out_shape[0]]
+        c0, c1, wc = c0[:out_shape[1]], c1[:out_shape[1]], wc[:out_shape[1]]
+        zero_rows, zero_cols = zero_rows[zero_rows < out_shape[0]], zero_cols[zero_cols < out_shape[1]]
+    wr = wr.astype(x.dtype).reshape((-1,) + (1,) * (x.ndim - 1))
+    wc = wc.astype(x.dtype).reshape((1, -1) + (1,) * (x.ndim - 2))
+    # Columns first (on the fewer rows of the input), gathering whole pixels as opaque
+    # items (much faster than a strided gather of C floats), then rows.
+    left, cols = _take_columns(x, c0), _take_columns(x, c1)
+    cols -= left
+    cols *= wc
+    cols += left
+    top = cols[r0]
+    out = cols[r1]
+    out -= top
+    out *= wr
+    out += top
+    out[zero_rows] = 0
+    out[:, zero_cols] = 0
+    return out
+
+
+def _take_columns(x: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``x[:, index]`` for a C-contiguous H x W (x C) array, copying pixels as void items."""
+    x = np.ascontiguousarray(x)
+    item = x.dtype.itemsize * (x.shape[2] if x.ndim == 3 else 1)
+    pixels = x.view(np.dtype((np.void, item))).reshape(x.shape[0], x.shape[1])
+    return np.take(pixels, index, axis=1).view(x.dtype).reshape((x.shape[0], len(index)) + x.shape[2:])
+
+
+def clipped_zoom_fast(x: np.ndarray, zoom_factor: float, out_shape: tuple[int, int] | None = None) -> np.ndarray:
+    """:func:`clipped_zoom` computed with :func:`zoom_linear`."""
+    ch0 = int(np.ceil(x.shape[0] / float(zoom_factor)))
+    top0 = (x.shape[0] - ch0) // 2
+    ch1 = int(np.ceil(x.shape[1] / float(zoom_factor)))
+    top1 = (x.shape[1] - ch1) // 2
+    return zoom_linear(x[top0:top0 + ch0, top1:top1 + ch1], zoom_factor, out_shape)
 
 
 def clipped_zoom(x: np.ndarray, zoom_factor: float) -> np.ndarray:

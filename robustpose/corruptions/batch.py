@@ -6,18 +6,20 @@ on the input's device.
 
 Native torch (run on the tensor's device, CUDA included):
     gaussian_noise, shot_noise, impulse_noise, speckle_noise, defocus_blur, motion_blur,
-    zoom_blur, gaussian_blur, snow, fog, brightness, contrast, saturate, elastic_transform,
-    pixelate, spatter (severities 4-5, "mud").
+    zoom_blur, gaussian_blur, snow, frost, fog, brightness, contrast, saturate,
+    elastic_transform, pixelate, spatter (severities 4-5, "mud").
+    (frost: each texture is rescaled with cv2 once per image size, as the numpy path, and
+    cached on the device; crop and blend run on the device.)
 Fallback to the numpy ``corrupt`` per image on the CPU (copied to host and back):
     glass_blur (its pixel shuffle is an inherently sequential chain of swaps),
-    jpeg_compression (libjpeg's codec), frost (texture files, cv2 bicubic resize),
-    spatter severities 1-3 ("water": Canny edges, distance transform, histogram
-    equalisation).
+    jpeg_compression (libjpeg's codec), spatter severities 1-3 ("water": Canny edges,
+    distance transform, histogram equalisation).
 
 Agreement with the numpy path (tests/test_corruptions_batch.py, docs/writing-c-datasets.md):
 the deterministic ones (defocus_blur, zoom_blur, gaussian_blur, brightness, contrast,
-saturate, pixelate) reproduce it within 1 grey level with >= 99% identical pixels;
-motion_blur does too for the same angle. The random ones draw their random numbers from a
+saturate, pixelate) reproduce it within 1 grey level with >= 99% identical pixels (and
+imagecorruptions' output bit for bit in the tests); motion_blur and frost do too for the
+same random draws (angle; texture and crop). The random ones draw their numbers from a
 ``torch.Generator`` seeded with ``seeds[i]`` on the tensor's device, so they match the
 numpy path in distribution (residual mean/std, changed fraction, PSNR), not pixel for
 pixel, and a CPU run and a CUDA run with the same seeds differ (each is reproducible).
@@ -38,11 +40,11 @@ from .params import (CORRUPTION_NAMES, ELASTIC_MAX_SHIFT_FRACTION, ELASTIC_SIGMA
 #: corruptions computed with torch ops on the input's device (spatter: severities 4-5)
 NATIVE_CORRUPTIONS: tuple[str, ...] = (
     "gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "defocus_blur",
-    "motion_blur", "zoom_blur", "gaussian_blur", "snow", "fog", "brightness", "contrast",
-    "saturate", "elastic_transform", "pixelate", "spatter",
+    "motion_blur", "zoom_blur", "gaussian_blur", "snow", "frost", "fog", "brightness",
+    "contrast", "saturate", "elastic_transform", "pixelate", "spatter",
 )
 #: corruptions computed by the numpy ``corrupt`` per image on the CPU
-FALLBACK_CORRUPTIONS: tuple[str, ...] = ("glass_blur", "jpeg_compression", "frost")
+FALLBACK_CORRUPTIONS: tuple[str, ...] = ("glass_blur", "jpeg_compression")
 
 Kernel = Callable[[torch.Tensor, object, list], torch.Tensor]
 
@@ -146,6 +148,10 @@ def _brightness(images, c, gens):
     return _to_uint8(ops.hsv_to_rgb(hsv).clamp(0, 1) * 255)
 
 
+def _frost(images, c, gens):
+    return _to_uint8(weather.frost(images, c, gens).clamp(0, 255))
+
+
 def _spatter(images, c, gens):
     return _to_uint8(weather.spatter_mud(_unit(images, torch.float32), c, gens).clamp(0, 1) * 255)
 
@@ -182,7 +188,8 @@ _KERNELS: dict[str, Kernel] = {
     "gaussian_noise": _gaussian_noise, "shot_noise": _shot_noise,
     "impulse_noise": _impulse_noise, "speckle_noise": _speckle_noise,
     "defocus_blur": _defocus_blur, "motion_blur": _motion_blur, "zoom_blur": _zoom_blur,
-    "gaussian_blur": _gaussian_blur, "snow": _snow, "fog": _fog, "brightness": _brightness,
+    "gaussian_blur": _gaussian_blur, "snow": _snow, "frost": _frost, "fog": _fog,
+    "brightness": _brightness,
     "contrast": _contrast, "saturate": _saturate, "elastic_transform": _elastic_transform,
     "pixelate": _pixelate, "spatter": _spatter,
 }

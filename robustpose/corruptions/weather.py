@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from ._color import map_unique_colors, rgb_to_hsv, hsv_to_rgb
-from ._kernels import clipped_zoom, motion_blur_exact, motion_kernel, sk_gaussian
+from ._kernels import clipped_zoom_fast, motion_blur_exact, motion_kernel, sk_gaussian
 from .params import FROST_FILES, SEVERITY_PARAMS, SPATTER_MUD_RGB, SPATTER_WATER_BGR
 from .registry import register, to_uint8
 
@@ -139,7 +139,7 @@ def snow(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.nda
     x = np.array(image, dtype=np.float32) / 255.0
     height, width = x.shape[:2]
     layer = rng.normal(size=x.shape[:2], loc=loc, scale=scale)
-    layer = clipped_zoom(layer[..., np.newaxis], zoom)
+    layer = clipped_zoom_fast(layer[..., np.newaxis], zoom)
     layer[layer < threshold] = 0
     layer = np.clip(layer.squeeze(), 0, 1)
     angle = rng.uniform(-135, -45)
