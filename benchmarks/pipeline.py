@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # this checkout's robustpose, whatever the install
 
 
 def _tree_rss_kib(pid: int) -> int:

@@ -90,11 +90,13 @@ def evaluate_cells(adapter: Any, source: Any, cells: Sequence[Cell], store: Any,
     image_bar = tqdm(total=len(source.records), desc=cells[0].label, unit="person",
                      disable=not progress, position=1, leave=False, dynamic_ncols=True)
     written: list[dict] = []
-    current, metric, skipped, started, seen = None, None, [], time.perf_counter(), 0
+    metric = source.make_metric()  # the ground truth is read once; reset() between cells
+    current, skipped, started, seen = None, [], time.perf_counter(), 0
     for batch in loader:
         index = batch["cell"]
         if index != current:
-            current, metric, skipped, seen = index, source.make_metric(), [], 0
+            current, skipped, seen = index, [], 0
+            metric.reset()
             started = time.perf_counter()
             image_bar.reset(total=len(source.records))
             image_bar.set_description(cells[index].label)

@@ -80,7 +80,8 @@ class CellStream(Dataset):
 
         try:
             sample = self.datasets[cell_index][person]
-        except (ImageReadError, OSError) as exc:  # an unreadable image skips only itself
+        except ImageReadError as exc:  # an unreadable image skips only itself; any other
+            # failure (a corruption bug, a missing asset) stops the run loudly
             record = self.datasets[cell_index].records[person]
             path = str(getattr(exc, "path", None) or record.image_path)
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
