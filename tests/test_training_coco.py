@@ -91,7 +91,8 @@ def test_mpii_config_scores_pckh(data_root, tmp_path):
     config = load_config(REPO / "configs" / "mpii" / "sbl_resnet50_256x256.yaml", [
         f"data.root={data_root / 'mpii_mini'}", "data.val.annotations=annotations.json",
         "data.val.images=images", "model.name=sbl_resnet18", "data.input_size=[64,64]",
-        "data.heatmap_size=[16,16]", "model.extra={NUM_DECONV_FILTERS: [64, 64, 64]}"])
+        "data.heatmap_size=[16,16]", "model.extra={NUM_DECONV_FILTERS: [64, 64, 64]}",
+        "data.num_workers=0"])
     ckpt = save_checkpoint(build_model_for(config, 16), tmp_path / "m.pt")
     stats, _ = evaluate_checkpoint(config, ckpt, device="cpu", progress=False)
     assert stats["num_people"] == 5 and 0.0 <= stats["PCKh"] <= 100.0

@@ -271,25 +271,31 @@ class Trainer:
                           generator=torch.Generator().manual_seed(derive_seed(seed, "loader", epoch)))
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
-        """One epoch of ``method.train_step``; returns mean losses (averaged over ranks)."""
+        """One epoch of ``method.train_step``: mean losses (averaged over ranks) and the
+        training throughput ``images_per_s`` (all ranks together, data loading included)."""
         self.forward.train()
         loader = self._train_loader(epoch)
         limit = self.config["train"]["max_iters_per_epoch"]
         total = min(len(loader), limit) if limit else len(loader)
         sums: dict[str, float] = {}
-        count = 0
+        count = images = 0
+        start = time.perf_counter()
         bar = tqdm(loader, total=total, desc=f"epoch {epoch + 1}", leave=False,
                    disable=not (self.progress and self.dist.is_main))
         for it, batch in enumerate(bar):
             if limit and it >= limit:
                 break
             values = self.method.train_step(self.forward, _to_device(batch, self.device), self.step)
+            images += int(batch["image"].shape[0])
             for key, value in values.items():
                 sums[key] = sums.get(key, 0.0) + float(value)
             count += 1
             bar.set_postfix(loss=f"{values.get('loss', float('nan')):.6f}")
         bar.close()
-        return {k: all_reduce_mean(v / max(count, 1), self.dist) for k, v in sums.items()}
+        out = {k: all_reduce_mean(v / max(count, 1), self.dist) for k, v in sums.items()}
+        rate = images / max(time.perf_counter() - start, 1e-9)  # this rank's images/s
+        out["images_per_s"] = all_reduce_mean(rate, self.dist) * self.dist.world_size
+        return out
 
     def validate(self, desc: str = "val") -> dict[str, float] | None:
         """Validation metrics (rank 0; None elsewhere or without a val split/metric)."""
