@@ -78,6 +78,13 @@ def test_train_then_test_commands(data_root, tmp_path, capsys):
     # What the trainer logged as validation is what `robustpose test` measures on best.pt.
     assert stats["AP"] == pytest.approx(val_ap, abs=1e-12)
     assert "AP" in capsys.readouterr().out
+    # --resume auto picks up <output_dir>/checkpoint.pt and trains the remaining epoch.
+    code = main(["train", str(TINY), f"data.root={data_root}", "train.epochs=2",
+                 "train.max_iters_per_epoch=1", "train.batch_size=4", "val.every=0",
+                 "--output-dir", str(out), "--no-progress", "--device", "cpu", "--resume", "auto"])
+    assert code == 0 and "resumed from" in capsys.readouterr().out
+    assert len((out / "log.csv").read_text().strip().splitlines()) == 3
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 2
     # A missing checkpoint is a one-line error, exit code 1.
     assert main(["test", str(TINY), f"data.root={data_root}", "--checkpoint",
                  str(tmp_path / "nope.pt")]) == 1
