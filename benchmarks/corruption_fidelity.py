@@ -55,15 +55,19 @@ def reference(img: np.ndarray, name: str, severity: int, global_seed: int, **kwa
         np.random.set_state(saved)
 
 
-def agreement(pairs) -> tuple[int, float]:
-    """(max |diff|, % identical) over (ours, reference) pairs."""
+def agreement(pairs) -> tuple[int, float, int]:
+    """(max |diff|, % identical, number of differing values) over (ours, reference) pairs."""
     max_diff, same, total = 0, 0, 0
     for ours, ref in pairs:
         diff = np.abs(ours.astype(np.int16) - ref.astype(np.int16))
         max_diff = max(max_diff, int(diff.max()))
         same += int((diff == 0).sum())
         total += diff.size
-    return max_diff, 100.0 * same / total
+    return max_diff, 100.0 * same / total, total - same
+
+
+def _cell(max_diff: int, identical: float, differing: int) -> str:
+    return f"{max_diff} / {identical:.3f}% ({differing})"
 
 
 def statistics(clean: list[np.ndarray], outputs: list[list[np.ndarray]]) -> dict[str, float]:
@@ -96,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     images = load_images(args.data_root, args.images, (h, w))
     names = get_corruption_names("all") if args.corruptions == "all" else args.corruptions.split(",")
     print(f"{len(images)} images {h}x{w}; seeded: {args.seeds} seeds each; unseeded: {args.stat_seeds} seeds each\n")
+    print("cells: max |diff| (grey levels) / % identical values (number of differing values)\n")
     print("| corruption | s1 | s2 | s3 | s4 | s5 |")
     print("|---|---|---|---|---|---|")
     stat_rows = []
@@ -107,8 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                 # is numpy's legacy masked sampler, so seed=k matches np.random.seed(k) in 1.1.2.
                 pairs = [(corrupt(im, name, severity, seed=k), reference(im, name, severity, 0, seed=k))
                          for im in images for k in range(args.seeds)]
-                max_diff, identical = agreement(pairs)
-                cells.append(f"{max_diff} / {identical:.3f}%")
+                cells.append(_cell(*agreement(pairs)))
                 continue
             if name == "impulse_noise":
                 pairs = [(corrupt(im, name, severity, seed=np.random.default_rng(k)), reference(im, name, severity, 0, seed=k))
@@ -119,8 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 pairs = [(corrupt(im, name, severity, seed=k), reference(im, name, severity, k))
                          for im in images for k in range(args.seeds)]
-            max_diff, identical = agreement(pairs)
-            cells.append(f"{max_diff} / {identical:.3f}%")
+            cells.append(_cell(*agreement(pairs)))
         print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
     if stat_rows:
         print("\nStatistics (robustpose vs reference, mean over images x seeds):\n")

@@ -255,3 +255,36 @@ def test_missing_frost_texture_error_names_the_fix(monkeypatch, tmp_path):
     finally:
         weather.frost_texture.cache_clear()
         weather._frost_rescaled.cache_clear()
+
+
+def test_positional_order_mistake_is_explained(crops):
+    with pytest.raises(ValueError, match="argument order"):
+        corrupt(crops[0], 3, "fog")
+
+
+def test_bulk_legacy_randint_replays_one_by_one_calls():
+    from robustpose.corruptions._kernels import legacy_randint
+
+    for d in (1, 2, 3, 4):
+        one = np.random.RandomState(d)
+        expected = np.concatenate([one.randint(-d, d, size=(2,)) for _ in range(3000)])
+        bulk = np.random.RandomState(d)
+        assert np.array_equal(legacy_randint(bulk, -d, d, 6000), expected)
+        assert bulk.randint(2**31) == one.randint(2**31), "state after the draws differs"
+
+
+def test_glass_shuffle_is_the_sequential_loop_of_1_1_2():
+    """imagecorruptions 1.1.2's python loop (np.random legacy draws, view-swap semantics)."""
+    from robustpose.corruptions.blur import glass_shuffle
+
+    img = np.random.RandomState(0).randint(0, 256, (40, 48, 3)).astype(np.uint8)
+    for d, iterations in ((1, 2), (3, 2), (4, 1)):
+        x = img.copy()
+        rng = np.random.RandomState(9)
+        for _ in range(iterations):
+            for h in range(x.shape[0] - d, d, -1):
+                for w in range(x.shape[1] - d, d, -1):
+                    dx, dy = rng.randint(-d, d, size=(2,))
+                    h_prime, w_prime = h + dy, w + dx
+                    x[h, w], x[h_prime, w_prime] = x[h_prime, w_prime], x[h, w]
+        assert np.array_equal(glass_shuffle(img.copy(), d, iterations, np.random.RandomState(9)), x)

@@ -59,6 +59,20 @@ def map_unique_colors(image: np.ndarray, fn: Callable[[np.ndarray], np.ndarray])
     codes = (
         (image[..., 0].astype(np.int32) << 16) | (image[..., 1].astype(np.int32) << 8) | image[..., 2]
     ).ravel()
-    unique, inverse = np.unique(codes, return_inverse=True)
+    unique, inverse = _unique_24bit(codes)
     colors = np.stack([(unique >> 16) & 255, (unique >> 8) & 255, unique & 255], axis=1).astype(np.uint8)
-    return fn(colors)[inverse.ravel()].reshape(image.shape)
+    return fn(colors)[inverse].reshape(image.shape)
+
+
+def _unique_24bit(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(codes, return_inverse=True)`` for int codes < 2**24, via two stable
+    radix argsorts (16 low bits, then 8 high bits): about twice as fast."""
+    order = np.argsort((codes & 0xFFFF).astype(np.uint16), kind="stable")
+    order = order[np.argsort((codes >> 16).astype(np.uint8)[order], kind="stable")]
+    ordered = codes[order]
+    starts = np.empty(ordered.size, bool)
+    starts[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
+    inverse = np.empty(ordered.size, np.intp)
+    inverse[order] = np.cumsum(starts) - 1
+    return ordered[starts], inverse

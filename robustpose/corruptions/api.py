@@ -25,8 +25,6 @@ from .registry import CORRUPTIONS
 MIN_SIDE = 32
 MAX_SIDE = 8192
 
-SeedLike = "int | np.random.RandomState | np.random.Generator | None"
-
 
 def get_corruption_names(subset: str = "common") -> list[str]:
     """Names of a subset: 'common' (15), 'validation' (4), 'all' (19), or a family
@@ -95,6 +93,11 @@ def validate_image(image: object) -> tuple[np.ndarray, tuple[int, ...]]:
 
 def _resolve_name(corruption_name: str | None, corruption_number: int) -> str:
     if corruption_name is not None:
+        if not isinstance(corruption_name, str):
+            raise ValueError(
+                f"corruption_name must be a str, got {corruption_name!r}; note the argument order "
+                f"corrupt(image, corruption_name, severity) (imagecorruptions: image, severity, name)"
+            )
         if corruption_name not in CORRUPTIONS:
             raise ValueError(
                 f"unknown corruption {corruption_name!r}; known: {', '.join(CORRUPTION_NAMES)}"

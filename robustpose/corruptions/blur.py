@@ -111,6 +111,6 @@ def zoom_blur(image: np.ndarray, severity: int, rng: np.random.RandomState) -> n
     out = np.zeros_like(x)
     height, width = x.shape[:2]
     for factor in factors:
-        out += clipped_zoom_fast(x, factor, (height, width))
+        clipped_zoom_fast(x, factor, (height, width), accumulate=out)
     x = (x + out) / (len(factors) + 1)
     return _finish_unit(x)

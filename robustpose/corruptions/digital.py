@@ -46,7 +46,7 @@ def jpeg_compression(image: np.ndarray, severity: int, rng: np.random.RandomStat
     Image.fromarray(image).save(buffer, "JPEG", quality=quality)
     buffer.seek(0)
     with Image.open(buffer) as decoded:
-        return np.array(decoded.convert("RGB"), dtype=np.uint8)
+        return np.asarray(decoded, dtype=np.uint8)
 
 
 @register("pixelate")

@@ -37,9 +37,12 @@ def gaussian_noise(image: np.ndarray, severity: int, rng: np.random.RandomState)
 def shot_noise(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
     """Poisson(x * c) / c: c photons per unit intensity."""
     photons = SEVERITY_PARAMS["shot_noise"][severity - 1]
-    x = _unit_float(image)
-    counts = rng.poisson(x * photons)
-    return _finish(counts / float(photons))
+    # lam = (x / 255.) * c and the output uint8(clip(k / c, 0, 1) * 255) depend on one
+    # integer each: evaluate both through tables (same float64 operations as the reference).
+    lam = np.take((np.arange(256) / 255.0) * photons, image)
+    counts = rng.poisson(lam)
+    levels = _finish(np.arange(int(counts.max()) + 1) / float(photons))
+    return np.take(levels, counts)
 
 
 @register("impulse_noise")

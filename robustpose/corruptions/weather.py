@@ -76,7 +76,10 @@ def frost(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.nd
     top = rng.randint(0, rescaled.shape[0] - height)
     left = rng.randint(0, rescaled.shape[1] - width)
     crop = rescaled[top:top + height, left:left + width][..., [2, 1, 0]]
-    return to_uint8(np.clip(image_weight * image + frost_weight * crop, 0, 255))
+    # uint8(clip(c0 * x + c1 * f, 0, 255)) depends on the two bytes only: a 256 x 256 table.
+    levels = np.arange(256)
+    table = to_uint8(np.clip(image_weight * levels[:, None] + frost_weight * levels[None, :], 0, 255))
+    return table[image, crop]
 
 
 # ---------------------------------------------------------------- fog
@@ -91,7 +94,11 @@ def plasma_fractal(rng: np.random.RandomState, mapsize: int = 256, wibbledecay: 
     wibble = 100
 
     def wibbledmean(array):
-        return array / 4 + wibble * rng.uniform(-wibble, wibble, array.shape)
+        # array / 4 + wibble * U, in place (IEEE + and * commute: same values)
+        noise = rng.uniform(-wibble, wibble, array.shape)
+        noise *= wibble
+        noise += array / 4
+        return noise
 
     while stepsize >= 2:
         half = stepsize // 2
@@ -123,10 +130,21 @@ def fog(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndar
     strength, decay = SEVERITY_PARAMS["fog"][severity - 1]
     height, width = image.shape[:2]
     map_size = _next_power_of_2(int(max(image.shape)))
-    x = image / 255.0
-    max_val = x.max()
-    x += strength * plasma_fractal(rng, mapsize=map_size, wibbledecay=decay)[:height, :width][..., np.newaxis]
-    return to_uint8(np.clip(x * max_val / (max_val + strength), 0, 1) * 255)
+    max_val = image.max() / 255.0  # == (image / 255.).max()
+    plasma = strength * plasma_fractal(rng, mapsize=map_size, wibbledecay=decay)[:height, :width]
+    out = np.empty(image.shape, np.uint8)
+    for rows in _bands(image):  # the reference's float64 operations, band by band
+        x = image[rows] / 255.0
+        x += plasma[rows][..., np.newaxis]
+        x = x * max_val / (max_val + strength)
+        out[rows] = to_uint8(np.clip(x, 0, 1) * 255)
+    return out
+
+
+def _bands(image: np.ndarray, budget: int = 1 << 18) -> list[slice]:
+    """Row slices of about ``budget`` float64 bytes, to keep element-wise work in cache."""
+    band = max(1, budget // (8 * image[0].size))
+    return [slice(top, top + band) for top in range(0, image.shape[0], band)]
 
 
 # ---------------------------------------------------------------- snow
