@@ -382,3 +382,31 @@ def test_overrides_inside_free_form_blocks_merge(tmp_path):
     assert out["data"]["augment"] == {"flip": False}
     out = apply_overrides(cfg, ["data.val=null", "data.val={split: val}"])
     assert out["data"]["val"] == {"split": "val"}
+
+
+def test_stacked_outputs_get_intermediate_supervision():
+    class TwoStacks(TinyHeatmapNet):
+        def forward_all(self, x):
+            first = self.body(x - 0.5)
+            return [first, 2 * first]
+
+    from robustpose.training.trainer import PoseForward
+    model = PoseForward(TwoStacks())
+    data = FakeKeypointDataset(n=2)
+    batch = {k: torch.stack([data[i][k] for i in range(2)]) for k in ("image", "target", "target_weight")}
+    outs = model.model.forward_all(batch["image"])
+    crit = JointsMSELoss(True)
+    both = StandardHeatmap().losses(model, batch)["loss"]
+    last = StandardHeatmap(intermediate_supervision=False).losses(model, batch)["loss"]
+    assert torch.allclose(both, crit(outs[0], batch["target"], batch["target_weight"]) +
+                          crit(outs[1], batch["target"], batch["target_weight"]))
+    assert torch.allclose(last, crit(outs[1], batch["target"], batch["target_weight"]))
+
+
+def test_standard_method_refuses_coordinate_models(tmp_path):
+    class Coords(TinyHeatmapNet):
+        output_kind = "coords"
+    data = FakeKeypointDataset(n=4)
+    with pytest.raises(ValueError, match="trains heatmap models"):
+        Trainer(tiny_config(tmp_path), model=Coords(), train_data=Split(data, FakeSpec()),
+                device="cpu", progress=False)

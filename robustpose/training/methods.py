@@ -86,6 +86,12 @@ class StandardHeatmap(TrainingMethod):
         self.criterion = JointsMSELoss(use_target_weight=use_target_weight)
         self.intermediate_supervision = intermediate_supervision
 
+    def setup(self, trainer: Any) -> None:
+        kind = getattr(trainer.model, "output_kind", "heatmaps")
+        if kind != "heatmaps":
+            raise ValueError(f"train.method 'standard' trains heatmap models; "
+                             f"{trainer.config['model']['name']!r} outputs {kind}")
+
     def losses(self, model: nn.Module, batch: dict) -> dict[str, torch.Tensor]:
         target, weight = batch["target"], batch["target_weight"]
         if self.intermediate_supervision:

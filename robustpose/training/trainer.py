@@ -120,6 +120,11 @@ class Trainer:
 
         self.train_data = train_data
         self.val_data = val_data
+        if model is None:  # fail fast, before loading a large annotation file
+            from robustpose.models import list_models
+            if config["model"]["name"] not in list_models():
+                raise ValueError(f"unknown model.name {config['model']['name']!r}; "
+                                 f"choose from {', '.join(list_models())}")
         with rank_zero_first(self.dist):  # e.g. SynthPose renders its split once, on rank 0
             if self.train_data is None:
                 from robustpose.training.datasets import build_split
