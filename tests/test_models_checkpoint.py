@@ -43,7 +43,8 @@ def test_official_layouts_load_and_reproduce_output(sbl_fixture, tmp_path, layou
     path = tmp_path / "official.pth"
     torch.save(obj, path)
     model = create_model("sbl_resnet18", extra=sbl_fixture["extra"])
-    report = load_checkpoint(model, path)
+    wrapped = torch.nn.DataParallel(model)                     # wrappers are looked through
+    report = load_checkpoint(wrapped if layout == "module_prefix" else model, path)
     assert report.ok and report.loaded == len(sbl_fixture["state_dict"])
     assert model.final_layer.weight.dtype == torch.float32
     _assert_reproduces(model, sbl_fixture)

@@ -132,6 +132,13 @@ class CheckpointReport:
         return "; ".join(parts) if parts else f"all {self.loaded} keys matched"
 
 
+def _unwrap(model: nn.Module) -> nn.Module:
+    """The bare model inside DataParallel / DistributedDataParallel wrappers."""
+    while isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+        model = model.module
+    return model
+
+
 def _match(model: nn.Module, state_dict: Mapping[str, torch.Tensor], path: str, fmt: str,
            only: tuple[str, ...] | None = None) -> tuple[CheckpointReport, dict[str, torch.Tensor]]:
     own = model.state_dict()
@@ -164,6 +171,7 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike, strict: bool = Tr
     are loaded and the returned report lists the rest. fp16-stored weights are cast to the
     model's dtype.
     """
+    model = _unwrap(model)
     state, fmt = extract_state_dict(read_checkpoint(path, map_location), path)
     report, usable = _match(model, state, str(path), fmt)
     if strict and not report.ok:
@@ -176,6 +184,7 @@ def load_pretrained_backbone(model: nn.Module, path: str | os.PathLike) -> Check
     """ImageNet initialisation from a user-supplied file (torchvision ResNet, official HRNet
     ImageNet ``hrnet_w32-36af842e.pth``...): every backbone key of the model (its
     ``backbone_names``) must be present with the right shape; classifier keys are ignored."""
+    model = _unwrap(model)
     names = tuple(getattr(model, "backbone_names", ()))
     if not names:
         raise ValueError(f"{path}: {type(model).__name__} has no ImageNet backbone to initialise")
@@ -193,6 +202,7 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, meta: Mapping[str
     and the model's registry ``name`` / ``num_joints`` / ``extra`` / ``kwargs`` when it has
     them (so ``load_model`` can rebuild it). Meta must
     hold only plain values (it is read back with ``weights_only=True``)."""
+    model = _unwrap(model)
     info: dict[str, Any] = {"format": FORMAT}
     info.update(getattr(model, "model_config", {}) or {})
     info.update(dict(meta or {}))
