@@ -64,3 +64,19 @@ def test_two_process_training_run(data_root, tmp_path):
     ranks = data["rng"]["ranks"]
     assert not torch.equal(ranks[0]["torch_cpu"], ranks[1]["torch_cpu"])
     assert all(torch.isfinite(v).all() for v in data["model"].values() if v.is_floating_point())
+
+
+@pytest.mark.slow
+def test_two_process_resume_is_exact(data_root, tmp_path):
+    """2 processes: 2 epochs straight == 1 epoch + --resume 1 epoch, bit for bit."""
+    common = (str(TINY), f"data.root={data_root}", "train.max_iters_per_epoch=2",
+              "train.batch_size=4", "val.every=0", "train.lr_steps=[1]", "--device", "cpu",
+              "--no-progress")
+    assert torchrun("train", *common, "train.epochs=2", "--output-dir", str(tmp_path / "a")).returncode == 0
+    assert torchrun("train", *common, "train.epochs=1", "--output-dir", str(tmp_path / "b")).returncode == 0
+    proc = torchrun("train", *common, "train.epochs=2", "--output-dir", str(tmp_path / "b"),
+                    "--resume", "auto")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
