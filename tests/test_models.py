@@ -152,3 +152,13 @@ def test_bad_input_shape_is_a_clear_error():
         model(torch.rand(3, 64, 48))
     with pytest.raises(ValueError, match="divisible by 32"):
         create_model("hrnet_w32")(torch.rand(1, 3, 64, 48))
+
+
+def test_hourglass_intermediate_supervision_reaches_only_earlier_stacks():
+    model = create_model("hourglass", num_joints=4, num_stacks=3).train()
+    outs = model.forward_all(torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)))
+    assert len(outs) == 3 and not torch.allclose(outs[0], outs[2])
+    outs[0].square().mean().backward()            # loss on the first stack only
+    assert model.hourglasses[0].up1[0].conv1.weight.grad is not None
+    assert model.score[0].weight.grad is not None
+    assert model.score[1].weight.grad is None and model.hourglasses[2].up1[0].conv1.weight.grad is None
