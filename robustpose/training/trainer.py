@@ -76,6 +76,11 @@ class StepContext:
         scaler.update()
 
 
+def _bare(module: nn.Module) -> nn.Module:
+    """The module inside a DDP wrapper (checkpoints never carry 'module.' prefixes)."""
+    return module.module if isinstance(module, DistributedDataParallel) else module
+
+
 def _to_device(batch: dict, device: torch.device) -> dict:
     out = dict(batch)
     for key, value in batch.items():
@@ -213,7 +218,7 @@ class Trainer:
             "optimizers": {n: o.state_dict() for n, o in self.optimizers.items()},
             "schedulers": {n: s.state_dict() for n, s in self.schedulers.items()},
             "scalers": {n: s.state_dict() for n, s in self.scalers.items()},
-            "extra_modules": {n: m.state_dict() for n, m in self.method.extra_modules().items()},
+            "extra_modules": {n: _bare(m).state_dict() for n, m in self.method.extra_modules().items()},
             "method": self.method.state_dict(),
             "rng": {"world_size": self.dist.world_size, "ranks": rng_all},
         }
@@ -247,7 +252,9 @@ class Trainer:
                 scaler.load_state_dict(data["scalers"][name])
         modules = self.method.extra_modules()
         for name, state in data.get("extra_modules", {}).items():
-            modules[name].load_state_dict(state)
+            if name not in modules:
+                raise ValueError(f"{path}: checkpoint has a module {name!r} this method lacks")
+            _bare(modules[name]).load_state_dict(state)
         self.method.load_state_dict(data.get("method", {}))
         rng = data["rng"]
         if rng["world_size"] == self.dist.world_size:
