@@ -67,7 +67,7 @@ def run_measured(command: list[str], env: dict) -> tuple[float, float, str]:
 
 
 def forward_only_seconds(corruptions: str, severities: str, batch_size: int,
-                         passes: int | None) -> tuple[float, int, int, float]:
+                         passes: int | None, model_args: dict) -> tuple[float, int, int, float]:
     """Forward passes of the bundled adapter over the SynthPose validation crops, once
     per cell. Returns (seconds for all cells, cells, crops per cell, seconds per pass)."""
     import torch
@@ -77,7 +77,7 @@ def forward_only_seconds(corruptions: str, severities: str, batch_size: int,
     from robustpose.benchmarking.sources import resolve_source
     from robustpose.data import TopDownDataset
 
-    adapter, _ = resolve_adapter()
+    adapter, _ = resolve_adapter(**model_args)
     source = resolve_source("synth", input_size=adapter.input_size, padding=adapter.padding)
     w, h = adapter.input_size
     dataset = TopDownDataset(source.records, source.spec, input_size=(w, h),
@@ -115,7 +115,13 @@ def main() -> int:
                         help="two SynthPose sizes (images) for the memory check")
     parser.add_argument("--memory-cells", default="gaussian_noise,motion_blur",
                         help="corruptions of the memory runs (severity 3)")
+    parser.add_argument("--config", help="measure this training config's model instead of "
+                        "the bundled one (with --checkpoint)")
+    parser.add_argument("--checkpoint")
     args = parser.parse_args()
+    model_args = {"config": args.config, "checkpoint": args.checkpoint} if args.config else {}
+    model_flags = ["--config", args.config, "--checkpoint", args.checkpoint] if args.config \
+        else []
     corruptions, severities = ("gaussian_noise,glass_blur", "1,5") if args.quick else \
         ("benchmark", "1-5")
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads),
@@ -128,15 +134,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="rp-pipeline-") as tmp:
         tmp = Path(tmp)
         base = [sys.executable, "-m", "robustpose", "benchmark", "--quiet",
-                "--workers", str(args.workers), "--batch-size", str(args.batch_size)]
+                "--workers", str(args.workers), "--batch-size", str(args.batch_size)] + model_flags
         demo = base + ["--out", str(tmp / "demo")]
         if args.quick:
             demo += ["--corruptions", corruptions, "--severities", severities]
         # materialise the SynthPose validation split first, so no timing includes it
-        forward_only_seconds(corruptions, severities, args.batch_size, passes=1)
+        forward_only_seconds(corruptions, severities, args.batch_size, 1, model_args)
         wall, peak, out = run_measured(demo, env)
-        fwd, cells, crops, per_pass = forward_only_seconds(corruptions, severities,
-                                                           args.batch_size, args.forward_passes)
+        fwd, cells, crops, per_pass = forward_only_seconds(
+            corruptions, severities, args.batch_size, args.forward_passes, model_args)
         print(f"\n[1] default benchmark ({cells} cells x {crops} crops), `robustpose "
               f"benchmark{' (quick)' if args.quick else ''}`: {wall:.1f} s wall, "
               f"peak RSS {peak:.0f} MiB")

@@ -10,7 +10,6 @@ without it and the runner lists it in the cell's record.
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -19,30 +18,32 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from robustpose.benchmarking.cells import Cell
+from robustpose.data import TopDownDataset
 
 
-class _OncePerImage:
-    """Wrap an ``image_transform`` so the persons of one image share one corrupted copy.
+class OncePerImageDataset(TopDownDataset):
+    """TopDownDataset that reads and transforms each image once for all its people.
 
-    Corrupting the full image is the costly step; records of the same image are adjacent,
-    so caching the last image per worker process does the work once per image.
+    Loading + corrupting the full image is the costly step; the records of one image are
+    adjacent, so keeping the last image per worker process does it once per image.
     """
 
-    def __init__(self, transform: Any) -> None:
-        self.transform = transform
-        self._key: Any = None
-        self._value: np.ndarray | None = None
+    _cache_key: object = None
+    _cache_value: object = None
 
-    def __call__(self, image: np.ndarray, record: Any) -> np.ndarray:
-        key = (str(getattr(record, "image_path", "")), getattr(record, "image_id", None))
-        if key != self._key or self._value is None:
-            self._value = None  # drop the old copy before making the new one
-            self._value = self.transform(image, record)
-            self._key = key
-        return self._value
+    def _read(self, record: Any) -> np.ndarray:
+        key = (str(record.image_path), record.image_id)
+        if key != self._cache_key:
+            self._cache_key, self._cache_value = None, None  # free the old copy first
+            self._cache_value = super()._read(record)
+            self._cache_key = key
+        return self._cache_value
 
     def __getstate__(self) -> dict:  # workers start with an empty cache
-        return {"transform": self.transform, "_key": None, "_value": None}
+        state = dict(self.__dict__)
+        state.pop("_cache_key", None)
+        state.pop("_cache_value", None)
+        return state
 
 
 class CellStream(Dataset):
@@ -53,7 +54,7 @@ class CellStream(Dataset):
                  input_size: tuple[int, int], seed: int = 0, image_root: Path | None = None,
                  corrupted_root: Path | None = None,
                  corrupted_layout: str = "robustpose") -> None:
-        from robustpose.data import CorruptedFolder, CorruptedImages, TopDownDataset
+        from robustpose.data import CorruptedFolder, CorruptedImages
 
         self.cells = list(cells)
         self.num_records = len(records)
@@ -62,12 +63,11 @@ class CellStream(Dataset):
         for cell in self.cells:
             transform = None
             if not cell.is_clean and corrupted_root is not None:
-                transform = _OncePerImage(CorruptedFolder(corrupted_root, image_root or ".",
-                                                          cell.corruption, cell.severity,
-                                                          layout=corrupted_layout))
+                transform = CorruptedFolder(corrupted_root, image_root or ".", cell.corruption,
+                                            cell.severity, layout=corrupted_layout)
             elif not cell.is_clean:
-                transform = _OncePerImage(CorruptedImages(cell.corruption, cell.severity, seed))
-            self.datasets.append(TopDownDataset(records, spec, input_size=tuple(input_size),
+                transform = CorruptedImages(cell.corruption, cell.severity, seed)
+            self.datasets.append(OncePerImageDataset(records, spec, input_size=tuple(input_size),
                                                 heatmap_size=heatmap_size, train=False,
                                                 image_transform=transform, seed=seed))
 
