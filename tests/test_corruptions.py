@@ -288,3 +288,9 @@ def test_glass_shuffle_is_the_sequential_loop_of_1_1_2():
                     h_prime, w_prime = h + dy, w + dx
                     x[h, w], x[h_prime, w_prime] = x[h_prime, w_prime], x[h, w]
         assert np.array_equal(glass_shuffle(img.copy(), d, iterations, np.random.RandomState(9)), x)
+
+
+def test_importing_corruptions_does_not_import_torch():
+    code = "import sys, robustpose.corruptions as c; c.get_corruption_names(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True, timeout=120)
+    assert out.stdout.strip() == "False"

@@ -101,12 +101,9 @@ def _zoom_axis(n_in: int, zoom_factor: float) -> tuple[np.ndarray, np.ndarray, n
     return first, second, weight, np.flatnonzero(~nonzero.any(1))
 
 
-def zoom_linear(
-    x: np.ndarray, zoom_factor: float, out_shape: tuple[int, int] | None = None, accumulate: np.ndarray | None = None
-) -> np.ndarray:
+def zoom_linear(x: np.ndarray, zoom_factor: float, out_shape: tuple[int, int] | None = None) -> np.ndarray:
     """``scipy.ndimage.zoom(x, (z, z, 1), order=1)`` (optionally only its top-left
-    ``out_shape``) as two separable lerps ``a + w * (b - a)`` in ``x``'s dtype. With
-    ``accumulate`` (shape ``out_shape`` + channels), the result is added into it instead.
+    ``out_shape``) as two separable lerps ``a + w * (b - a)`` in ``x``'s dtype.
 
     Flat regions come out exact, as in scipy; elsewhere float32 results differ from scipy's
     (double arithmetic rounded to float32) by a few units in the last place.
@@ -125,20 +122,6 @@ def zoom_linear(
     cols -= left
     cols *= wc
     cols += left
-    if accumulate is not None:
-        # Row lerp band by band, added straight into ``accumulate`` (cache-friendly).
-        band = max(1, (1 << 17) // max(1, cols[0].nbytes))
-        for start in range(0, len(r0), band):
-            sl = slice(start, start + band)
-            top = cols[r0[sl]]
-            rows = cols[r1[sl]]
-            rows -= top
-            rows *= wr[sl]
-            rows += top
-            rows[zero_rows[(zero_rows >= start) & (zero_rows < start + band)] - start] = 0
-            rows[:, zero_cols] = 0
-            accumulate[sl] += rows
-        return accumulate
     top = cols[r0]
     out = cols[r1]
     out -= top
@@ -157,15 +140,48 @@ def _take_columns(x: np.ndarray, index: np.ndarray) -> np.ndarray:
     return np.take(pixels, index, axis=1).view(x.dtype).reshape((x.shape[0], len(index)) + x.shape[2:])
 
 
-def clipped_zoom_fast(
-    x: np.ndarray, zoom_factor: float, out_shape: tuple[int, int] | None = None, accumulate: np.ndarray | None = None
-) -> np.ndarray:
-    """:func:`clipped_zoom` computed with :func:`zoom_linear` (same ``accumulate``)."""
+def clipped_zoom_fast(x: np.ndarray, zoom_factor: float, out_shape: tuple[int, int] | None = None) -> np.ndarray:
+    """:func:`clipped_zoom` computed with :func:`zoom_linear`."""
     ch0 = int(np.ceil(x.shape[0] / float(zoom_factor)))
     top0 = (x.shape[0] - ch0) // 2
     ch1 = int(np.ceil(x.shape[1] / float(zoom_factor)))
     top1 = (x.shape[1] - ch1) // 2
-    return zoom_linear(x[top0:top0 + ch0, top1:top1 + ch1], zoom_factor, out_shape, accumulate)
+    return zoom_linear(x[top0:top0 + ch0, top1:top1 + ch1], zoom_factor, out_shape)
+
+
+def add_clipped_zoom(accumulate: np.ndarray, x: np.ndarray, zoom_factor: float) -> None:
+    """``accumulate += clipped_zoom(x, z)[:h, :w]`` (h x w = ``accumulate``'s size), same
+    arithmetic as :func:`zoom_linear`, computed in bands of output rows so that each
+    band's source rows, column lerp and row lerp stay in cache."""
+    ch0 = int(np.ceil(x.shape[0] / float(zoom_factor)))
+    top0 = (x.shape[0] - ch0) // 2
+    ch1 = int(np.ceil(x.shape[1] / float(zoom_factor)))
+    top1 = (x.shape[1] - ch1) // 2
+    height, width = accumulate.shape[:2]
+    r0, r1, wr, zero_rows = _zoom_axis(ch0, zoom_factor)
+    c0, c1, wc, zero_cols = _zoom_axis(ch1, zoom_factor)
+    r0, r1, wr = r0[:height] + top0, r1[:height] + top0, wr[:height].astype(x.dtype)[:, None, None]
+    c0, c1 = c0[:width] + top1, c1[:width] + top1
+    wc = wc[:width].astype(x.dtype)[None, :, None]
+    zero_rows, zero_cols = zero_rows[zero_rows < height], zero_cols[zero_cols < width]
+    pixels = np.ascontiguousarray(x)
+    band = max(1, (1 << 16) // max(1, accumulate[0].nbytes))
+    for start in range(0, height, band):
+        stop = min(start + band, height)
+        lo, hi = int(r0[start]), int(r1[stop - 1]) + 1
+        left = _take_columns(pixels[lo:hi], c0)
+        cols = _take_columns(pixels[lo:hi], c1)
+        cols -= left
+        cols *= wc
+        cols += left
+        top = cols[r0[start:stop] - lo]
+        rows = cols[r1[start:stop] - lo]
+        rows -= top
+        rows *= wr[start:stop]
+        rows += top
+        rows[zero_rows[(zero_rows >= start) & (zero_rows < stop)] - start] = 0
+        rows[:, zero_cols] = 0
+        accumulate[start:stop] += rows
 
 
 def clipped_zoom(x: np.ndarray, zoom_factor: float) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ._kernels import clipped_zoom_fast, legacy_randint, motion_blur_exact, motion_kernel, sk_gaussian
+from ._kernels import add_clipped_zoom, legacy_randint, motion_blur_exact, motion_kernel, sk_gaussian
 from .params import SEVERITY_PARAMS
 from .registry import register, to_uint8
 
@@ -111,6 +111,6 @@ def zoom_blur(image: np.ndarray, severity: int, rng: np.random.RandomState) -> n
     out = np.zeros_like(x)
     height, width = x.shape[:2]
     for factor in factors:
-        clipped_zoom_fast(x, factor, (height, width), accumulate=out)
+        add_clipped_zoom(out, x, factor)
     x = (x + out) / (len(factors) + 1)
     return _finish_unit(x)

@@ -28,9 +28,19 @@ def _finish(values: np.ndarray) -> np.ndarray:
 def gaussian_noise(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
     """x + N(0, c^2) with c = noise std in [0, 1] units."""
     scale = SEVERITY_PARAMS["gaussian_noise"][severity - 1]
-    x = _unit_float(image)
-    x += rng.normal(size=x.shape, scale=scale)
-    return _finish(x)
+    noise = rng.normal(size=image.shape, scale=scale)
+    out = np.empty(image.shape, np.uint8)
+    for rows in _bands(image):  # x / 255 + n, clip, * 255, truncate: band by band
+        x = _unit_float(image[rows])
+        x += noise[rows]
+        out[rows] = _finish(x)
+    return out
+
+
+def _bands(image: np.ndarray, budget: int = 1 << 18) -> list[slice]:
+    """Row slices of about ``budget`` float64 bytes (element-wise work stays in cache)."""
+    band = max(1, budget // (8 * image[0].size))
+    return [slice(top, top + band) for top in range(0, image.shape[0], band)]
 
 
 @register("shot_noise")
@@ -72,8 +82,11 @@ _ROUND_TRIP = (np.clip(np.arange(256) / 255.0, 0, 1) * 255).astype(np.uint8)
 def speckle_noise(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
     """x + x * N(0, c^2): multiplicative noise."""
     scale = SEVERITY_PARAMS["speckle_noise"][severity - 1]
-    x = _unit_float(image)
-    noise = rng.normal(size=x.shape, scale=scale)
-    noise *= x
-    x += noise
-    return _finish(x)
+    noise = rng.normal(size=image.shape, scale=scale)
+    out = np.empty(image.shape, np.uint8)
+    for rows in _bands(image):  # x + x * n, clip, * 255, truncate: band by band
+        x = _unit_float(image[rows])
+        product = noise[rows] * x
+        x += product
+        out[rows] = _finish(x)
+    return out
