@@ -135,6 +135,13 @@ def test_advmix_layout_matches_the_official_script(images, tmp_path):
             assert got.read_bytes() == (ref_dir / "ref.jpg").read_bytes()
 
 
+def test_output_inside_input_is_refused(images, capsys):
+    in_dir, _ = images
+    assert _run(in_dir, in_dir / "c", "--corruptions", "contrast") == 1
+    assert "must not lie inside" in capsys.readouterr().err
+    assert not (in_dir / "c").exists()
+
+
 def test_one_line_errors(tmp_path, capsys):
     assert _run(tmp_path / "missing", tmp_path / "out") == 1
     err = capsys.readouterr().err.strip()

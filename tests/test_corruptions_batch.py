@@ -10,13 +10,14 @@ from PIL import Image
 
 from robustpose.corruptions import corrupt
 from robustpose.corruptions import _batch_ops as ops
+from robustpose.corruptions.params import SEVERITY_PARAMS
 from robustpose.corruptions.batch import (FALLBACK_CORRUPTIONS, NATIVE_CORRUPTIONS, corrupt_batch,
                                           is_native)
 
 DETERMINISTIC = ("defocus_blur", "zoom_blur", "gaussian_blur", "brightness", "contrast",
                  "saturate", "pixelate")
 RANDOM_NATIVE = ("gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "motion_blur",
-                 "snow", "fog", "elastic_transform")
+                 "snow", "frost", "fog", "elastic_transform")
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +79,25 @@ def test_motion_blur_taps_equal_the_reference_for_a_given_angle(clean):
             got = ops.motion_blur(torch.from_numpy(image).permute(2, 0, 1).double(), radius,
                                   sigma, angle).permute(1, 2, 0).numpy()
             np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
+
+
+def test_frost_equals_the_numpy_path_for_the_same_texture_and_crop(clean):
+    """Feed the torch kernel the numpy path's draws (legacy randint: texture, top, left)."""
+    from robustpose.corruptions import _batch_weather as weather
+
+    image = clean[0]
+    for seed in (0, 1, 2, 3):
+        def numpy_draw(gen, height, width, device, seed=seed):
+            rs = np.random.RandomState(seed)
+            index = rs.randint(6)
+            tex = weather.frost_texture_on(index, height, width, str(device))
+            return index, rs.randint(0, tex.shape[1] - height), rs.randint(0, tex.shape[2] - width)
+
+        for severity in (1, 5):
+            params = SEVERITY_PARAMS["frost"][severity - 1]
+            got = weather.frost(_batch([image]), params, [None], draw=numpy_draw)
+            got = _hwc(got.clamp(0, 255).to(torch.uint8))[0]
+            np.testing.assert_array_equal(got, corrupt(image, "frost", severity, seed=seed))
 
 
 def test_elastic_sampling_and_smoothing_equal_scipy():

