@@ -221,3 +221,37 @@ def test_import_robustpose_does_not_import_torch():
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                             text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
     assert result.returncode == 0, result.stderr
+
+
+# --------------------------------------------------------------------------- the default
+def test_no_argument_defaults_are_the_full_synthpose_benchmark():
+    import argparse
+
+    from robustpose.commands import benchmark as command
+
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    args = parser.parse_args([])
+    assert (args.dataset, args.corruptions, args.severities) == ("synth", "benchmark", "1-5")
+    assert args.model is None and args.onnx is None and args.config is None
+    assert len(build_cells(parse_corruptions(args.corruptions),
+                           parse_severities(args.severities))) == 76
+
+
+def test_bundled_model_on_synthpose_reduced(tmp_path, capsys):
+    from robustpose.assets import bundled_checkpoint_path
+    from robustpose.cli import main
+
+    if not bundled_checkpoint_path().is_file():
+        pytest.skip("the bundled SynthPose model is not in this checkout yet")
+    code = main(["benchmark", "--max-images", "8", "--corruptions", "gaussian_noise",
+                 "--severities", "5", "--workers", "1", "--quiet", "--no-plots",
+                 "--out", str(tmp_path)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "AP*" in out and "gaussian_noise" in out
+    card = json.loads((tmp_path / "summary.json").read_text())
+    assert card["dataset"] == "synth-val[:8]" and card["model"].startswith("bundled:")
+    assert card["clean"] > 50.0                       # a model worth benchmarking
+    assert card["per_cell"]["gaussian_noise"]["5"] < card["clean"]
+    assert card["conventions"]["flip_test"] is True
