@@ -55,7 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
     parser = argparse.ArgumentParser(prog=f"robustpose {name}", description=help_text)
     module.add_arguments(parser)
-    args = parser.parse_args(rest)
+    # intermixed: `train CFG --flag key=value` keeps overrides after options
+    args = parser.parse_intermixed_args(rest)
     try:
         return int(module.run(args) or 0)
     except (CommandError, FileNotFoundError, ValueError) as exc:

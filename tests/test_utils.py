@@ -25,3 +25,14 @@ def test_atomic_write_leaves_no_partial_file(tmp_path: Path):
             raise RuntimeError("killed")
     assert target.read_text() == "hello"
     assert sorted(p.name for p in target.parent.iterdir()) == ["out.txt"]
+
+
+def test_atomic_write_gives_normal_file_mode(tmp_path: Path):
+    import os
+    import stat
+
+    target = tmp_path / "mode.txt"
+    atomic_write_text(target, "x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
