@@ -29,7 +29,10 @@ class CommandError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="robustpose", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="robustpose",
+        description="Robustness benchmarks, robust training and attacks for 2D pose estimators.",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_module, help_text) in COMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)
