@@ -139,6 +139,24 @@ def test_two_shards_give_the_same_summary_as_one(setup, reference, tmp_path):
     same(card, json.loads((tmp_path / "summary.json").read_text()))
 
 
+def test_torchrun_ranks_split_cells_and_rank0_reports(setup, reference, tmp_path):
+    card, _ = reference
+    torchrun = Path(sys.executable).with_name("torchrun")
+    if not torchrun.is_file():
+        pytest.skip("torchrun not installed beside this python")
+    command = [str(torchrun), "--nproc-per-node", "2", "-m", "robustpose", "benchmark",
+               "--onnx", str(setup["onnx"]), "--onnx-spec", str(SPEC), "--dataset",
+               "coco-format", "--data-root", str(setup["data_root"]), "--max-images", "4",
+               "--corruptions", setup["corruptions"], "--severities", setup["severities"],
+               "--workers", "0", "--quiet", "--no-plots", "--out", str(tmp_path / "run")]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("results:") == 1  # only rank 0 reports
+    assert len(list((tmp_path / "run").glob("results.shard-*-of-2.jsonl"))) == 2
+    same(card, json.loads((tmp_path / "run" / "summary.json").read_text()))
+
+
 def test_sigkill_mid_run_then_rerun_gives_the_same_summary(setup, reference, tmp_path):
     card, _ = reference
     out = tmp_path / "killed"

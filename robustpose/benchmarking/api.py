@@ -44,6 +44,25 @@ def finalize_run(run_dir: str | os.PathLike, plots: bool = True) -> dict:
     return card
 
 
+def _wait_for_all_ranks() -> None:
+    """Under torchrun: a barrier (gloo) so the last rank sees every shard's cells.
+
+    Without a rendezvous (no MASTER_ADDR) the shards simply finish on their own; the one
+    that completes the run writes the reports."""
+    import torch.distributed as dist
+
+    if not dist.is_available() or "MASTER_ADDR" not in os.environ:
+        return
+    created = not dist.is_initialized()
+    if created:
+        dist.init_process_group("gloo")
+    try:
+        dist.barrier()
+    finally:
+        if created:
+            dist.destroy_process_group()
+
+
 def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = None,
                   config: str | os.PathLike | None = None,
                   onnx: str | os.PathLike | None = None,
@@ -85,6 +104,7 @@ def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = N
         adapter.name = name
     names = parse_corruptions(corruptions)
     sevs = parse_severities(severities)
+    from_env = shard is None and shard_from_env() is not None
     shard = shard or shard_from_env()
     out_dir = Path(out) if out is not None else None
     subset_dir = (out_dir or Path("runs") / "benchmark") / "subsets"
@@ -124,10 +144,16 @@ def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = N
                    corrupted_root=Path(corrupted_root) if corrupted_root else None,
                    predictions_dir=predictions_dir, progress=progress,
                    conventions=conventions)
+    if from_env:
+        _wait_for_all_ranks()
     finished = done_cell_keys(out_dir, adapter.name, source.name)
     complete = all((c.corruption, c.severity) in finished for c in all_cells)
-    if complete:
+    writer = not from_env or shard[0] == 0  # under torchrun rank 0 writes the reports
+    if complete and writer:
         card = finalize_run(out_dir, plots=plots)
+    elif complete:
+        card = build_card(read_records(out_dir), settings)
+        print_table = False
     else:
         card = build_card(read_records(out_dir), settings)
         card["incomplete"] = True
@@ -136,6 +162,7 @@ def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = N
                   f"cell(s) of other shards still missing. Run `robustpose report {out_dir}` "
                   "once every shard is done.", file=sys.stderr)
     card["run_dir"] = str(out_dir)
+    card["printed"] = bool(print_table)
     if print_table:
         print(format_table(card))
     return card

@@ -71,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
                              print_table=True)
     except ImportError as exc:  # the onnx extra missing: one line naming it
         raise CommandError(str(exc)) from None
+    if not card.pop("printed", True):  # another torchrun rank reports
+        return 0
     print(f"results: {card['run_dir']} (summary.json, table.md, table.csv"
           + (", plots)" if not card.get("incomplete") else ")"))
     return 0
