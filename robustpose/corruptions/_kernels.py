@@ -64,20 +64,26 @@ def legacy_randint(rng: np.random.RandomState, low: int, high: int, count: int) 
     if mask == span:
         raw = rng.randint(0, 2**32, size=count, dtype=np.uint32)
         return (raw & np.uint32(mask)).astype(np.int64) + low
-    state = rng.get_state(legacy=False)
-    need = int(count * (mask + 1) / (span + 1) * 1.02) + 64
-    while True:
-        raw = rng.randint(0, 2**32, size=need, dtype=np.uint32) & np.uint32(mask)
+    # Draw slightly fewer raw values than expected to be needed, then top up in small
+    # chunks; only the last chunk may overshoot, and it is rewound and redrawn exactly.
+    ratio = (mask + 1) / (span + 1)
+    parts, missing = [], count
+    chunk = max(64, int(count * ratio * 0.98))
+    while missing:
+        state = rng.get_state(legacy=False)
+        raw = rng.randint(0, 2**32, size=chunk, dtype=np.uint32) & np.uint32(mask)
         accepted = np.flatnonzero(raw <= span)
-        if accepted.size >= count:
+        if accepted.size >= missing:
+            used = int(accepted[missing - 1]) + 1
+            if used < chunk:
+                rng.set_state(state)
+                rng.randint(0, 2**32, size=used, dtype=np.uint32)
+            parts.append(raw[accepted[:missing]])
             break
-        rng.set_state(state)
-        need = int(need * 1.5)
-    used = int(accepted[count - 1]) + 1
-    if used < need:  # rewind and consume exactly what the reference consumes
-        rng.set_state(state)
-        rng.randint(0, 2**32, size=used, dtype=np.uint32)
-    return raw[accepted[:count]].astype(np.int64) + low
+        parts.append(raw[accepted])
+        missing -= accepted.size
+        chunk = max(64, int(missing * ratio * 1.1))
+    return np.concatenate(parts).astype(np.int64) + low
 
 
 @functools.lru_cache(maxsize=256)

@@ -14,7 +14,7 @@ def _finish_unit(x: np.ndarray) -> np.ndarray:
     return to_uint8(np.clip(x, 0, 1) * 255)
 
 
-@register("gaussian_blur")
+@register("gaussian_blur", deterministic=True)
 def gaussian_blur(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
     """Gaussian blur, sigma in px (scikit-image ``gaussian``, mode 'nearest', 4 sigma)."""
     sigma = SEVERITY_PARAMS["gaussian_blur"][severity - 1]
@@ -35,7 +35,7 @@ def disk_kernel(radius: int, alias_blur: float) -> np.ndarray:
     return cv2.GaussianBlur(aliased, ksize=ksize, sigmaX=alias_blur)
 
 
-@register("defocus_blur")
+@register("defocus_blur", deterministic=True)
 def defocus_blur(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
     """Convolution with an anti-aliased disk (radius px, alias sigma)."""
     radius, alias_blur = SEVERITY_PARAMS["defocus_blur"][severity - 1]
@@ -103,7 +103,7 @@ def motion_blur(image: np.ndarray, severity: int, rng: np.random.RandomState) ->
     return to_uint8(np.clip(motion_blur_exact(image, taps), 0, 255))
 
 
-@register("zoom_blur")
+@register("zoom_blur", deterministic=True)
 def zoom_blur(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
     """Mean of the image and its centre zooms by each factor of the severity."""
     factors = SEVERITY_PARAMS["zoom_blur"][severity - 1]

@@ -13,7 +13,7 @@ from .params import ELASTIC_MAX_SHIFT_FRACTION, ELASTIC_SIGMA_FRACTION, SEVERITY
 from .registry import register, to_uint8
 
 
-@register("contrast")
+@register("contrast", deterministic=True)
 def contrast(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
     """(x - mean) * c + mean, per channel means over the image."""
     factor = SEVERITY_PARAMS["contrast"][severity - 1]
@@ -25,7 +25,7 @@ def contrast(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np
     return np.stack([table[image[..., ch], ch] for ch in range(3)], axis=2)
 
 
-@register("saturate")
+@register("saturate", deterministic=True)
 def saturate(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
     """HSV saturation * c0 + c1 (clipped), per colour."""
     scale, offset = SEVERITY_PARAMS["saturate"][severity - 1]
@@ -38,7 +38,7 @@ def saturate(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np
     return map_unique_colors(image, saturate_colors)
 
 
-@register("jpeg_compression")
+@register("jpeg_compression", deterministic=True)
 def jpeg_compression(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
     """Pillow JPEG round trip at quality c."""
     quality = SEVERITY_PARAMS["jpeg_compression"][severity - 1]
@@ -49,7 +49,7 @@ def jpeg_compression(image: np.ndarray, severity: int, rng: np.random.RandomStat
         return np.asarray(decoded, dtype=np.uint8)
 
 
-@register("pixelate")
+@register("pixelate", deterministic=True)
 def pixelate(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
     """Pillow BOX downscale by c, NEAREST upscale back."""
     factor = SEVERITY_PARAMS["pixelate"][severity - 1]

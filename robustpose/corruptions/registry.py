@@ -15,14 +15,19 @@ CorruptionFn = Callable[[np.ndarray, int, np.random.RandomState], np.ndarray]
 
 CORRUPTIONS: dict[str, CorruptionFn] = {}
 
+#: Corruptions that draw no random numbers (they are called with ``rng=None``).
+DETERMINISTIC: set[str] = set()
 
-def register(name: str) -> Callable[[CorruptionFn], CorruptionFn]:
+
+def register(name: str, deterministic: bool = False) -> Callable[[CorruptionFn], CorruptionFn]:
     """Decorator adding ``fn`` to :data:`CORRUPTIONS` under ``name``."""
 
     def add(fn: CorruptionFn) -> CorruptionFn:
         if name in CORRUPTIONS:
             raise RuntimeError(f"corruption {name!r} registered twice")
         CORRUPTIONS[name] = fn
+        if deterministic:
+            DETERMINISTIC.add(name)
         return fn
 
     return add

@@ -163,10 +163,17 @@ def snow(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.nda
     angle = rng.uniform(-135, -45)
     layer = motion_blur_exact(layer, motion_kernel(radius, sigma, angle, layer.shape[:2]))
     layer = np.round(layer * 255).astype(np.uint8) / 255.0
-    layer = layer[..., np.newaxis][:height, :width, :]
-    grey = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).reshape(height, width, 1)
-    x = blend * x + (1 - blend) * np.maximum(x, grey * 1.5 + 0.5)
-    return to_uint8(np.clip(x + layer + np.rot90(layer, k=2), 0, 1) * 255)
+    layer = layer[:height, :width]
+    flipped = np.rot90(layer, k=2)
+    out = np.empty(image.shape, np.uint8)
+    for rows in _bands(image):  # the reference's float32 blend and float64 sum, band by band
+        xb = x[rows]
+        grey = cv2.cvtColor(xb, cv2.COLOR_RGB2GRAY)[..., np.newaxis]
+        blended = blend * xb + (1 - blend) * np.maximum(xb, grey * 1.5 + 0.5)
+        total = blended + layer[rows][..., np.newaxis]
+        total += flipped[rows][..., np.newaxis]
+        out[rows] = to_uint8(np.clip(total, 0, 1) * 255)
+    return out
 
 
 # ---------------------------------------------------------------- spatter
@@ -212,7 +219,7 @@ def spatter(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.
 # ---------------------------------------------------------------- brightness
 
 
-@register("brightness")
+@register("brightness", deterministic=True)
 def brightness(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
     """HSV value + c (clipped), per colour (scikit-image's HSV formulas)."""
     offset = SEVERITY_PARAMS["brightness"][severity - 1]
