@@ -294,3 +294,15 @@ def test_importing_corruptions_does_not_import_torch():
     code = "import sys, robustpose.corruptions as c; c.get_corruption_names(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True, timeout=120)
     assert out.stdout.strip() == "False"
+
+
+def test_zoom_taps_are_scipys():
+    """The O(n) zoom taps equal those read off scipy.ndimage.zoom of the identity."""
+    from robustpose.corruptions._kernels import _zoom_axis, _zoom_axis_scipy
+
+    factors = [float(z) for z in np.arange(1, 1.31, 0.01)] + [2.0, 2.5, 3.0, 4.0, 4.5]
+    for side in (32, 33, 96, 128, 320, 427, 640):
+        for z in factors:
+            n_in = int(np.ceil(side / z))
+            for ours, ref in zip(_zoom_axis(n_in, z), _zoom_axis_scipy(n_in, z)):
+                assert np.array_equal(ours, ref), (side, z)
