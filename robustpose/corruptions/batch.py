@@ -7,19 +7,19 @@ on the input's device.
 Native torch (run on the tensor's device, CUDA included):
     gaussian_noise, shot_noise, impulse_noise, speckle_noise, defocus_blur, motion_blur,
     zoom_blur, gaussian_blur, snow, frost, fog, brightness, contrast, saturate,
-    elastic_transform, pixelate, spatter (severities 4-5, "mud").
+    elastic_transform, pixelate, spatter.
     (frost: each texture is rescaled with cv2 once per image size, as the numpy path, and
-    cached on the device; crop and blend run on the device.)
+    cached on the device; crop and blend run on the device. spatter 1-3: OpenCV's Canny,
+    distance transform and histogram equalisation rebuilt in torch, _batch_spatter.py.)
 Fallback to the numpy ``corrupt`` per image on the CPU (copied to host and back):
     glass_blur (its pixel shuffle is an inherently sequential chain of swaps),
-    jpeg_compression (libjpeg's codec), spatter severities 1-3 ("water": Canny edges,
-    distance transform, histogram equalisation).
+    jpeg_compression (libjpeg's codec).
 
 Agreement with the numpy path (tests/test_corruptions_batch.py, docs/writing-c-datasets.md):
 the deterministic ones (defocus_blur, zoom_blur, gaussian_blur, brightness, contrast,
 saturate, pixelate) reproduce it within 1 grey level with >= 99% identical pixels (and
-imagecorruptions' output bit for bit in the tests); motion_blur and frost do too for the
-same random draws (angle; texture and crop). The random ones draw their numbers from a
+imagecorruptions' output bit for bit in the tests); motion_blur, frost and spatter do too
+for the same random draws (angle; texture and crop; Gaussian field). The random ones draw their numbers from a
 ``torch.Generator`` seeded with ``seeds[i]`` on the tensor's device, so they match the
 numpy path in distribution (residual mean/std, changed fraction, PSNR), not pixel for
 pixel, and a CPU run and a CUDA run with the same seeds differ (each is reproducible).
@@ -34,10 +34,11 @@ import torch
 
 from . import _batch_ops as ops
 from . import _batch_weather as weather
+from ._batch_spatter import spatter_water
 from .params import (CORRUPTION_NAMES, ELASTIC_MAX_SHIFT_FRACTION, ELASTIC_SIGMA_FRACTION,
                      SEVERITY_PARAMS)
 
-#: corruptions computed with torch ops on the input's device (spatter: severities 4-5)
+#: corruptions computed with torch ops on the input's device
 NATIVE_CORRUPTIONS: tuple[str, ...] = (
     "gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "defocus_blur",
     "motion_blur", "zoom_blur", "gaussian_blur", "snow", "frost", "fog", "brightness",
@@ -153,7 +154,13 @@ def _frost(images, c, gens):
 
 
 def _spatter(images, c, gens):
-    return _to_uint8(weather.spatter_mud(_unit(images, torch.float32), c, gens).clamp(0, 1) * 255)
+    x = _unit(images, torch.float32)
+    if c[5] == 1:  # mud
+        return _to_uint8(weather.spatter_mud(x, c, gens).clamp(0, 1) * 255)
+    h, w = x.shape[-2:]
+    fields = [torch.randn((h, w), generator=g, device=x.device, dtype=torch.float64) * c[1] + c[0]
+              for g in gens]
+    return _to_uint8(spatter_water(x, c, fields))
 
 
 # ----------------------------------------------------------------------------- digital
@@ -199,8 +206,6 @@ assert set(NATIVE_CORRUPTIONS) | set(FALLBACK_CORRUPTIONS) == set(CORRUPTION_NAM
 
 def is_native(corruption_name: str, severity: int) -> bool:
     """Whether ``corrupt_batch`` computes this (corruption, severity) with torch ops."""
-    if corruption_name == "spatter":
-        return SEVERITY_PARAMS["spatter"][severity - 1][5] == 1
     return corruption_name in _KERNELS
 
 
