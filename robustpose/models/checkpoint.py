@@ -156,8 +156,9 @@ def _match(model: nn.Module, state_dict: Mapping[str, torch.Tensor], path: str, 
             usable[key] = value
     # BN counters are absent from checkpoints of old PyTorch versions; they do not affect outputs.
     report.missing = [k for k in own if k not in mapped and not k.endswith("num_batches_tracked")]
-    if any(k.startswith(("backbone.", "head.")) for k in origin.values()) and fmt == "state_dict":
-        report.source_format = "mmpose"
+    prefixed = any(orig.removeprefix("module.") != key for key, orig in origin.items())
+    if fmt == "state_dict" and (prefixed or any(k.startswith("head.") for k in origin.values())):
+        report.source_format = "mmpose"   # backbone./head. prefixes were mapped
     report.loaded = len(usable)
     return report, usable
 
