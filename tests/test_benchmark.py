@@ -273,3 +273,32 @@ def test_bundled_model_on_synthpose_reduced(tmp_path, capsys):
     assert card["clean"] > 50.0                       # a model worth benchmarking
     assert card["per_cell"]["gaussian_noise"]["5"] < card["clean"]
     assert card["conventions"]["flip_test"] is True
+
+
+def test_corrupted_root_gives_the_same_cells_as_on_the_fly(data_root, setup, reference,
+                                                           tmp_path):
+    """A -C folder holding the same corrupted pixels (lossless) scores exactly the same."""
+    import cv2
+
+    from robustpose.corruptions import corrupt
+    from robustpose.data import CorruptedImages, load_image
+
+    card, _ = reference
+    source = setup["data_root"]
+    annotations = json.loads((source / "annotations.json").read_text())
+    kept = set(sorted(img["id"] for img in annotations["images"])[:4])
+    for img in annotations["images"]:
+        if img["id"] not in kept:
+            continue
+        clean = load_image(source / "images" / img["file_name"])
+        for name in ("gaussian_noise", "motion_blur"):
+            for severity in (1, 3):
+                seed = CorruptedImages(name, severity, 0).image_seed(img["id"])
+                out = corrupt(clean, name, severity, seed=seed)
+                target = tmp_path / "C" / name / str(severity) / img["file_name"]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                ok, png = cv2.imencode(".png", cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
+                target.write_bytes(png.tobytes())  # PNG bytes under the .jpg name: lossless
+    from_folder = run(setup, tmp_path / "run", corrupted_root=tmp_path / "C")
+    assert from_folder["per_cell"] == card["per_cell"]
+    assert from_folder["conventions"]["corruption_source"].startswith("-C folders")

@@ -71,6 +71,7 @@ def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = N
                   annotations: str | os.PathLike | None = None,
                   detections: str | os.PathLike | None = None,
                   corrupted_root: str | os.PathLike | None = None,
+                  corrupted_layout: str = "robustpose",
                   corruptions: str | Sequence[str] = "benchmark",
                   severities: str | Sequence[int] = "1-5", flip_test: bool | None = None,
                   batch_size: int = 32, workers: int = 2, device: str = "cpu", seed: int = 0,
@@ -117,7 +118,8 @@ def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = N
                    "shift": getattr(adapter, "shift", None), "padding": adapter.padding,
                    "input_size": list(adapter.input_size), "seed": int(seed),
                    "corruption_source": "on the fly (full image, before cropping)"
-                   if corrupted_root is None else f"-C folders: {corrupted_root}",
+                   if corrupted_root is None else
+                   f"-C folders ({corrupted_layout} layout): {corrupted_root}",
                    "metric": source.metric_name,
                    "metric_settings": getattr(source.make_metric(), "conventions", {})}
     settings = {"model": adapter.name, "dataset": source.name, "metric": source.metric_name,
@@ -142,6 +144,7 @@ def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = N
     evaluate_cells(adapter, source, todo, store, model_name=adapter.name, flip_test=flip,
                    seed=seed, batch_size=batch_size, workers=workers,
                    corrupted_root=Path(corrupted_root) if corrupted_root else None,
+                   corrupted_layout=corrupted_layout,
                    predictions_dir=predictions_dir, progress=progress,
                    conventions=conventions)
     if from_env:

@@ -74,13 +74,15 @@ def check_run_settings(run_dir: Path, settings: dict) -> None:
 def evaluate_cells(adapter: Any, source: Any, cells: Sequence[Cell], store: Any, *,
                    model_name: str, flip_test: bool, seed: int = 0, batch_size: int = 32,
                    workers: int = 2, corrupted_root: Path | None = None,
+                   corrupted_layout: str = "robustpose",
                    predictions_dir: Path | None = None, progress: bool = True,
                    conventions: dict | None = None) -> list[dict]:
     """Evaluate ``cells`` in order, appending one record per finished cell to ``store``."""
     if not cells:
         return []
     stream = CellStream(cells, source.records, source.spec, adapter.input_size, seed=seed,
-                        image_root=source.image_root, corrupted_root=corrupted_root)
+                        image_root=source.image_root, corrupted_root=corrupted_root,
+                        corrupted_layout=corrupted_layout)
     loader = DataLoader(stream, batch_sampler=CellBatches(len(cells), len(source.records),
                                                           batch_size),
                         num_workers=max(0, int(workers)), collate_fn=collate_cell_batch,

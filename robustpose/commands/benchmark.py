@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--detections", help="person boxes, COCO results json (default: GT boxes)")
     data.add_argument("--corrupted-root", help="read pre-generated -C folders "
                       "(ROOT/<corruption>/<severity>/...) instead of corrupting on the fly")
+    data.add_argument("--corrupted-layout", default="robustpose", choices=("robustpose", "advmix"),
+                      help="-C folder layout: robustpose (ROOT/name/1..5/rel path) or advmix "
+                      "(ROOT/name/0..4/file name)")
     data.add_argument("--max-images", type=int, help="only the first N images (smoke runs)")
     run = parser.add_argument_group("run")
     run.add_argument("--corruptions", default="benchmark",
@@ -61,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
                              onnx=args.onnx, onnx_spec=args.onnx_spec, dataset=args.dataset,
                              data_root=args.data_root, annotations=args.annotations,
                              detections=args.detections, corrupted_root=args.corrupted_root,
+                             corrupted_layout=args.corrupted_layout,
                              corruptions=args.corruptions, severities=args.severities,
                              flip_test=args.flip_test, batch_size=args.batch_size,
                              workers=args.workers, device=args.device, seed=args.seed,
