@@ -142,6 +142,27 @@ def test_output_inside_input_is_refused(images, capsys):
     assert not (in_dir / "c").exists()
 
 
+def test_advmix_layout_refuses_clashing_file_names(images, tmp_path, capsys):
+    in_dir, _ = images
+    (in_dir / "other").mkdir()
+    (in_dir / "a.jpg").replace(in_dir / "other" / "b.jpg")  # sub/b.jpg and other/b.jpg
+    assert _run(in_dir, tmp_path / "out", "--layout", "advmix", "--corruptions", "contrast") == 1
+    err = capsys.readouterr().err
+    assert "other/b.jpg" in err and "sub/b.jpg" in err and "--layout robustpose" in err
+
+
+def test_corruption_and_severity_specs():
+    from robustpose.corruptions.writer import parse_corruptions, parse_severities
+
+    assert len(parse_corruptions("benchmark")) == 15 and len(parse_corruptions("all")) == 19
+    assert parse_corruptions("weather") == ["snow", "frost", "fog", "brightness"]
+    assert parse_corruptions("fog, fog,snow") == ["fog", "snow"]
+    assert parse_severities("1-5") == [1, 2, 3, 4, 5] and parse_severities("5,1,3") == [1, 3, 5]
+    for bad in ("", "x", "0", "2-6"):
+        with pytest.raises(ValueError):
+            parse_severities(bad)
+
+
 def test_one_line_errors(tmp_path, capsys):
     assert _run(tmp_path / "missing", tmp_path / "out") == 1
     err = capsys.readouterr().err.strip()

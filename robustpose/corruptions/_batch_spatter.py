@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from . import _batch_ops as ops
+from .params import SPATTER_WATER_BGR
 
 _CANNY_SHIFT = 15
 _TG22 = int(0.4142135623730950488016887242097 * (1 << _CANNY_SHIFT) + 0.5)
@@ -144,8 +145,8 @@ def spatter_water(x: torch.Tensor, params, fields: list[torch.Tensor]) -> torch.
     image. Returns float32 ``clip(x + m * colour, 0, 1) * 255`` (colour applied to channels
     0, 1, 2 = 175, 238, 238 / 255, as the reference adds its BGR colour to RGB data)."""
     sigma = params[2]
-    colour = torch.tensor([175 / 255.0, 238 / 255.0, 238 / 255.0], dtype=torch.float32,
-                          device=x.device).view(3, 1, 1)
+    # the reference adds its BGR water colour to RGB data: channel i gets entry i
+    colour = torch.tensor(SPATTER_WATER_BGR, dtype=torch.float32, device=x.device).view(3, 1, 1)
     out = []
     for img, field in zip(x, fields):
         liquid = ops.gaussian_filter(field[None, None], (sigma, sigma))[0, 0]

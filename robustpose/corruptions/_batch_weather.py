@@ -11,6 +11,7 @@ from functools import lru_cache
 import torch
 
 from . import _batch_ops as ops
+from .params import SPATTER_MUD_RGB
 
 
 def _uniform(shape, low: float, high: float, gen: torch.Generator, device, dtype=torch.float64):
@@ -102,8 +103,7 @@ def spatter_mud(x: torch.Tensor, params, gens) -> torch.Tensor:
     """Severities 4-5 of spatter (mud): x N x 3 x H x W float32 in [0, 1] -> float64."""
     mean, std, sigma, threshold, mask_sigma, _mode = params
     n, _, h, w = x.shape
-    colour = torch.tensor([63 / 255.0, 42 / 255.0, 20 / 255.0], dtype=torch.float64,
-                          device=x.device).view(3, 1, 1)
+    colour = torch.tensor(SPATTER_MUD_RGB, dtype=torch.float64, device=x.device).view(3, 1, 1)
     out = []
     for img, gen in zip(x, gens):
         liquid = torch.randn((h, w), generator=gen, device=x.device, dtype=torch.float64) * std + mean
