@@ -3,11 +3,11 @@
 Times every corruption x severity on one image, single-threaded (OpenCV, OpenMP, MKL,
 OpenBLAS and numba limited to 1 thread), median of ``--repeats`` runs after one warm-up
 run (which absorbs numba's JIT compilation and texture loading), both libraries in the
-same process and run. Prints a markdown table (ms, summed over the 5 severities) and the
+same process, their runs interleaved. Prints a markdown table (ms, summed over the 5 severities) and the
 total ratios for the 15 benchmark corruptions and for all 19.
 
-    .venv/bin/python benchmarks/corruptions.py                 # 480x640
-    .venv/bin/python benchmarks/corruptions.py --size 720x1280
+    .venv/bin/python benchmarks/corruptions.py                 # 480x640, median of 5
+    .venv/bin/python benchmarks/corruptions.py --size 720x1280 --repeats 3
 """
 from __future__ import annotations
 
@@ -42,21 +42,29 @@ def load_image(data_root: Path, size: tuple[int, int]) -> np.ndarray:
     return np.random.RandomState(0).randint(0, 256, (*size, 3)).astype(np.uint8)
 
 
-def timed(fn, repeats: int) -> float:
-    """Median wall time of ``fn()`` over ``repeats`` runs after one warm-up, in seconds."""
-    fn()
-    runs = []
+def timed_pair(ours, ref, repeats: int) -> tuple[float, float]:
+    """Median wall times (s) of ``ours()`` and ``ref()`` over ``repeats`` interleaved runs
+    (ours, ref, ours, ref, ...) after one warm-up each, so that load drifts hit both alike.
+    ``ref`` may be None."""
+    ours()
+    if ref is not None:
+        ref()
+    t_ours, t_ref = [], []
     for _ in range(repeats):
         start = time.perf_counter()
-        fn()
-        runs.append(time.perf_counter() - start)
-    return statistics.median(runs)
+        ours()
+        t_ours.append(time.perf_counter() - start)
+        if ref is not None:
+            start = time.perf_counter()
+            ref()
+            t_ref.append(time.perf_counter() - start)
+    return statistics.median(t_ours), (statistics.median(t_ref) if t_ref else float("nan"))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", default="480x640", help="HxW")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--corruptions", default="all")
     parser.add_argument("--no-reference", action="store_true", help="time robustpose only")
@@ -77,10 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         ours_s, ref_s = [], []
         for severity in range(1, 6):
-            ours_s.append(timed(lambda: corrupt(image, name, severity, seed=severity), args.repeats))
-            if reference is not None:
-                kwargs = {"seed": severity} if name in ("glass_blur", "impulse_noise") else {}
-                ref_s.append(timed(lambda: reference(image, severity=severity, corruption_name=name, **kwargs), args.repeats))
+            kwargs = {"seed": severity} if name in ("glass_blur", "impulse_noise") else {}
+            ref_fn = None if reference is None else (
+                lambda: reference(image, severity=severity, corruption_name=name, **kwargs))
+            t_ours, t_ref = timed_pair(lambda: corrupt(image, name, severity, seed=severity), ref_fn, args.repeats)
+            ours_s.append(t_ours)
+            ref_s.append(t_ref)
         ours, ref = 1000 * sum(ours_s), 1000 * sum(ref_s)
         totals["ours"] += ours
         totals["ref"] += ref

@@ -306,3 +306,31 @@ def test_zoom_taps_are_scipys():
             n_in = int(np.ceil(side / z))
             for ours, ref in zip(_zoom_axis(n_in, z), _zoom_axis_scipy(n_in, z)):
                 assert np.array_equal(ours, ref), (side, z)
+
+
+def test_clipped_zoom_fast_matches_scipy_zoom_including_zeroed_edge():
+    """float64 snow layers: same values as scipy's zoom (to rounding), same zeroed last row."""
+    from robustpose.corruptions._kernels import clipped_zoom, clipped_zoom_fast
+
+    layer = np.random.RandomState(0).normal(0.5, 0.3, (320, 320, 1))
+    for z in (2.0, 2.5, 3.0, 4.0, 4.5, 1.07):
+        ref, ours = clipped_zoom(layer, z), clipped_zoom_fast(layer, z)
+        assert ours.shape == ref.shape
+        assert np.allclose(ours, ref, rtol=0, atol=1e-12), z
+        assert np.array_equal(ours == 0, ref == 0), z
+
+
+def test_hsv_formulas_are_scikit_images_bit_for_bit():
+    skcolor = pytest.importorskip("skimage.color")
+    from robustpose.corruptions._color import hsv_to_rgb, rgb_to_hsv
+
+    rs = np.random.RandomState(0)
+    rgb = np.concatenate([
+        rs.randint(0, 256, (20000, 3)), np.repeat(rs.randint(0, 256, (300, 1)), 3, axis=1),
+        [[0, 0, 0], [255, 255, 255], [255, 0, 0], [0, 255, 255], [10, 10, 9], [9, 10, 10], [10, 9, 10]],
+    ]) / 255.0
+    hsv = rgb_to_hsv(rgb)
+    assert np.array_equal(hsv, skcolor.rgb2hsv(rgb[None])[0])
+    hsv[:, 1] = np.clip(hsv[:, 1] * 5 + 0.1, 0, 1)
+    hsv[:, 2] = np.clip(hsv[:, 2] + 0.3, 0, 1)
+    assert np.array_equal(hsv_to_rgb(hsv), skcolor.hsv2rgb(hsv[None])[0])

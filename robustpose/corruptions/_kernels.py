@@ -171,6 +171,10 @@ def clipped_zoom_fast(x: np.ndarray, zoom_factor: float, out_shape: tuple[int, i
     return zoom_linear(x[top0:top0 + ch0, top1:top1 + ch1], zoom_factor, out_shape)
 
 
+#: Work size of the banded loops (bytes of one band of float rows): fits in L2 cache.
+BAND_BYTES = 1 << 18
+
+
 def add_clipped_zoom(accumulate: np.ndarray, x: np.ndarray, zoom_factor: float) -> None:
     """``accumulate += clipped_zoom(x, z)[:h, :w]`` (h x w = ``accumulate``'s size), same
     arithmetic as :func:`zoom_linear`, computed in bands of output rows so that each
@@ -180,6 +184,9 @@ def add_clipped_zoom(accumulate: np.ndarray, x: np.ndarray, zoom_factor: float) 
     ch1 = int(np.ceil(x.shape[1] / float(zoom_factor)))
     top1 = (x.shape[1] - ch1) // 2
     height, width = accumulate.shape[:2]
+    if zoom_factor == 1.0 and (ch0, ch1) == (height, width):  # identity (every list starts at 1)
+        accumulate += x
+        return
     r0, r1, wr, zero_rows = _zoom_axis(ch0, zoom_factor)
     c0, c1, wc, zero_cols = _zoom_axis(ch1, zoom_factor)
     r0, r1, wr = r0[:height] + top0, r1[:height] + top0, wr[:height].astype(x.dtype)[:, None, None]
@@ -187,7 +194,7 @@ def add_clipped_zoom(accumulate: np.ndarray, x: np.ndarray, zoom_factor: float) 
     wc = wc[:width].astype(x.dtype)[None, :, None]
     zero_rows, zero_cols = zero_rows[zero_rows < height], zero_cols[zero_cols < width]
     pixels = np.ascontiguousarray(x)
-    band = max(1, (1 << 16) // max(1, accumulate[0].nbytes))
+    band = max(1, BAND_BYTES // max(1, accumulate[0].nbytes))
     for start in range(0, height, band):
         stop = min(start + band, height)
         lo, hi = int(r0[start]), int(r1[stop - 1]) + 1

@@ -88,12 +88,12 @@ def bilinear_reflect(image: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> n
     c0 = np.floor(cols)
     wr = (rows - r0).astype(np.float32)[..., None]
     wc = (cols - c0).astype(np.float32)[..., None]
-    corner = np.empty(rows.shape + (2,), np.int32)
+    corner = np.empty(rows.shape + (2,), np.int16)  # (x, y) integer map for cv2.remap
     corner[..., 0] = c0
     corner[..., 1] = r0
 
     def gather(dx: int, dy: int) -> np.ndarray:
-        maps = (corner + np.array([dx, dy], np.int32)).astype(np.int16)
+        maps = corner if dx == dy == 0 else corner + np.array([dx, dy], np.int16)
         out = cv2.remap(image, maps, None, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT)
         return out.reshape(rows.shape + (image.shape[2],))
 
