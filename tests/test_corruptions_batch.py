@@ -116,6 +116,22 @@ def test_spatter_water_equals_the_numpy_path_for_the_same_field(clean):
             np.testing.assert_array_equal(_hwc(got)[0], corrupt(image, "spatter", severity, seed=seed))
 
 
+def test_canny_and_equalize_hist_equal_opencv(clean):
+    import cv2
+
+    from robustpose.corruptions import _batch_spatter as sp
+
+    for image in clean:
+        gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        for low, high in ((50, 150), (20, 60)):
+            want = cv2.Canny(gray, low, high) > 0
+            got = sp.canny(torch.from_numpy(gray).long(), low, high).numpy()
+            assert want.sum() > 100
+            np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(sp.equalize_hist(torch.from_numpy(gray).long()).numpy(),
+                                      cv2.equalizeHist(gray))
+
+
 def test_elastic_sampling_and_smoothing_equal_scipy():
     from scipy.ndimage import gaussian_filter, map_coordinates
 

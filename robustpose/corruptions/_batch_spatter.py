@@ -53,12 +53,14 @@ def canny(gray: torch.Tensor, low: int, high: int) -> torch.Tensor:
                                | (vertical & (mag > up) & (mag >= down))
                                | (diagonal & diag_max))
     edges = candidate & (mag > high)
+    cand = candidate.float()[None, None]
+    grown = edges.float()[None, None]
     while True:  # hysteresis: grow strong edges through 8-connected candidates
-        grown = candidate & (F.max_pool2d(edges[None, None].float(), 3, 1, 1)[0, 0] > 0)
-        grown |= edges
-        if torch.equal(grown, edges):
-            return edges
-        edges = grown
+        before = grown
+        for _ in range(8):  # growing is idempotent once done: test (a device sync) every 8
+            grown = F.max_pool2d(grown, 3, 1, 1) * cand
+        if torch.equal(grown, before):
+            return grown[0, 0] > 0
 
 
 def chamfer_distance_truncated(zero_mask: torch.Tensor, limit: float) -> torch.Tensor:
