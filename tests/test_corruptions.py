@@ -214,9 +214,12 @@ def test_rejected_inputs_say_what_is_accepted(image, message):
 
 def test_extreme_accepted_sizes():
     small = np.random.RandomState(0).randint(0, 256, (32, 32, 3)).astype(np.uint8)
+    small.setflags(write=False)  # read-only input (e.g. np.asarray of a PIL image) is never written
+    before = small.copy()
     for name in ALL:
         out = corrupt(small, name, 5, seed=0)
         assert out.shape == small.shape and out.dtype == np.uint8, name
+    assert np.array_equal(small, before)
     wide = np.full((32, 8192, 3), 100, np.uint8)
     assert corrupt(wide, "brightness", 1, seed=0).shape == wide.shape
     # non-contiguous views are accepted
