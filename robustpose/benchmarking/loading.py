@@ -74,6 +74,7 @@ def resolve_adapter(model: Any = None, checkpoint: str | os.PathLike | None = No
         options = dict(adapter_options or {})
         if size is not None:
             options["input_size"] = size
+        options.setdefault("device", device)
         adapter = as_adapter(model, **options)
         return adapter, {"source": type(model).__name__}
     if onnx is not None:
