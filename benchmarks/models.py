@@ -14,8 +14,12 @@ Peak memory:
   CUDA - ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats`` (tensors
          only, not the caching allocator's reserve), minus the allocation before the phase.
 
-Timings on a shared machine are noisy: the table also gives each model's throughput relative
-to a reference model (default sbl_resnet50) measured in the same run.
+Timings on a shared machine are noisy. Each phase reports the best (minimum) iteration, both
+in wall-clock time and in CPU time of the worker process (``time.process_time``). With one
+thread, CPU time is what the model would take on a dedicated core: time-slicing by other
+jobs does not count (cache and memory-bandwidth contention still does). The "x ref" columns
+divide each model's images per CPU-second by the reference model's (default sbl_resnet50)
+of the same run (on CUDA, wall-clock images/s, CPU time being meaningless there).
 
     .venv/bin/python benchmarks/models.py                      # all default models, CPU
     .venv/bin/python benchmarks/models.py --models hrnet_w32 sbl_resnet50 --iters 3
@@ -61,6 +65,21 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def _timed(step, iters: int, warmup: int, device: str) -> tuple[float, float]:
+    """Best per-iteration (wall, CPU) seconds of ``step()`` after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        step()
+    best_wall = best_cpu = float("inf")
+    for _ in range(iters):
+        _sync(device)
+        w0, c0 = time.perf_counter(), time.process_time()
+        step()
+        _sync(device)
+        best_wall = min(best_wall, time.perf_counter() - w0)
+        best_cpu = min(best_cpu, time.process_time() - c0)
+    return best_wall, best_cpu
+
+
 def measure(name: str, device: str, batch: int, iters: int, warmup: int, threads: int) -> dict:
     """Run in the worker subprocess: one model, one device."""
     import torch
@@ -97,33 +116,44 @@ def measure(name: str, device: str, batch: int, iters: int, warmup: int, threads
     model.eval()
     base = peak_start()
     with torch.no_grad():
-        for _ in range(warmup):
-            model(x)
-        _sync(device)
-        t0 = time.perf_counter()
-        for _ in range(iters):
-            model(x)
-        _sync(device)
-        dt = time.perf_counter() - t0
-    result["fwd_img_s"] = batch * iters / dt
+        wall, cpu = _timed(lambda: model(x), iters, warmup, device)
+    result["fwd_img_s"], result["fwd_img_cpu_s"] = batch / wall, batch / cpu
     result["fwd_peak_mib"] = peak_end(base)
 
     # Forward + backward, train mode, loss over every intermediate output.
+    def step() -> None:
+        model.zero_grad(set_to_none=True)
+        sum(o.float().square().mean() for o in model.forward_all(x)).backward()
+
     model.train()
     base = peak_start() if device == "cuda" else base
-    for i in range(warmup + iters):
-        if i == warmup:
-            _sync(device)
-            t0 = time.perf_counter()
-        model.zero_grad(set_to_none=True)
-        loss = sum(o.float().square().mean() for o in model.forward_all(x))
-        loss.backward()
-    _sync(device)
-    dt = time.perf_counter() - t0
-    result["fwdbwd_img_s"] = batch * iters / dt
+    wall, cpu = _timed(step, iters, warmup, device)
+    result["fwdbwd_img_s"], result["fwdbwd_img_cpu_s"] = batch / wall, batch / cpu
     result["fwdbwd_peak_mib"] = peak_end(base)
     result["baseline_mib"] = base if device == "cpu" else None
     return result
+
+
+def static_table() -> str:
+    """Parameters and GMACs/img at the paper input size of every registered model (K = 17)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from robustpose.models import create_model, list_models
+
+    lines = ["| model | input HxW | params (M) | GMACs/img | output |", "|---|---|---|---|---|"]
+    for name in list_models():
+        h, w = paper_size(name)
+        with torch.device("meta"):
+            model = create_model(name)
+            with FlopCounterMode(display=False) as counter:
+                outs = model.forward_all(torch.zeros(1, 3, h, w))
+        params = sum(p.numel() for p in model.parameters())
+        shape = " x ".join(str(d) for d in outs[-1].shape[1:])
+        extra = f" ({len(outs)} stacks)" if len(outs) > 1 else ""
+        lines.append(f"| {name} | {h}x{w} | {params / 1e6:.2f} | {counter.get_total_flops() / 2e9:.2f} | "
+                     f"{model.output_kind} {shape}{extra} |")
+    return "\n".join(lines)
 
 
 def run_worker(name: str, args: argparse.Namespace, device: str) -> dict:
@@ -138,20 +168,28 @@ def run_worker(name: str, args: argparse.Namespace, device: str) -> dict:
 
 
 def format_table(rows: list[dict], reference: str) -> str:
-    head = ("| model | device | input HxW | params (M) | GMACs/img | fwd img/s | fwd x ref | fwd peak +MiB "
-            "| fwd+bwd img/s | fwd+bwd x ref | fwd+bwd peak +MiB |")
-    lines = [head, "|" + "---|" * 11]
+    head = ("| model | device | input HxW | params (M) | GMACs/img | fwd img/s wall | fwd img/s CPU | fwd x ref "
+            "| fwd peak +MiB | fwd+bwd img/s wall | fwd+bwd img/s CPU | fwd+bwd x ref | fwd+bwd peak +MiB |")
+    lines = [head, "|" + "---|" * 13]
     refs = {r["device"]: r for r in rows if r["model"] == reference and "error" not in r}
+
+    def ratio(r: dict, phase: str) -> str:
+        ref = refs.get(r["device"])
+        if ref is None:
+            return "-"
+        key = f"{phase}_img_cpu_s" if r["device"] == "cpu" else f"{phase}_img_s"
+        return f"{r[key] / ref[key]:.2f}"
+
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['model']} | {r['device']} | error: {r['error']} |" + " |" * 8)
+            lines.append(f"| {r['model']} | {r['device']} | error: {r['error']} |" + " |" * 10)
             continue
-        ref = refs.get(r["device"])
-        fx = f"{r['fwd_img_s'] / ref['fwd_img_s']:.2f}" if ref else "-"
-        bx = f"{r['fwdbwd_img_s'] / ref['fwdbwd_img_s']:.2f}" if ref else "-"
+        cpu_f = f"{r['fwd_img_cpu_s']:.2f}" if r["device"] == "cpu" else "-"
+        cpu_b = f"{r['fwdbwd_img_cpu_s']:.2f}" if r["device"] == "cpu" else "-"
         lines.append(f"| {r['model']} | {r['device']} | {r['input_hw'][0]}x{r['input_hw'][1]} | "
-                     f"{r['params'] / 1e6:.2f} | {r['gmacs']:.2f} | {r['fwd_img_s']:.2f} | {fx} | "
-                     f"{r['fwd_peak_mib']:.0f} | {r['fwdbwd_img_s']:.2f} | {bx} | {r['fwdbwd_peak_mib']:.0f} |")
+                     f"{r['params'] / 1e6:.2f} | {r['gmacs']:.2f} | {r['fwd_img_s']:.2f} | {cpu_f} | "
+                     f"{ratio(r, 'fwd')} | {r['fwd_peak_mib']:.0f} | {r['fwdbwd_img_s']:.2f} | {cpu_b} | "
+                     f"{ratio(r, 'fwdbwd')} | {r['fwdbwd_peak_mib']:.0f} |")
     return "\n".join(lines)
 
 
@@ -166,8 +204,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    parser.add_argument("--static", action="store_true",
+                        help="only parameters and GMACs of every registered model (no timing)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.static:
+        print(static_table())
+        return 0
     if args.worker:
         print(json.dumps(measure(args.worker, args.device, args.batch, args.iters, args.warmup, args.threads)))
         return 0
@@ -184,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     for device in devices:
         for name in tqdm(models, desc=f"models on {device}", file=sys.stderr):
             rows.append(run_worker(name, args, device))
-    print(f"batch {args.batch}, {args.iters} timed iterations after {args.warmup} warm-up, "
+    print(f"batch {args.batch}, best of {args.iters} timed iterations after {args.warmup} warm-up, "
           f"{args.threads} CPU thread(s), torch {torch.__version__}")
     print(format_table(rows, args.reference))
     if args.json:
