@@ -193,9 +193,8 @@ class PoseHighResolutionNet(PoseModel):
 
 def _hrnet(width: int | None):
     def build(num_joints: int = 17, extra: Mapping[str, Any] | None = None) -> PoseHighResolutionNet:
-        preset = hrnet_preset(width or 32)
-        return PoseHighResolutionNet(num_joints, merge_extra(preset, extra, f"hrnet_w{width}") if width else
-                                     merge_extra(preset, extra, "hrnet"))
+        name = f"hrnet_w{width}" if width else "hrnet"
+        return PoseHighResolutionNet(num_joints, merge_extra(hrnet_preset(width or 32), extra, name))
     build.__doc__ = (f"HRNet-W{width} (official preset, overridable by extra)." if width else
                      "HRNet family: the W32 preset unless extra (official MODEL.EXTRA) says otherwise.")
     return build
