@@ -197,23 +197,31 @@ def spatter(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.
         ker = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]])
         dist = cv2.filter2D(dist, cv2.CV_8U, ker)
         dist = cv2.blur(dist, (3, 3)).astype(np.float32)
-        m = cv2.cvtColor(liquid * dist, cv2.COLOR_GRAY2BGRA)
+        # The reference builds BGRA images (m = GRAY2BGRA(liquid * dist), divides each
+        # channel by its maximum, multiplies by the colour, drops alpha). Channels 0-2 of m
+        # are the same grey layer, so the same float32 operations on the grey layer and the
+        # three colour constants give the same values without the 4-channel copies.
+        m = liquid * dist
         with np.errstate(invalid="ignore", divide="ignore"):
-            m /= np.max(m, axis=(0, 1))
+            m /= m.max()
         m *= intensity
-        ones = np.ones_like(m[..., :1])
-        color = np.concatenate([c * ones for c in SPATTER_WATER_BGR], axis=2)
-        color = cv2.cvtColor(color, cv2.COLOR_BGR2BGRA)
-        x = cv2.cvtColor(x, cv2.COLOR_BGR2BGRA)
-        return to_uint8(cv2.cvtColor(np.clip(x + m * color, 0, 1), cv2.COLOR_BGRA2BGR) * 255)
+        color = np.array(SPATTER_WATER_BGR, dtype=np.float32)
+        out = np.empty(image.shape, np.uint8)
+        for rows in _bands(image):
+            out[rows] = to_uint8(np.clip(x[rows] + m[rows, :, np.newaxis] * color, 0, 1) * 255)
+        return out
     m = np.where(liquid > threshold, 1, 0)
     m = sk_gaussian(m.astype(np.float32), intensity)
     m[m < 0.8] = 0
-    ones = np.ones_like(image[..., :1])
-    color = np.concatenate([c * ones for c in SPATTER_MUD_RGB], axis=2)
-    color *= m[..., np.newaxis]
-    x *= 1 - m[..., np.newaxis]
-    return to_uint8(np.clip(x + color, 0, 1) * 255)
+    # reference: color = concat(c * ones_like(uint8)) (float64), color *= m; x *= 1 - m;
+    # clip(x + color): the same products and sums, band by band
+    mud = np.array(SPATTER_MUD_RGB, dtype=np.float64)
+    out = np.empty(image.shape, np.uint8)
+    for rows in _bands(image):
+        mb = m[rows, :, np.newaxis]
+        xb = x[rows] * (1 - mb)
+        out[rows] = to_uint8(np.clip(xb + mud * mb, 0, 1) * 255)
+    return out
 
 
 # ---------------------------------------------------------------- brightness
