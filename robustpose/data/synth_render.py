@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from robustpose.data.synth_body import Body3D, Placement, project, to_image
+from robustpose.data.synth_body import KEYPOINT_POINTS, Body3D, Placement, project, to_image
 
 SHIFT = 4  # cv2 sub-pixel bits
 _ONE = 1 << SHIFT
@@ -129,8 +129,6 @@ def render_person(body: Body3D, app: Appearance, place: Placement, image_hw: tup
     h x w in [0, 1], ``part_ids`` uint8 h x w, ``keypoints_xy`` (17, 2) image px and
     ``face_hidden`` (17,) bool: face points on the far side of the head.
     """
-    from robustpose.data.synth_body import KEYPOINT_POINTS
-
     xy, depth = project(body, place.yaw)
     pts = to_image(xy, place)
     scale = place.scale
@@ -204,13 +202,13 @@ def render_person(body: Body3D, app: Appearance, place: Placement, image_hw: tup
         args = (loc[a_name], loc[b_name], ra * scale, rb * scale)
         items.append((dpt, k + 1, (lambda pid=PART_IDS[part], m=mat, ar=args:
                                    paint(pid, tex[m], 1.0, lambda mm: draw_capsule(mm, *ar)))))
-    items.append((depth["head"] + 0.01, 99, lambda: _paint_head(paint, loc, depth, body, tex, scale, place)))
+    items.append((depth["head"] + 0.01, 99, lambda: _paint_head(paint, loc, depth, body, tex, scale)))
     for _d, _o, fn in sorted(items, key=lambda t: (t[0], t[1])):
         fn()
     return (x0, y0, x1, y1), colour, alpha, ids, kp, face_hidden
 
 
-def _paint_head(paint, loc, depth, body: Body3D, tex, scale: float, place: Placement) -> None:
+def _paint_head(paint, loc, depth, body: Body3D, tex, scale: float) -> None:
     """Skin, hair (behind or over it), then the face features that face the camera."""
     hid = PART_IDS["head"]
     r = body.props.head_r * scale
