@@ -44,9 +44,7 @@ def jpeg_compression(image: np.ndarray, severity: int, rng: np.random.RandomStat
     quality = SEVERITY_PARAMS["jpeg_compression"][severity - 1]
     buffer = BytesIO()
     Image.fromarray(image).save(buffer, "JPEG", quality=quality)
-    buffer.seek(0)
-    with Image.open(buffer) as decoded:
-        return np.asarray(decoded, dtype=np.uint8)
+    return np.uint8(Image.open(buffer))  # in-memory buffer: nothing to close
 
 
 @register("pixelate", deterministic=True)
