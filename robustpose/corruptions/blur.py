@@ -1,10 +1,13 @@
 """Blur family: defocus, glass, motion, zoom, and gaussian (validation)."""
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
-from ._kernels import add_clipped_zoom, legacy_randint, motion_blur_exact, motion_kernel, sk_gaussian
+from . import _jit
+from ._kernels import _zoom_axis, add_clipped_zoom, legacy_randint, motion_blur_exact, motion_kernel, sk_gaussian
 from .params import SEVERITY_PARAMS
 from .registry import register, to_uint8
 
@@ -44,7 +47,8 @@ def defocus_blur(image: np.ndarray, severity: int, rng: np.random.RandomState) -
     return _finish_unit(cv2.filter2D(image / 255.0, -1, kernel))
 
 
-def glass_shuffle(x: np.ndarray, max_delta: int, iterations: int, rng: np.random.RandomState) -> np.ndarray:
+def glass_shuffle(x: np.ndarray, max_delta: int, iterations: int, rng: np.random.RandomState,
+                  use_jit: bool = True) -> np.ndarray:
     """The reference's local pixel shuffle, vectorised, with its exact draws and semantics.
 
     For each iteration, pixels (h, w) are visited with h from H - d down to d + 1 and, within
@@ -53,7 +57,8 @@ def glass_shuffle(x: np.ndarray, max_delta: int, iterations: int, rng: np.random
     copy ``x[h, w] = x[h', w']`` (the right-hand side is a pair of views). The value
     copied is therefore the source's value at visit time: the source's own final value
     when it was visited earlier, else its value before the iteration. Following these
-    pointers reproduces the sequential loop exactly.
+    pointers reproduces the sequential loop exactly. With numba (``use_jit``) the
+    sequential loop itself runs, compiled.
     """
     height, width = x.shape[:2]
     d = max_delta
@@ -68,6 +73,10 @@ def glass_shuffle(x: np.ndarray, max_delta: int, iterations: int, rng: np.random
     rank = np.full(height * width, count, np.int32)
     rank[visited] = np.arange(count, dtype=np.int32)
     draws = legacy_randint(rng, -d, d, iterations * count * 2).astype(np.int32).reshape(iterations, count, 2)
+    if use_jit and _jit.HAVE_NUMBA:
+        out = np.array(x, copy=True, order="C")
+        _jit.glass_copy_loop(out, draws, d)
+        return out
     pixels = np.ascontiguousarray(x).view(np.dtype((np.void, x.shape[2]))).reshape(-1)
     pointer = np.arange(height * width, dtype=np.int32)
     for it in range(iterations):
@@ -107,10 +116,47 @@ def motion_blur(image: np.ndarray, severity: int, rng: np.random.RandomState) ->
 def zoom_blur(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
     """Mean of the image and its centre zooms by each factor of the severity."""
     factors = SEVERITY_PARAMS["zoom_blur"][severity - 1]
-    x = (image / 255.0).astype(np.float32)
+    x = _UNIT_FLOAT32[image]  # == (image / 255.0).astype(np.float32)
+    total = zoom_layers_sum(x, factors)
+    total += x  # the reference's (x + out) / (n + 1), then clip * 255, in place
+    total /= len(factors) + 1
+    np.clip(total, 0, 1, out=total)
+    total *= 255
+    return to_uint8(total)
+
+
+_UNIT_FLOAT32 = (np.arange(256) / 255.0).astype(np.float32)
+
+
+def zoom_layers_sum(x: np.ndarray, factors: tuple[float, ...], use_jit: bool = True) -> np.ndarray:
+    """``sum(clipped_zoom(x, z)[:H, :W] for z in factors)`` in float32 (accumulated from
+    zeros in order), for an H x W x C float32 ``x``; one fused pass with numba."""
+    if use_jit and _jit.HAVE_NUMBA:
+        out = np.empty_like(x)
+        _jit.zoom_sum(np.ascontiguousarray(x), *_zoom_tables(x.shape[0], x.shape[1], tuple(factors)), out)
+        return out
     out = np.zeros_like(x)
-    height, width = x.shape[:2]
     for factor in factors:
         add_clipped_zoom(out, x, factor)
-    x = (x + out) / (len(factors) + 1)
-    return _finish_unit(x)
+    return out
+
+
+@functools.lru_cache(maxsize=32)
+def _zoom_tables(height: int, width: int, factors: tuple[float, ...]):
+    """Per-layer taps of :func:`._kernels.add_clipped_zoom` stacked for :func:`_jit.zoom_sum`:
+    (r0, r1, wr, zero_rows) layers x H and (c0, c1, wc, zero_cols) layers x W."""
+    def axis(n: int, factor: float):
+        crop = int(np.ceil(n / float(factor)))
+        start = (n - crop) // 2
+        first, second, weight, outside = _zoom_axis(crop, factor)
+        zero = np.zeros(n, np.bool_)
+        zero[outside[outside < n]] = True
+        return first[:n] + start, second[:n] + start, weight[:n].astype(np.float32), zero
+
+    rows = [axis(height, f) for f in factors]
+    cols = [axis(width, f) for f in factors]
+    stacked = [np.stack([layer[i] for layer in rows]) for i in range(4)]
+    stacked += [np.stack([layer[i] for layer in cols]) for i in range(4)]
+    for array in stacked:
+        array.setflags(write=False)
+    return tuple(stacked)

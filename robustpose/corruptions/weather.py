@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from . import _jit
 from ._color import map_unique_colors, rgb_to_hsv, hsv_to_rgb
 from ._kernels import clipped_zoom_fast, motion_blur_exact, motion_kernel, sk_gaussian
 from .params import FROST_FILES, SEVERITY_PARAMS, SPATTER_MUD_RGB, SPATTER_WATER_BGR
@@ -228,9 +229,14 @@ def spatter(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.
 
 
 @register("brightness", deterministic=True)
-def brightness(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
-    """HSV value + c (clipped), per colour (scikit-image's HSV formulas)."""
+def brightness(image: np.ndarray, severity: int, rng: np.random.RandomState, use_jit: bool = True) -> np.ndarray:
+    """HSV value + c (clipped), per pixel with numba, else per colour (scikit-image's HSV
+    formulas, same float64 operations either way)."""
     offset = SEVERITY_PARAMS["brightness"][severity - 1]
+    if use_jit and _jit.HAVE_NUMBA:
+        out = np.empty_like(image)
+        _jit.brightness_pixels(image, float(offset), out)
+        return out
 
     def brighten(rgb: np.ndarray) -> np.ndarray:
         hsv = rgb_to_hsv(rgb / 255.0)

@@ -1,0 +1,77 @@
+"""The optional numba kernels of robustpose.corruptions return the same bytes as the numpy
+paths they replace (which tests/test_corruptions.py checks against the reference)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from robustpose.corruptions import _jit, blur, corrupt, digital, weather
+from robustpose.corruptions.params import SEVERITY_PARAMS
+
+pytestmark = pytest.mark.skipif(not _jit.HAVE_NUMBA, reason="numba not installed")
+
+
+@pytest.fixture(scope="module")
+def images(data_root: Path) -> list[np.ndarray]:
+    """A 120 x 160 downscale of a real COCO image, a real odd-sized crop, and random noise."""
+    path = sorted((data_root / "coco_val_mini" / "images").iterdir())[0]
+    img = Image.open(path).convert("RGB")
+    small = np.asarray(img.resize((160, 120), Image.BOX))
+    crop = np.ascontiguousarray(np.asarray(img)[50:147, 30:163])
+    noise = np.random.RandomState(3).randint(0, 256, (64, 90, 3)).astype(np.uint8)
+    return [small, crop, noise]
+
+
+@pytest.mark.parametrize("severity", range(1, 6))
+def test_zoom_sum_kernel_equals_numpy(images, severity):
+    factors = SEVERITY_PARAMS["zoom_blur"][severity - 1]
+    for img in images:
+        x = (img / 255.0).astype(np.float32)
+        assert np.array_equal(blur.zoom_layers_sum(x, factors), blur.zoom_layers_sum(x, factors, use_jit=False))
+
+
+@pytest.mark.parametrize("severity", range(1, 6))
+def test_glass_loop_kernel_equals_pointer_chasing(images, severity):
+    _, max_delta, iterations = SEVERITY_PARAMS["glass_blur"][severity - 1]
+    for img in images:
+        ours = blur.glass_shuffle(img.copy(), max_delta, iterations, np.random.RandomState(severity))
+        numpy_path = blur.glass_shuffle(img.copy(), max_delta, iterations, np.random.RandomState(severity),
+                                        use_jit=False)
+        assert np.array_equal(ours, numpy_path)
+
+
+def test_brightness_kernel_equals_numpy_on_every_colour():
+    """All 2**24 RGB colours (a 4096 x 4096 image, in parts), two severities."""
+    codes = np.arange(1 << 24, dtype=np.int64)
+    cube = np.stack([(codes >> 16) & 255, (codes >> 8) & 255, codes & 255], axis=1).astype(np.uint8)
+    cube = cube.reshape(4096, 4096, 3)
+    for severity in (1, 5):
+        for part in np.split(cube, 16):  # 256-row parts keep the numpy path's memory small
+            assert np.array_equal(weather.brightness(part, severity, None),
+                                  weather.brightness(part, severity, None, use_jit=False))
+
+
+def test_bilinear_kernel_equals_numpy_including_far_reflections(images):
+    rng = np.random.RandomState(0)
+    for img in images:
+        x = (img / 255.0).astype(np.float32)
+        h, w = img.shape[:2]
+        # shifts of up to 2.5 image sides: several reflections at the borders
+        rows = np.arange(h)[:, None] + rng.uniform(-2.5 * h, 2.5 * h, (h, w))
+        cols = np.arange(w)[None, :] + rng.uniform(-2.5 * w, 2.5 * w, (h, w))
+        assert np.array_equal(digital.bilinear_reflect(x, rows, cols),
+                              digital.bilinear_reflect(x, rows, cols, use_jit=False))
+
+
+@pytest.mark.parametrize("name", ["zoom_blur", "brightness", "elastic_transform", "glass_blur"])
+def test_corrupt_same_bytes_with_and_without_numba(images, name, monkeypatch):
+    for img in images[:2]:
+        with_jit = [corrupt(img, name, s, seed=s) for s in range(1, 6)]
+        monkeypatch.setattr(_jit, "HAVE_NUMBA", False)
+        without = [corrupt(img, name, s, seed=s) for s in range(1, 6)]
+        monkeypatch.setattr(_jit, "HAVE_NUMBA", True)
+        for a, b in zip(with_jit, without):
+            assert np.array_equal(a, b)
