@@ -183,3 +183,70 @@ def _glass_copy_loop(x, draws, max_delta):
 
 
 glass_copy_loop = _jit(_glass_copy_loop)
+
+
+def _snow_blend(x, grey, layer, blend, keep, out):
+    """The reference's snow composition per value: float32
+    ``blend * x + (1 - blend) * max(x, grey * 1.5 + 0.5)``, then in float64 ``+ layer +
+    rot180(layer)``, ``uint8(clip(., 0, 1) * 255)``; ``blend``/``keep`` are the float32
+    weights, ``layer`` H x W float64 (already cropped)."""
+    height, width, channels = x.shape
+    for i in range(height):
+        for j in range(width):
+            lighter = grey[i, j] * np.float32(1.5) + np.float32(0.5)
+            flakes = layer[i, j]
+            flipped = layer[height - 1 - i, width - 1 - j]
+            for c in range(channels):
+                value = x[i, j, c]
+                total = np.float64(blend * value + keep * max(value, lighter)) + flakes
+                total += flipped
+                out[i, j, c] = np.uint8(min(max(total, 0.0), 1.0) * 255)
+
+
+snow_blend = _jit(_snow_blend)
+
+
+def _fog_blend(image, plasma, max_val, strength, out):
+    """The reference's fog composition per value in float64:
+    ``uint8(clip((x / 255 + plasma) * max_val / (max_val + strength), 0, 1) * 255)``."""
+    height, width, channels = image.shape
+    denominator = max_val + strength
+    for i in range(height):
+        for j in range(width):
+            p = plasma[i, j]
+            for c in range(channels):
+                value = (image[i, j, c] / 255.0 + p) * max_val / denominator
+                out[i, j, c] = np.uint8(min(max(value, 0.0), 1.0) * 255)
+
+
+fog_blend = _jit(_fog_blend)
+
+
+def _elastic_warp(image, dx, dy, out):
+    """:func:`_bilinear_reflect` at rows ``i + dy[i, j]``, cols ``j + dx[i, j]`` (float64
+    sums of the float32 fields), with the corners and weights computed in place."""
+    height, width = dx.shape
+    rows, cols, channels = image.shape
+    for i in range(height):
+        for j in range(width):
+            r = np.float64(i) + np.float64(dy[i, j])
+            q = np.float64(j) + np.float64(dx[i, j])
+            r_floor = np.floor(r)
+            c_floor = np.floor(q)
+            w_row = np.float32(r - r_floor)
+            w_col = np.float32(q - c_floor)
+            r0 = int(r_floor)
+            c0 = int(c_floor)
+            ra = _reflect_jit(r0, rows)
+            rb = _reflect_jit(r0 + 1, rows)
+            ca = _reflect_jit(c0, cols)
+            cb = _reflect_jit(c0 + 1, cols)
+            for c in range(channels):
+                top = image[ra, ca, c]
+                top = top + (image[ra, cb, c] - top) * w_col
+                bottom = image[rb, ca, c]
+                bottom = bottom + (image[rb, cb, c] - bottom) * w_col
+                out[i, j, c] = top + (bottom - top) * w_row
+
+
+elastic_warp = _jit(_elastic_warp)

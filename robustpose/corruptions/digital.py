@@ -68,10 +68,16 @@ def elastic_transform(image: np.ndarray, severity: int, rng: np.random.RandomSta
     max_dy = shape[0] * ELASTIC_MAX_SHIFT_FRACTION
     dx = (sk_gaussian(rng.uniform(-max_dx, max_dx, size=shape[:2]), sigma, mode="reflect", truncate=3) * alpha).astype(np.float32)
     dy = (sk_gaussian(rng.uniform(-max_dy, max_dy, size=shape[:2]), sigma, mode="reflect", truncate=3) * alpha).astype(np.float32)
-    rows = np.arange(shape[0], dtype=np.float64)[:, None] + dy
-    cols = np.arange(shape[1], dtype=np.float64)[None, :] + dx
-    warped = bilinear_reflect(x, rows, cols)
-    return to_uint8(np.clip(warped, 0, 1) * 255)
+    if _jit.HAVE_NUMBA:  # coordinates, corners and weights computed inside the fused warp
+        warped = np.empty_like(x)
+        _jit.elastic_warp(x, dx, dy, warped)
+    else:
+        rows = np.arange(shape[0], dtype=np.float64)[:, None] + dy
+        cols = np.arange(shape[1], dtype=np.float64)[None, :] + dx
+        warped = bilinear_reflect(x, rows, cols)
+    np.clip(warped, 0, 1, out=warped)
+    warped *= 255
+    return to_uint8(warped)
 
 
 def bilinear_reflect(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, use_jit: bool = True) -> np.ndarray:

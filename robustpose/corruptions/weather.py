@@ -134,6 +134,9 @@ def fog(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndar
     max_val = image.max() / 255.0  # == (image / 255.).max()
     plasma = strength * plasma_fractal(rng, mapsize=map_size, wibbledecay=decay)[:height, :width]
     out = np.empty(image.shape, np.uint8)
+    if _jit.HAVE_NUMBA:
+        _jit.fog_blend(image, np.ascontiguousarray(plasma, dtype=np.float64), float(max_val), float(strength), out)
+        return out
     for rows in _bands(image):  # the reference's float64 operations, band by band
         x = image[rows] / 255.0
         x += plasma[rows][..., np.newaxis]
@@ -167,6 +170,10 @@ def snow(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.nda
     layer = layer[:height, :width]
     flipped = np.rot90(layer, k=2)
     out = np.empty(image.shape, np.uint8)
+    if _jit.HAVE_NUMBA:  # same operations, fused (grey from OpenCV as below)
+        grey = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY)
+        _jit.snow_blend(x, grey, np.ascontiguousarray(layer), np.float32(blend), np.float32(1 - blend), out)
+        return out
     for rows in _bands(image):  # the reference's float32 blend and float64 sum, band by band
         xb = x[rows]
         grey = cv2.cvtColor(xb, cv2.COLOR_RGB2GRAY)[..., np.newaxis]
