@@ -250,3 +250,23 @@ def _elastic_warp(image, dx, dy, out):
 
 
 elastic_warp = _jit(_elastic_warp)
+
+
+def _glass_copy_loop_raw(x, raw, mask, low, max_delta):
+    """:func:`_glass_copy_loop` drawing (dx, dy) as ``(raw & mask) + low`` straight from
+    consecutive raw 32-bit outputs (legacy randint when its span is a power of two minus
+    one, so no value is rejected)."""
+    height, width, channels = x.shape
+    d = max_delta
+    n = 0
+    while n < raw.shape[0]:
+        for h in range(height - d, d, -1):
+            for w in range(width - d, d, -1):
+                dx = np.int64(raw[n] & mask) + low
+                dy = np.int64(raw[n + 1] & mask) + low
+                n += 2
+                for c in range(channels):
+                    x[h, w, c] = x[h + dy, w + dx, c]
+
+
+glass_copy_loop_raw = _jit(_glass_copy_loop_raw)

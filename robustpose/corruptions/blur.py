@@ -72,6 +72,13 @@ def glass_shuffle(x: np.ndarray, max_delta: int, iterations: int, rng: np.random
     # visit rank of every pixel; never-visited pixels rank after all visited ones
     rank = np.full(height * width, count, np.int32)
     rank[visited] = np.arange(count, dtype=np.int32)
+    span = 2 * d - 1  # randint(-d, d): values -d .. d - 1
+    mask = (1 << span.bit_length()) - 1
+    if use_jit and _jit.HAVE_NUMBA and mask == span:  # no rejection: raw outputs in draw order
+        out = np.array(x, copy=True, order="C")
+        raw = rng.randint(0, 2**32, size=iterations * count * 2, dtype=np.uint32)
+        _jit.glass_copy_loop_raw(out, raw, np.uint32(mask), -d, d)
+        return out
     draws = legacy_randint(rng, -d, d, iterations * count * 2).astype(np.int32).reshape(iterations, count, 2)
     if use_jit and _jit.HAVE_NUMBA:
         out = np.array(x, copy=True, order="C")
