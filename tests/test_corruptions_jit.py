@@ -75,3 +75,11 @@ def test_corrupt_same_bytes_with_and_without_numba(images, name, monkeypatch):
         monkeypatch.setattr(_jit, "HAVE_NUMBA", True)
         for a, b in zip(with_jit, without):
             assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("mapsize", [32, 256, 1024])
+def test_plasma_step_kernel_equals_numpy(mapsize):
+    for decay in (1.5, 2.0, 3.0):
+        ours = weather.plasma_fractal(np.random.RandomState(mapsize), mapsize, decay)
+        numpy_path = weather.plasma_fractal(np.random.RandomState(mapsize), mapsize, decay, use_jit=False)
+        assert np.array_equal(ours, numpy_path)

@@ -270,3 +270,43 @@ def _glass_copy_loop_raw(x, raw, mask, low, max_delta):
 
 
 glass_copy_loop_raw = _jit(_glass_copy_loop_raw)
+
+
+def _plasma_step(maparray, step, wibble, noise_centre, noise_top, noise_left):
+    """One diamond-square step of the reference's ``plasma_fractal`` on the float32 map:
+    its rolled float32 sums and float64 ``noise * wibble + sum / 4`` (stored as float32)
+    for the centres, then the top and left edge midpoints; noise_* are the three
+    ``rng.uniform(-wibble, wibble, (m, m))`` fields in draw order."""
+    size = maparray.shape[0]
+    half = step // 2
+    m = size // step
+    for i in range(m):
+        i1 = (i + 1) % m
+        for j in range(m):
+            j1 = (j + 1) % m
+            left = maparray[i * step, j * step] + maparray[i1 * step, j * step]
+            right = maparray[i * step, j1 * step] + maparray[i1 * step, j1 * step]
+            total = left + right
+            maparray[half + i * step, half + j * step] = np.float32(
+                noise_centre[i, j] * wibble + np.float64(total / np.float32(4)))
+    for i in range(m):
+        i_up = (i - 1) % m
+        i1 = (i + 1) % m
+        for j in range(m):
+            j1 = (j + 1) % m
+            j_left = (j - 1) % m
+            centre = maparray[half + i * step, half + j * step]
+            corner = maparray[i * step, j * step]
+            ldrsum = centre + maparray[half + i_up * step, half + j * step]
+            lulsum = corner + maparray[i * step, j1 * step]
+            total = ldrsum + lulsum
+            maparray[i * step, half + j * step] = np.float32(
+                noise_top[i, j] * wibble + np.float64(total / np.float32(4)))
+            tdrsum = centre + maparray[half + i * step, half + j_left * step]
+            tulsum = corner + maparray[i1 * step, j * step]
+            total = tdrsum + tulsum
+            maparray[half + i * step, j * step] = np.float32(
+                noise_left[i, j] * wibble + np.float64(total / np.float32(4)))
+
+
+plasma_step = _jit(_plasma_step)
