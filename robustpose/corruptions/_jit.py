@@ -310,3 +310,48 @@ def _plasma_step(maparray, step, wibble, noise_centre, noise_top, noise_left):
 
 
 plasma_step = _jit(_plasma_step)
+
+
+def _zoom_blur_rows(x, r0, r1, wr, zr, c0, c1, wc, zc, out):
+    """The whole zoom_blur, row by row: for output row i, the float32 sum over layers (in
+    order, from 0) of :func:`_zoom_sum`'s values, then the reference's finish
+    ``uint8(clip((x + sum) / (layers + 1), 0, 1) * 255)`` in float32. Each layer keeps its
+    two most recent column-lerped source rows, so every source row is lerped once."""
+    layers, height = r0.shape
+    width = c0.shape[1]
+    channels = x.shape[2]
+    row_len = width * channels
+    cache = np.empty((layers, 2, row_len), np.float32)
+    held = np.full((layers, 2), -1, np.int64)
+    acc = np.empty(row_len, np.float32)
+    count = np.float32(layers + 1)
+    for i in range(height):
+        acc[:] = 0
+        for k in range(layers):
+            if zr[k, i]:
+                continue
+            a, b = r0[k, i], r1[k, i]
+            slot_a = 0 if held[k, 0] == a else (1 if held[k, 1] == a else -1)
+            slot_b = 0 if held[k, 0] == b else (1 if held[k, 1] == b else -1)
+            if slot_a < 0:
+                slot_a = 1 if slot_b == 0 else 0
+                _column_lerp(x, a, c0[k], c1[k], wc[k], zc[k], cache[k, slot_a])
+                held[k, slot_a] = a
+            if slot_b < 0:
+                slot_b = 1 - slot_a
+                _column_lerp(x, b, c0[k], c1[k], wc[k], zc[k], cache[k, slot_b])
+                held[k, slot_b] = b
+            top = cache[k, slot_a]
+            bottom = cache[k, slot_b]
+            w_row = wr[k, i]
+            for n in range(row_len):
+                acc[n] += (bottom[n] - top[n]) * w_row + top[n]
+        source = x[i].reshape(row_len)
+        target = out[i].reshape(row_len)
+        for n in range(row_len):
+            value = (acc[n] + source[n]) / count
+            value = min(max(value, np.float32(0)), np.float32(1)) * np.float32(255)
+            target[n] = np.uint8(value)
+
+
+zoom_blur_rows = _jit(_zoom_blur_rows)

@@ -124,6 +124,10 @@ def zoom_blur(image: np.ndarray, severity: int, rng: np.random.RandomState) -> n
     """Mean of the image and its centre zooms by each factor of the severity."""
     factors = SEVERITY_PARAMS["zoom_blur"][severity - 1]
     x = _UNIT_FLOAT32[image]  # == (image / 255.0).astype(np.float32)
+    if _jit.HAVE_NUMBA:  # layers and finish fused, row by row (same operations)
+        out = np.empty(image.shape, np.uint8)
+        _jit.zoom_blur_rows(x, *_zoom_tables(x.shape[0], x.shape[1], tuple(factors)), out)
+        return out
     total = zoom_layers_sum(x, factors)
     total += x  # the reference's (x + out) / (n + 1), then clip * 255, in place
     total /= len(factors) + 1
