@@ -10,7 +10,7 @@ from robustpose.assets import bundled_checkpoint_path, export_bundled, load_bund
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs" / "synthpose_shufflenetv2.yaml"
-MIN_VAL_AP = 0.40  # the shipped model measures 0.427 (docs/synthpose.md)
+MIN_VAL_AP = 0.45  # the shipped model measures 0.486 (docs/synthpose.md)
 
 
 def test_bundled_checkpoint_is_small_fp16_package_data():
