@@ -66,7 +66,7 @@ def test_bilinear_kernel_equals_numpy_including_far_reflections(images):
                               digital.bilinear_reflect(x, rows, cols, use_jit=False))
 
 
-@pytest.mark.parametrize("name", ["zoom_blur", "brightness", "elastic_transform", "glass_blur", "snow", "fog"])
+@pytest.mark.parametrize("name", ["zoom_blur", "brightness", "elastic_transform", "glass_blur", "snow", "fog", "motion_blur"])
 def test_corrupt_same_bytes_with_and_without_numba(images, name, monkeypatch):
     for img in images[:2]:
         with_jit = [corrupt(img, name, s, seed=s) for s in range(1, 6)]
@@ -83,3 +83,14 @@ def test_plasma_step_kernel_equals_numpy(mapsize):
         ours = weather.plasma_fractal(np.random.RandomState(mapsize), mapsize, decay)
         numpy_path = weather.plasma_fractal(np.random.RandomState(mapsize), mapsize, decay, use_jit=False)
         assert np.array_equal(ours, numpy_path)
+
+
+@pytest.mark.parametrize("angle", [-135.0, -90.0, -44.5, 0.0, 30.0])
+def test_shift_sum_kernel_equals_numpy(images, angle):
+    from robustpose.corruptions._kernels import motion_blur_exact, motion_kernel
+
+    for img in images:
+        layer = img[..., 0] / 255.0  # 2-D float64, as snow's flake layer
+        for x in (img, layer):
+            taps = motion_kernel(15, 8, angle, x.shape[:2])
+            assert np.array_equal(motion_blur_exact(x, taps), motion_blur_exact(x, taps, use_jit=False))

@@ -355,3 +355,24 @@ def _zoom_blur_rows(x, r0, r1, wr, zr, c0, c1, wc, zc, out):
 
 
 zoom_blur_rows = _jit(_zoom_blur_rows)
+
+
+def _shift_sum(padded, weights, dys, dxs, pad_y, pad_x, channels, out, band):
+    """:func:`._kernels.motion_blur_exact` fused: ``out`` (H x W*C float64, zeros) +=
+    ``weight * float64(value)`` of each tap's shifted rows, taps in order, band of rows by
+    band of rows (each value gets the same float64 operations in the same order).
+    ``padded`` is the edge-padded input reshaped to (H + 2 pad_y) x (W + 2 pad_x)*C."""
+    height, row_len = out.shape
+    for top in range(0, height, band):
+        stop = min(top + band, height)
+        for t in range(weights.shape[0]):
+            w = weights[t]
+            start = (pad_x - dxs[t]) * channels
+            for i in range(top, stop):
+                src = padded[pad_y - dys[t] + i, start:start + row_len]
+                acc = out[i]
+                for n in range(row_len):
+                    acc[n] += w * np.float64(src[n])
+
+
+shift_sum = _jit(_shift_sum)
