@@ -376,3 +376,20 @@ def _shift_sum(padded, weights, dys, dxs, pad_y, pad_x, channels, out, band):
 
 
 shift_sum = _jit(_shift_sum)
+
+
+def _masked_accept(raw, mask, span, low, out, filled):
+    """numpy's legacy masked rejection on a raw 32-bit stream: ``out[filled:]`` takes
+    ``(r & mask) + low`` of each ``r`` with ``r & mask <= span``, in order, until full.
+    Returns (filled, raw values consumed)."""
+    for i in range(raw.shape[0]):
+        value = raw[i] & mask
+        if value <= span:
+            out[filled] = np.int64(value) + low
+            filled += 1
+            if filled == out.shape[0]:
+                return filled, i + 1
+    return filled, raw.shape[0]
+
+
+masked_accept = _jit(_masked_accept)

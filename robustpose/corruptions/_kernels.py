@@ -53,8 +53,9 @@ def scipy_gaussian(x: np.ndarray, sigma, mode: str = "nearest", truncate: float 
     return ndimage.gaussian_filter(x, sigmas, mode=mode, truncate=truncate)
 
 
-def legacy_randint(rng: np.random.RandomState, low: int, high: int, count: int) -> np.ndarray:
-    """``count`` values of ``rng.randint(low, high)`` (int64, in draw order), drawn in bulk.
+def legacy_randint(rng: np.random.RandomState, low: int, high: int, count: int,
+                   dtype: type = np.int64) -> np.ndarray:
+    """``count`` values of ``rng.randint(low, high)`` (``dtype``, in draw order), drawn in bulk.
 
     Reproduces numpy's legacy masked rejection sampling from raw 32-bit outputs, and
     leaves ``rng`` in exactly the state the one-by-one calls would.
@@ -62,10 +63,23 @@ def legacy_randint(rng: np.random.RandomState, low: int, high: int, count: int) 
     span = high - 1 - low
     mask = (1 << int(span).bit_length()) - 1
     if count == 0:
-        return np.zeros(0, np.int64)
+        return np.zeros(0, dtype)
     if mask == span:
         raw = rng.randint(0, 2**32, size=count, dtype=np.uint32)
-        return (raw & np.uint32(mask)).astype(np.int64) + low
+        return ((raw & np.uint32(mask)).astype(np.int64) + low).astype(dtype, copy=False)
+    if _jit.HAVE_NUMBA:  # the same rejection in one compiled pass per chunk
+        out = np.empty(count, dtype)
+        ratio = (mask + 1) / (span + 1)
+        filled, chunk = 0, max(64, int(count * ratio * 0.98))
+        while filled < count:
+            state = rng.get_state(legacy=False)
+            raw = rng.randint(0, 2**32, size=chunk, dtype=np.uint32)
+            filled, used = _jit.masked_accept(raw, np.uint32(mask), np.uint32(span), low, out, filled)
+            if filled == count and used < chunk:
+                rng.set_state(state)
+                rng.randint(0, 2**32, size=used, dtype=np.uint32)
+            chunk = max(64, int((count - filled) * ratio * 1.1))
+        return out
     # Draw slightly fewer raw values than expected to be needed, then top up in small
     # chunks; only the last chunk may overshoot, and it is rewound and redrawn exactly.
     ratio = (mask + 1) / (span + 1)

@@ -79,7 +79,7 @@ def glass_shuffle(x: np.ndarray, max_delta: int, iterations: int, rng: np.random
         raw = rng.randint(0, 2**32, size=iterations * count * 2, dtype=np.uint32)
         _jit.glass_copy_loop_raw(out, raw, np.uint32(mask), -d, d)
         return out
-    draws = legacy_randint(rng, -d, d, iterations * count * 2).astype(np.int32).reshape(iterations, count, 2)
+    draws = legacy_randint(rng, -d, d, iterations * count * 2, np.int32).reshape(iterations, count, 2)
     if use_jit and _jit.HAVE_NUMBA:
         out = np.array(x, copy=True, order="C")
         _jit.glass_copy_loop(out, draws, d)
