@@ -43,8 +43,9 @@ def test_glass_loop_kernel_equals_pointer_chasing(images, severity):
         assert np.array_equal(ours, numpy_path)
 
 
-def test_brightness_kernel_equals_numpy_on_every_colour():
-    """All 2**24 RGB colours (a 4096 x 4096 image, in parts), two severities."""
+def test_hsv_kernel_equals_numpy_on_every_colour():
+    """brightness and saturate on all 2**24 RGB colours (a 4096 x 4096 image, in parts),
+    two severities each."""
     codes = np.arange(1 << 24, dtype=np.int64)
     cube = np.stack([(codes >> 16) & 255, (codes >> 8) & 255, codes & 255], axis=1).astype(np.uint8)
     cube = cube.reshape(4096, 4096, 3)
@@ -52,6 +53,8 @@ def test_brightness_kernel_equals_numpy_on_every_colour():
         for part in np.split(cube, 16):  # 256-row parts keep the numpy path's memory small
             assert np.array_equal(weather.brightness(part, severity, None),
                                   weather.brightness(part, severity, None, use_jit=False))
+            assert np.array_equal(digital.saturate(part, severity, None),
+                                  digital.saturate(part, severity, None, use_jit=False))
 
 
 def test_bilinear_kernel_equals_numpy_including_far_reflections(images):
@@ -66,7 +69,7 @@ def test_bilinear_kernel_equals_numpy_including_far_reflections(images):
                               digital.bilinear_reflect(x, rows, cols, use_jit=False))
 
 
-@pytest.mark.parametrize("name", ["zoom_blur", "brightness", "elastic_transform", "glass_blur", "snow", "fog", "motion_blur"])
+@pytest.mark.parametrize("name", ["zoom_blur", "brightness", "elastic_transform", "glass_blur", "snow", "fog", "motion_blur", "saturate"])
 def test_corrupt_same_bytes_with_and_without_numba(images, name, monkeypatch):
     for img in images[:2]:
         with_jit = [corrupt(img, name, s, seed=s) for s in range(1, 6)]

@@ -76,9 +76,12 @@ _column_lerp = _jit(_column_lerp_py)
 zoom_sum = _jit(_zoom_sum)
 
 
-def _brightness_pixels(image, offset, out):
-    """scikit-image rgb2hsv, V + offset clipped to [0, 1], hsv2rgb, ``uint8(clip(.) * 255)``
-    per pixel of an H x W x 3 uint8 image (the float64 operations of ``_color``)."""
+def _hsv_adjust_pixels(image, s_scale, s_offset, v_offset, out):
+    """scikit-image rgb2hsv; S -> clip(S * s_scale + s_offset, 0, 1) and
+    V -> clip(V + v_offset, 0, 1); hsv2rgb; ``uint8(clip(.) * 255)``, per pixel of an
+    H x W x 3 uint8 image (the float64 operations of ``_color``). brightness passes
+    (1, 0, c) and saturate (c0, c1, 0): S * 1 + 0 and V + 0 are exact, so each gets
+    exactly its own operations."""
     height, width = image.shape[:2]
     for i in range(height):
         for j in range(width):
@@ -99,7 +102,8 @@ def _brightness_pixels(image, offset, out):
                 else:
                     hue = (g - b) / delta
                 h = (hue / 6.0) % 1.0
-            v = v + offset
+            s = min(max(s * s_scale + s_offset, 0.0), 1.0)
+            v = v + v_offset
             v = min(max(v, 0.0), 1.0)
             hi = np.floor(h * 6)
             f = h * 6 - hi
@@ -124,7 +128,7 @@ def _brightness_pixels(image, offset, out):
             out[i, j, 2] = np.uint8(min(max(bb, 0.0), 1.0) * 255)
 
 
-brightness_pixels = _jit(_brightness_pixels)
+hsv_adjust_pixels = _jit(_hsv_adjust_pixels)
 
 
 def _reflect(p, n):

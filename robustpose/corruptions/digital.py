@@ -27,9 +27,14 @@ def contrast(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np
 
 
 @register("saturate", deterministic=True)
-def saturate(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
-    """HSV saturation * c0 + c1 (clipped), per colour."""
+def saturate(image: np.ndarray, severity: int, rng: np.random.RandomState, use_jit: bool = True) -> np.ndarray:
+    """HSV saturation * c0 + c1 (clipped), per pixel with numba, else per colour (same
+    float64 operations either way)."""
     scale, offset = SEVERITY_PARAMS["saturate"][severity - 1]
+    if use_jit and _jit.HAVE_NUMBA:
+        out = np.empty_like(image)
+        _jit.hsv_adjust_pixels(image, float(scale), float(offset), 0.0, out)
+        return out
 
     def saturate_colors(rgb: np.ndarray) -> np.ndarray:
         hsv = rgb_to_hsv(rgb / 255.0)

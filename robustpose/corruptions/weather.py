@@ -250,7 +250,7 @@ def brightness(image: np.ndarray, severity: int, rng: np.random.RandomState, use
     offset = SEVERITY_PARAMS["brightness"][severity - 1]
     if use_jit and _jit.HAVE_NUMBA:
         out = np.empty_like(image)
-        _jit.brightness_pixels(image, float(offset), out)
+        _jit.hsv_adjust_pixels(image, 1.0, 0.0, float(offset), out)
         return out
 
     def brighten(rgb: np.ndarray) -> np.ndarray:
