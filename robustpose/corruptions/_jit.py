@@ -226,35 +226,6 @@ def _fog_blend(image, plasma, max_val, strength, out):
 fog_blend = _jit(_fog_blend)
 
 
-def _elastic_warp(image, dx, dy, out):
-    """:func:`_bilinear_reflect` at rows ``i + dy[i, j]``, cols ``j + dx[i, j]`` (float64
-    sums of the float32 fields), with the corners and weights computed in place."""
-    height, width = dx.shape
-    rows, cols, channels = image.shape
-    for i in range(height):
-        for j in range(width):
-            r = np.float64(i) + np.float64(dy[i, j])
-            q = np.float64(j) + np.float64(dx[i, j])
-            r_floor = np.floor(r)
-            c_floor = np.floor(q)
-            w_row = np.float32(r - r_floor)
-            w_col = np.float32(q - c_floor)
-            r0 = int(r_floor)
-            c0 = int(c_floor)
-            ra = _reflect_jit(r0, rows)
-            rb = _reflect_jit(r0 + 1, rows)
-            ca = _reflect_jit(c0, cols)
-            cb = _reflect_jit(c0 + 1, cols)
-            for c in range(channels):
-                top = image[ra, ca, c]
-                top = top + (image[ra, cb, c] - top) * w_col
-                bottom = image[rb, ca, c]
-                bottom = bottom + (image[rb, cb, c] - bottom) * w_col
-                out[i, j, c] = top + (bottom - top) * w_row
-
-
-elastic_warp = _jit(_elastic_warp)
-
 
 def _glass_copy_loop_raw(x, raw, mask, low, max_delta):
     """:func:`_glass_copy_loop` drawing (dx, dy) as ``(raw & mask) + low`` straight from
@@ -397,3 +368,36 @@ def _masked_accept(raw, mask, span, low, out, filled):
 
 
 masked_accept = _jit(_masked_accept)
+
+
+def _elastic_warp_u8(image, unit, dx, dy, out):
+    """elastic_transform's warp and finish fused: :func:`_bilinear_reflect` at rows
+    ``i + dy[i, j]``, cols ``j + dx[i, j]`` (float64 sums of the float32 fields), corners and
+    weights computed in place, the uint8 image read through ``unit`` (the float32 values
+    ``float32(v) / 255``), output ``uint8(clip(value, 0, 1) * 255)`` in float32."""
+    height, width = dx.shape
+    rows, cols, channels = image.shape
+    for i in range(height):
+        for j in range(width):
+            r = np.float64(i) + np.float64(dy[i, j])
+            q = np.float64(j) + np.float64(dx[i, j])
+            r_floor = np.floor(r)
+            c_floor = np.floor(q)
+            w_row = np.float32(r - r_floor)
+            w_col = np.float32(q - c_floor)
+            r0 = int(r_floor)
+            c0 = int(c_floor)
+            ra = _reflect_jit(r0, rows)
+            rb = _reflect_jit(r0 + 1, rows)
+            ca = _reflect_jit(c0, cols)
+            cb = _reflect_jit(c0 + 1, cols)
+            for c in range(channels):
+                top = unit[image[ra, ca, c]]
+                top = top + (unit[image[ra, cb, c]] - top) * w_col
+                bottom = unit[image[rb, ca, c]]
+                bottom = bottom + (unit[image[rb, cb, c]] - bottom) * w_col
+                value = top + (bottom - top) * w_row
+                out[i, j, c] = np.uint8(min(max(value, np.float32(0)), np.float32(1)) * np.float32(255))
+
+
+elastic_warp_u8 = _jit(_elastic_warp_u8)

@@ -66,23 +66,27 @@ def pixelate(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np
 def elastic_transform(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
     """Bilinear warp by a smoothed uniform displacement field (alpha px scale)."""
     alpha = SEVERITY_PARAMS["elastic_transform"][severity - 1]
-    x = np.array(image, dtype=np.float32) / 255.0
-    shape = x.shape
+    shape = image.shape
     sigma = np.array(shape[:2]) * ELASTIC_SIGMA_FRACTION
     max_dx = shape[0] * ELASTIC_MAX_SHIFT_FRACTION
     max_dy = shape[0] * ELASTIC_MAX_SHIFT_FRACTION
     dx = (sk_gaussian(rng.uniform(-max_dx, max_dx, size=shape[:2]), sigma, mode="reflect", truncate=3) * alpha).astype(np.float32)
     dy = (sk_gaussian(rng.uniform(-max_dy, max_dy, size=shape[:2]), sigma, mode="reflect", truncate=3) * alpha).astype(np.float32)
-    if _jit.HAVE_NUMBA:  # coordinates, corners and weights computed inside the fused warp
-        warped = np.empty_like(x)
-        _jit.elastic_warp(x, dx, dy, warped)
-    else:
-        rows = np.arange(shape[0], dtype=np.float64)[:, None] + dy
-        cols = np.arange(shape[1], dtype=np.float64)[None, :] + dx
-        warped = bilinear_reflect(x, rows, cols)
+    if _jit.HAVE_NUMBA:  # coordinates, corners, weights and the finish inside the fused warp
+        out = np.empty_like(image)
+        _jit.elastic_warp_u8(image, _UNIT_FLOAT32, dx, dy, out)
+        return out
+    x = np.array(image, dtype=np.float32) / 255.0
+    rows = np.arange(shape[0], dtype=np.float64)[:, None] + dy
+    cols = np.arange(shape[1], dtype=np.float64)[None, :] + dx
+    warped = bilinear_reflect(x, rows, cols)
     np.clip(warped, 0, 1, out=warped)
     warped *= 255
     return to_uint8(warped)
+
+
+#: ``np.array(v, dtype=np.float32) / 255.0`` for every byte v (the reference's float32 input).
+_UNIT_FLOAT32 = np.arange(256, dtype=np.float32) / 255.0
 
 
 def bilinear_reflect(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, use_jit: bool = True) -> np.ndarray:
