@@ -210,21 +210,6 @@ def _snow_blend(x, grey, layer, blend, keep, out):
 snow_blend = _jit(_snow_blend)
 
 
-def _fog_blend(image, plasma, max_val, strength, out):
-    """The reference's fog composition per value in float64:
-    ``uint8(clip((x / 255 + plasma) * max_val / (max_val + strength), 0, 1) * 255)``."""
-    height, width, channels = image.shape
-    denominator = max_val + strength
-    for i in range(height):
-        for j in range(width):
-            p = plasma[i, j]
-            for c in range(channels):
-                value = (image[i, j, c] / 255.0 + p) * max_val / denominator
-                out[i, j, c] = np.uint8(min(max(value, 0.0), 1.0) * 255)
-
-
-fog_blend = _jit(_fog_blend)
-
 
 
 def _glass_copy_loop_raw(x, raw, mask, low, max_delta):
@@ -401,3 +386,31 @@ def _elastic_warp_u8(image, unit, dx, dy, out):
 
 
 elastic_warp_u8 = _jit(_elastic_warp_u8)
+
+
+def _fog_blend_raw(image, maparray, strength32, max_val, strength, out):
+    """fog's finish from the raw (unnormalised) plasma map: the reference's float32
+    ``plasma = strength * ((m - m.min()) / (m - m.min()).max())`` on the image's top-left
+    crop, then per value in float64
+    ``uint8(clip((x / 255 + plasma) * max_val / (max_val + strength), 0, 1) * 255)``.
+    ``(m - min).max()`` is ``max(m) - min`` rounded once (subtracting a constant is
+    monotonic in floating point)."""
+    lowest = maparray[0, 0]
+    highest = maparray[0, 0]
+    for i in range(maparray.shape[0]):
+        for j in range(maparray.shape[1]):
+            v = maparray[i, j]
+            lowest = min(lowest, v)
+            highest = max(highest, v)
+    top = highest - lowest
+    height, width, channels = image.shape
+    denominator = max_val + strength
+    for i in range(height):
+        for j in range(width):
+            p = np.float64(strength32 * ((maparray[i, j] - lowest) / top))
+            for c in range(channels):
+                value = (image[i, j, c] / 255.0 + p) * max_val / denominator
+                out[i, j, c] = np.uint8(min(max(value, 0.0), 1.0) * 255)
+
+
+fog_blend_raw = _jit(_fog_blend_raw)

@@ -87,7 +87,7 @@ def frost(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.nd
 
 
 def plasma_fractal(rng: np.random.RandomState, mapsize: int = 256, wibbledecay: float = 3,
-                   use_jit: bool = True) -> np.ndarray:
+                   use_jit: bool = True, normalize: bool = True) -> np.ndarray:
     """Diamond-square height map in [0, 1], float32 mapsize x mapsize (reference draws)."""
     assert mapsize & (mapsize - 1) == 0
     maparray = np.empty((mapsize, mapsize), dtype=np.float32)
@@ -125,6 +125,8 @@ def plasma_fractal(rng: np.random.RandomState, mapsize: int = 256, wibbledecay: 
         maparray[half:mapsize:stepsize, 0:mapsize:stepsize] = wibbledmean(tdrsum + tulsum)
         stepsize //= 2
         wibble /= wibbledecay
+    if not normalize:
+        return maparray
     maparray -= maparray.min()
     return maparray / maparray.max()
 
@@ -140,11 +142,12 @@ def fog(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndar
     height, width = image.shape[:2]
     map_size = _next_power_of_2(int(max(image.shape)))
     max_val = image.max() / 255.0  # == (image / 255.).max()
-    plasma = strength * plasma_fractal(rng, mapsize=map_size, wibbledecay=decay)[:height, :width]
     out = np.empty(image.shape, np.uint8)
-    if _jit.HAVE_NUMBA:
-        _jit.fog_blend(image, np.ascontiguousarray(plasma, dtype=np.float64), float(max_val), float(strength), out)
+    if _jit.HAVE_NUMBA:  # normalisation, crop, strength and blend fused (same operations)
+        raw = plasma_fractal(rng, mapsize=map_size, wibbledecay=decay, normalize=False)
+        _jit.fog_blend_raw(image, raw, np.float32(strength), float(max_val), float(strength), out)
         return out
+    plasma = strength * plasma_fractal(rng, mapsize=map_size, wibbledecay=decay)[:height, :width]
     for rows in _bands(image):  # the reference's float64 operations, band by band
         x = image[rows] / 255.0
         x += plasma[rows][..., np.newaxis]
