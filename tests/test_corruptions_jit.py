@@ -69,7 +69,7 @@ def test_bilinear_kernel_equals_numpy_including_far_reflections(images):
                               digital.bilinear_reflect(x, rows, cols, use_jit=False))
 
 
-@pytest.mark.parametrize("name", ["zoom_blur", "brightness", "elastic_transform", "glass_blur", "snow", "fog", "motion_blur", "saturate"])
+@pytest.mark.parametrize("name", ["zoom_blur", "brightness", "elastic_transform", "glass_blur", "snow", "fog", "motion_blur", "saturate", "defocus_blur", "gaussian_blur"])
 def test_corrupt_same_bytes_with_and_without_numba(images, name, monkeypatch):
     for img in images[:2]:
         with_jit = [corrupt(img, name, s, seed=s) for s in range(1, 6)]

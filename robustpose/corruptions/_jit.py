@@ -414,3 +414,16 @@ def _fog_blend_raw(image, maparray, strength32, max_val, strength, out):
 
 
 fog_blend_raw = _jit(_fog_blend_raw)
+
+
+def _unit_to_uint8(values, out, clip):
+    """``uint8(clip(v, 0, 1) * 255)`` (or ``uint8(v * 255)`` without ``clip``) of float64
+    values, both arrays flat."""
+    for n in range(values.shape[0]):
+        v = values[n]
+        if clip:
+            v = min(max(v, 0.0), 1.0)
+        out[n] = np.uint8(v * 255)
+
+
+unit_to_uint8 = _jit(_unit_to_uint8)

@@ -12,9 +12,13 @@ from .params import SEVERITY_PARAMS
 from .registry import register, to_uint8
 
 
-def _finish_unit(x: np.ndarray) -> np.ndarray:
-    """``np.uint8(np.clip(x, 0, 1) * 255)``."""
-    return to_uint8(np.clip(x, 0, 1) * 255)
+def _finish_unit(x: np.ndarray, clip: bool = True) -> np.ndarray:
+    """``np.uint8(np.clip(x, 0, 1) * 255)`` (``np.uint8(x * 255)`` without ``clip``)."""
+    if _jit.HAVE_NUMBA and x.dtype == np.float64:  # one compiled pass, same operations
+        out = np.empty(x.shape, np.uint8)
+        _jit.unit_to_uint8(np.ascontiguousarray(x).reshape(-1), out.reshape(-1), clip)
+        return out
+    return to_uint8((np.clip(x, 0, 1) if clip else x) * 255)
 
 
 @register("gaussian_blur", deterministic=True)
@@ -105,7 +109,7 @@ def glass_shuffle(x: np.ndarray, max_delta: int, iterations: int, rng: np.random
 def glass_blur(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
     """Gaussian blur, local pixel shuffle (max_delta px, iterations), gaussian blur."""
     sigma, max_delta, iterations = SEVERITY_PARAMS["glass_blur"][severity - 1]
-    x = to_uint8(sk_gaussian(image / 255.0, sigma) * 255)
+    x = _finish_unit(sk_gaussian(image / 255.0, sigma), clip=False)  # uint8(blurred * 255)
     x = glass_shuffle(x, max_delta, iterations, rng)
     return _finish_unit(sk_gaussian(x / 255.0, sigma))
 
