@@ -24,40 +24,6 @@ def _jit(fn):
     return numba.njit(cache=True, nogil=True)(fn) if HAVE_NUMBA else None
 
 
-def _zoom_sum(x, r0, r1, wr, zr, c0, c1, wc, zc, out):
-    """out = sum over layers of the bilinear zoom of ``x`` (float32, accumulated from 0 in
-    layer order), as :func:`._kernels.add_clipped_zoom` computes each layer: column lerp
-    ``(b - a) * w + a`` of the source rows, then the row lerp of two such rows; zeroed
-    rows/columns contribute 0 (a zeroed column's lerped rows are 0, and (0 - 0) * w + 0 is
-    0). ``x`` is H x W x C float32; r*/zr are layers x h, c*/zc layers x w; out h x w x C."""
-    layers, height = r0.shape
-    width = c0.shape[1]
-    channels = x.shape[2]
-    out[:] = 0
-    buf_a = np.empty(width * channels, np.float32)
-    buf_b = np.empty(width * channels, np.float32)
-    for k in range(layers):
-        row_a, row_b = -1, -1  # source rows held in buf_a / buf_b
-        for i in range(height):
-            if zr[k, i]:
-                continue
-            a, b = r0[k, i], r1[k, i]
-            if a == row_b:  # moved down one source row: reuse its lerp
-                buf_a, buf_b = buf_b, buf_a
-                row_a, row_b = row_b, row_a
-            if a != row_a:
-                _column_lerp(x, a, c0[k], c1[k], wc[k], zc[k], buf_a)
-                row_a = a
-            if b != row_b:
-                _column_lerp(x, b, c0[k], c1[k], wc[k], zc[k], buf_b)
-                row_b = b
-            w_row = wr[k, i]
-            acc = out[i].reshape(width * channels)
-            for n in range(width * channels):
-                top = buf_a[n]
-                acc[n] += (buf_b[n] - top) * w_row + top
-
-
 def _column_lerp_py(x, row, c0, c1, wc, zc, buf):
     channels = x.shape[2]
     for j in range(c0.shape[0]):
@@ -71,9 +37,6 @@ def _column_lerp_py(x, row, c0, c1, wc, zc, buf):
 
 
 _column_lerp = _jit(_column_lerp_py)
-
-
-zoom_sum = _jit(_zoom_sum)
 
 
 def _hsv_adjust_pixels(image, s_scale, s_offset, v_offset, out):
@@ -144,30 +107,6 @@ def _reflect(p, n):
 
 
 _reflect_jit = _jit(_reflect)
-
-
-def _bilinear_reflect(image, r0, c0, wr, wc, out):
-    """:func:`.digital.bilinear_reflect` fused: integer corners (r0, c0) (int32, h x w),
-    float32 weights; four neighbours with reflect borders, two column lerps, one row lerp."""
-    height, width = r0.shape
-    rows, cols, channels = image.shape
-    for i in range(height):
-        for j in range(width):
-            ra = _reflect_jit(r0[i, j], rows)
-            rb = _reflect_jit(r0[i, j] + 1, rows)
-            ca = _reflect_jit(c0[i, j], cols)
-            cb = _reflect_jit(c0[i, j] + 1, cols)
-            w_col = wc[i, j]
-            w_row = wr[i, j]
-            for c in range(channels):
-                top = image[ra, ca, c]
-                top = top + (image[ra, cb, c] - top) * w_col
-                bottom = image[rb, ca, c]
-                bottom = bottom + (image[rb, cb, c] - bottom) * w_col
-                out[i, j, c] = top + (bottom - top) * w_row
-
-
-bilinear_reflect_fused = _jit(_bilinear_reflect)
 
 
 def _glass_copy_loop(x, draws, max_delta):
@@ -273,8 +212,11 @@ plasma_step = _jit(_plasma_step)
 
 
 def _zoom_blur_rows(x, r0, r1, wr, zr, c0, c1, wc, zc, out):
-    """The whole zoom_blur, row by row: for output row i, the float32 sum over layers (in
-    order, from 0) of :func:`_zoom_sum`'s values, then the reference's finish
+    """The whole zoom_blur, row by row, as robustpose's numpy path computes it: for output
+    row i, the float32 sum over layers (in order, from 0) of each layer's bilinear value
+    (column lerp ``(b - a) * w + a`` of two source rows, then the row lerp of the two;
+    zeroed rows/columns contribute 0: a zeroed column's lerped rows are 0 and
+    (0 - 0) * w + 0 is 0), then the reference's finish
     ``uint8(clip((x + sum) / (layers + 1), 0, 1) * 255)`` in float32. Each layer keeps its
     two most recent column-lerped source rows, so every source row is lerped once."""
     layers, height = r0.shape

@@ -143,13 +143,9 @@ def zoom_blur(image: np.ndarray, severity: int, rng: np.random.RandomState) -> n
 _UNIT_FLOAT32 = (np.arange(256) / 255.0).astype(np.float32)
 
 
-def zoom_layers_sum(x: np.ndarray, factors: tuple[float, ...], use_jit: bool = True) -> np.ndarray:
+def zoom_layers_sum(x: np.ndarray, factors: tuple[float, ...]) -> np.ndarray:
     """``sum(clipped_zoom(x, z)[:H, :W] for z in factors)`` in float32 (accumulated from
-    zeros in order), for an H x W x C float32 ``x``; one fused pass with numba."""
-    if use_jit and _jit.HAVE_NUMBA:
-        out = np.empty_like(x)
-        _jit.zoom_sum(np.ascontiguousarray(x), *_zoom_tables(x.shape[0], x.shape[1], tuple(factors)), out)
-        return out
+    zeros in order), for an H x W x C float32 ``x`` (numpy path)."""
     out = np.zeros_like(x)
     for factor in factors:
         add_clipped_zoom(out, x, factor)
@@ -158,7 +154,7 @@ def zoom_layers_sum(x: np.ndarray, factors: tuple[float, ...], use_jit: bool = T
 
 @functools.lru_cache(maxsize=32)
 def _zoom_tables(height: int, width: int, factors: tuple[float, ...]):
-    """Per-layer taps of :func:`._kernels.add_clipped_zoom` stacked for :func:`_jit.zoom_sum`:
+    """Per-layer taps of :func:`._kernels.add_clipped_zoom` stacked for :func:`_jit.zoom_blur_rows`:
     (r0, r1, wr, zero_rows) layers x H and (c0, c1, wc, zero_cols) layers x W."""
     def axis(n: int, factor: float):
         crop = int(np.ceil(n / float(factor)))

@@ -89,7 +89,7 @@ def elastic_transform(image: np.ndarray, severity: int, rng: np.random.RandomSta
 _UNIT_FLOAT32 = np.arange(256, dtype=np.float32) / 255.0
 
 
-def bilinear_reflect(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, use_jit: bool = True) -> np.ndarray:
+def bilinear_reflect(image: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """``scipy.ndimage.map_coordinates(order=1, mode='reflect')`` of an H x W x C float32
     image at float64 coordinates (rows, cols) of shape h x w, sampled for every channel.
 
@@ -97,15 +97,10 @@ def bilinear_reflect(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, use_
     BORDER_REFLECT is scipy's half-sample 'reflect') and blended as two lerps in float32:
     flat neighbourhoods come out exact as in scipy, elsewhere the result differs from
     scipy's (double arithmetic rounded to float32) by a few units in the last place.
-    With numba the same gathers and float32 lerps run fused in one pass.
+    (numpy path; with numba elastic_transform runs :func:`._jit.elastic_warp_u8`.)
     """
     r0 = np.floor(rows)
     c0 = np.floor(cols)
-    if use_jit and _jit.HAVE_NUMBA:
-        out = np.empty(rows.shape + (image.shape[2],), np.float32)
-        _jit.bilinear_reflect_fused(np.ascontiguousarray(image), r0.astype(np.int32), c0.astype(np.int32),
-                                    (rows - r0).astype(np.float32), (cols - c0).astype(np.float32), out)
-        return out
     wr = (rows - r0).astype(np.float32)[..., None]
     wc = (cols - c0).astype(np.float32)[..., None]
     corner = np.empty(rows.shape + (2,), np.int16)  # (x, y) integer map for cv2.remap
