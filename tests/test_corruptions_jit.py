@@ -65,7 +65,7 @@ def test_elastic_warp_kernel_equals_numpy_including_far_reflections(images):
         assert np.array_equal(ours, (np.clip(warped, 0, 1) * 255).astype(np.uint8))
 
 
-@pytest.mark.parametrize("name", ["zoom_blur", "brightness", "elastic_transform", "glass_blur", "snow", "fog", "motion_blur", "saturate", "defocus_blur", "gaussian_blur"])
+@pytest.mark.parametrize("name", ["zoom_blur", "brightness", "elastic_transform", "glass_blur", "snow", "fog", "motion_blur", "saturate", "defocus_blur", "gaussian_blur", "contrast", "frost"])
 def test_corrupt_same_bytes_with_and_without_numba(images, name, monkeypatch):
     for img in images[:2]:
         with_jit = [corrupt(img, name, s, seed=s) for s in range(1, 6)]

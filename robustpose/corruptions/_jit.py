@@ -369,3 +369,27 @@ def _unit_to_uint8(values, out, clip):
 
 
 unit_to_uint8 = _jit(_unit_to_uint8)
+
+
+def _channel_lookup(image, table, out):
+    """``out[i, j, c] = table[image[i, j, c], c]`` (per-channel 256-entry tables)."""
+    height, width, channels = image.shape
+    for i in range(height):
+        for j in range(width):
+            for c in range(channels):
+                out[i, j, c] = table[image[i, j, c], c]
+
+
+channel_lookup = _jit(_channel_lookup)
+
+
+def _pair_lookup_bgr(image, texture, table, out):
+    """``out[i, j, c] = table[image[i, j, c], texture[i, j, 2 - c]]`` (BGR texture)."""
+    height, width, channels = image.shape
+    for i in range(height):
+        for j in range(width):
+            for c in range(channels):
+                out[i, j, c] = table[image[i, j, c], texture[i, j, channels - 1 - c]]
+
+
+pair_lookup_bgr = _jit(_pair_lookup_bgr)

@@ -23,6 +23,10 @@ def contrast(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np
     # Per channel the result depends only on the value: evaluate it on a 256-entry table.
     levels = (np.arange(256) / 255.0)[:, None]
     table = to_uint8(np.clip((levels - means[0]) * factor + means[0], 0, 1) * 255)
+    if _jit.HAVE_NUMBA:
+        out = np.empty_like(image)
+        _jit.channel_lookup(image, np.ascontiguousarray(table), out)
+        return out
     return np.stack([table[image[..., ch], ch] for ch in range(3)], axis=2)
 
 

@@ -76,11 +76,23 @@ def frost(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.nd
     rescaled = _frost_rescaled(index, height, width)
     top = rng.randint(0, rescaled.shape[0] - height)
     left = rng.randint(0, rescaled.shape[1] - width)
-    crop = rescaled[top:top + height, left:left + width][..., [2, 1, 0]]
     # uint8(clip(c0 * x + c1 * f, 0, 255)) depends on the two bytes only: a 256 x 256 table.
+    table = _frost_table(image_weight, frost_weight)
+    if _jit.HAVE_NUMBA:  # the BGR crop read in place
+        out = np.empty_like(image)
+        _jit.pair_lookup_bgr(image, rescaled[top:top + height, left:left + width], table, out)
+        return out
+    crop = rescaled[top:top + height, left:left + width][..., [2, 1, 0]]
+    return table[image, crop]
+
+
+@functools.lru_cache(maxsize=8)
+def _frost_table(image_weight: float, frost_weight: float) -> np.ndarray:
+    """``uint8(clip(c0 * x + c1 * f, 0, 255))`` for every byte pair (x, f), read-only."""
     levels = np.arange(256)
     table = to_uint8(np.clip(image_weight * levels[:, None] + frost_weight * levels[None, :], 0, 255))
-    return table[image, crop]
+    table.setflags(write=False)
+    return table
 
 
 # ---------------------------------------------------------------- fog
