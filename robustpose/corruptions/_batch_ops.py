@@ -13,6 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from robustpose.corruptions._kernels import motion_kernel
+
 
 # ----------------------------------------------------------------------------- padding
 
@@ -104,22 +106,6 @@ def defocus(x: torch.Tensor, radius: float, alias_blur: float) -> torch.Tensor:
     return out[:, r:r + h, r:r + w].reshape(n, c, h, w)
 
 
-def motion_blur_offsets(radius: int, sigma: float, angle: float) -> list[tuple[float, int, int]]:
-    """(weight, dx, dy) of imagecorruptions' numpy motion blur, in its order; the taps
-    stop where the reference's loop breaks (a shift beyond the image is checked later)."""
-    width = radius * 2 + 1
-    k = np.exp(-(np.arange(width) ** 2) / (2 * sigma ** 2)) / (np.sqrt(2 * np.pi) * sigma)
-    k = k / np.sum(k)
-    point = (width * np.sin(np.deg2rad(angle)), width * np.cos(np.deg2rad(angle)))
-    hypot = math.hypot(point[0], point[1])
-    taps = []
-    for i in range(width):
-        dy = -math.ceil(((i * point[0]) / hypot) - 0.5)
-        dx = -math.ceil(((i * point[1]) / hypot) - 0.5)
-        taps.append((float(k[i]), dx, dy))
-    return taps
-
-
 def shift_replicate(x: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
     """imagecorruptions' ``shift``: out[y, x] = in[clamp(y - dy), clamp(x - dx)]."""
     h, w = x.shape[-2:]
@@ -136,11 +122,8 @@ def motion_blur(x: torch.Tensor, radius: int, sigma: float, angle: float) -> tor
     """Weighted sum of edge-replicated shifts along ``angle`` (degrees); ``x`` ... x H x W.
     The shifts are slices of one replicate-padded copy (no per-tap gather)."""
     h, w = x.shape[-2:]
-    taps = []
-    for weight, dx, dy in motion_blur_offsets(radius, sigma, angle):
-        if abs(dy) >= h or abs(dx) >= w:
-            break  # simulated motion exceeded the image, as the reference
-        taps.append((weight, dx, dy))
+    # the numpy path's taps; they stop where motion would leave the image, as the reference
+    taps = [(float(weight), dx, dy) for weight, dy, dx in motion_kernel(radius, sigma, angle, (h, w))]
     px = max(abs(dx) for _, dx, _ in taps)
     py = max(abs(dy) for _, _, dy in taps)
     lead = x.shape[:-2]
