@@ -6,7 +6,6 @@ tensors are N x C x H x W (or H x W for single maps) and float64 unless stated.
 """
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 
 import numpy as np
