@@ -260,8 +260,7 @@ def test_bundled_model_on_synthpose_reduced(tmp_path, capsys):
     from robustpose.assets import bundled_checkpoint_path
     from robustpose.cli import main
 
-    if not bundled_checkpoint_path().is_file():
-        pytest.skip("the bundled SynthPose model is not in this checkout yet")
+    assert bundled_checkpoint_path().is_file(), "the bundled SynthPose model must ship in the package"
     code = main(["benchmark", "--max-images", "8", "--corruptions", "gaussian_noise",
                  "--severities", "5", "--workers", "1", "--quiet", "--no-plots",
                  "--out", str(tmp_path)])

@@ -24,11 +24,9 @@ def seeded_noise(image, corruption_name, severity, seed):
 
 
 def _engine():
-    """robustpose.corruptions.corrupt when it imports, else the stand-in."""
-    try:
-        from robustpose.corruptions import corrupt
-    except Exception:  # the engine is another package; not required for these tests
-        return None
+    """The real corruption engine, robustpose.corruptions.corrupt."""
+    from robustpose.corruptions import corrupt
+
     return corrupt
 
 
@@ -51,8 +49,6 @@ def _digest(ds, workers):
 def test_corrupted_view_is_identical_across_runs_and_worker_counts(coco, use_engine):
     records, spec = coco
     fn = _engine() if use_engine else seeded_noise
-    if fn is None:
-        pytest.skip("robustpose.corruptions.corrupt is not importable yet")
     name = "gaussian_noise"
 
     def make():
@@ -143,11 +139,9 @@ def test_reading_a_pregenerated_c_folder(tmp_path, coco, layout):
 
 @pytest.mark.parametrize("layout,fmt", [("robustpose", "png"), ("advmix", "jpg")])
 def test_reads_what_robustpose_corrupt_writes(tmp_path, data_root, layout, fmt):
-    """End to end with the -C writer of robustpose.corruptions (skips if not importable)."""
-    try:
-        from robustpose.corruptions.writer import WriterSettings, write_corrupted_dataset
-    except Exception:
-        pytest.skip("robustpose.corruptions.writer is not importable")
+    """End to end with the -C writer of robustpose.corruptions."""
+    from robustpose.corruptions.writer import WriterSettings, write_corrupted_dataset
+
     d = data_root / "coco_mmpose"
     records, spec = load_coco_records(d / "annotations.json", d / "images")
     names = sorted({r.image_path.name for r in records})[:2]
