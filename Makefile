@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml
 	$(PIP) install torch==2.13.0
 	$(PIP) install -e ".[dev]"
 	# Reference corruptions for tests/benchmarks only. --no-deps: its metadata wants the
-	# GUI opencv-python, which clashes with opencv-python-headless (deps are in [dev]).
+	# GUI opencv-python, which clashes with opencv-python-headless (its needs: numba, core;
+	# scikit-image, [dev]).
 	$(PIP) install --no-deps imagecorruptions-imaug==1.1.5
 	touch $(STAMP)
 
