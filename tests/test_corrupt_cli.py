@@ -170,11 +170,13 @@ def test_one_line_errors(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert _run(tmp_path / "empty", tmp_path / "out") == 1
     assert "no images" in capsys.readouterr().err
-    for bad in (("--corruptions", "gaussian_nose"), ("--severities", "0-6"),
-                ("--format", "png", "--quality", "80")):
+    for bad, message in ((("--corruptions", "gaussian_nose"), "unknown corruption(s) gaussian_nose"),
+                         (("--severities", "0-6"), "severities must lie in 1..5"),
+                         (("--format", "png", "--quality", "80"), "--quality applies to --format jpg")):
         assert _run(tmp_path, tmp_path / "out", *bad) == 1
         err = capsys.readouterr().err.strip()
         assert err.startswith("robustpose corrupt: error:") and "\n" not in err
+        assert message in err, err
 
 
 def test_killed_run_leaves_only_whole_images_and_rerun_completes(tmp_path, data_root):

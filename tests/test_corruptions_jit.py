@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from robustpose.corruptions import _jit, blur, corrupt, digital, weather
+from robustpose.corruptions import _jit, _kernels, blur, corrupt, digital, weather
 from robustpose.corruptions.params import SEVERITY_PARAMS
 
 pytestmark = pytest.mark.skipif(not _jit.HAVE_NUMBA, reason="numba not installed")
@@ -58,7 +58,7 @@ def test_elastic_warp_kernel_equals_numpy_including_far_reflections(images):
         dx = rng.uniform(-2.5 * w, 2.5 * w, (h, w)).astype(np.float32)
         dy = rng.uniform(-2.5 * h, 2.5 * h, (h, w)).astype(np.float32)
         ours = np.empty_like(img)
-        _jit.elastic_warp_u8(img, digital._UNIT_FLOAT32, dx, dy, ours)
+        _jit.elastic_warp_u8(img, _kernels.UNIT_FLOAT32, dx, dy, ours)
         rows = np.arange(h, dtype=np.float64)[:, None] + dy
         cols = np.arange(w, dtype=np.float64)[None, :] + dx
         warped = digital.bilinear_reflect(np.array(img, dtype=np.float32) / 255.0, rows, cols)

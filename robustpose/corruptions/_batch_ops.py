@@ -12,7 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from robustpose.corruptions._kernels import motion_kernel
+from robustpose.corruptions._kernels import _gaussian_taps, motion_kernel
+from robustpose.corruptions.blur import disk_kernel
 
 
 # ----------------------------------------------------------------------------- padding
@@ -37,10 +38,7 @@ def _pad_index(size: int, radius: int, mode: str, device: torch.device) -> torch
 def gaussian_kernel1d(sigma: float, truncate: float, dtype: torch.dtype,
                       device: torch.device) -> torch.Tensor:
     """scipy.ndimage's 1-D Gaussian: radius ``int(truncate * sigma + 0.5)``, normalised."""
-    radius = int(truncate * float(sigma) + 0.5)
-    x = np.arange(-radius, radius + 1, dtype=np.float64)
-    phi = np.exp(-0.5 / (float(sigma) ** 2) * x ** 2)
-    return torch.as_tensor(phi / phi.sum(), dtype=dtype, device=device)
+    return torch.as_tensor(_gaussian_taps(float(sigma), float(truncate)), dtype=dtype, device=device)
 
 
 def correlate1d_symmetric(x: torch.Tensor, weights: torch.Tensor, axis: int,
@@ -72,27 +70,12 @@ def gaussian_filter(x: torch.Tensor, sigma: tuple[float, float], mode: str = "ne
 
 # ----------------------------------------------------------------------------- blur kernels
 
-@lru_cache(maxsize=16)
-def _disk_numpy(radius: float, alias_blur: float) -> np.ndarray:
-    """imagecorruptions' anti-aliased disk (float32), built once per severity."""
-    import cv2
-
-    if radius <= 8:
-        coords, ksize = np.arange(-8, 8 + 1), (3, 3)
-    else:
-        coords, ksize = np.arange(-radius, radius + 1), (5, 5)
-    xx, yy = np.meshgrid(coords, coords)
-    disk = np.array((xx ** 2 + yy ** 2) <= radius ** 2, dtype=np.float32)
-    disk /= np.sum(disk)
-    return cv2.GaussianBlur(disk, ksize=ksize, sigmaX=alias_blur)
-
-
 def defocus(x: torch.Tensor, radius: float, alias_blur: float) -> torch.Tensor:
     """cv2.filter2D of every channel with the disk kernel, border REFLECT_101.
 
     Computed as an FFT product of the reflect-padded image (the disk is up to 21 x 21, where
     a direct float64 convolution is slow; OpenCV also switches to a DFT for such kernels)."""
-    kernel = torch.as_tensor(_disk_numpy(radius, alias_blur), device=x.device).to(x.dtype)
+    kernel = torch.tensor(disk_kernel(radius, alias_blur), device=x.device).to(x.dtype)
     r = kernel.shape[0] // 2
     n, c, h, w = x.shape
     padded = F.pad(x.reshape(n * c, 1, h, w), (r, r, r, r), mode="reflect")[:, 0]
@@ -103,18 +86,6 @@ def defocus(x: torch.Tensor, radius: float, alias_blur: float) -> torch.Tensor:
     k = torch.roll(k, shifts=(-r, -r), dims=(0, 1))
     out = torch.fft.irfft2(torch.fft.rfft2(padded) * torch.fft.rfft2(k), s=(ph, pw))
     return out[:, r:r + h, r:r + w].reshape(n, c, h, w)
-
-
-def shift_replicate(x: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
-    """imagecorruptions' ``shift``: out[y, x] = in[clamp(y - dy), clamp(x - dx)]."""
-    h, w = x.shape[-2:]
-    if dx:
-        cols = (torch.arange(w, device=x.device) - dx).clamp(0, w - 1)
-        x = x.index_select(-1, cols)
-    if dy:
-        rows = (torch.arange(h, device=x.device) - dy).clamp(0, h - 1)
-        x = x.index_select(-2, rows)
-    return x
 
 
 def motion_blur(x: torch.Tensor, radius: int, sigma: float, angle: float) -> torch.Tensor:

@@ -45,14 +45,6 @@ def sk_gaussian(x: np.ndarray, sigma, mode: str = "nearest", truncate: float = 4
     return out.astype(x.dtype, copy=False).reshape(x.shape)
 
 
-def scipy_gaussian(x: np.ndarray, sigma, mode: str = "nearest", truncate: float = 4.0) -> np.ndarray:
-    """The reference's own path (scipy.ndimage), kept for comparisons."""
-    if np.ndim(sigma) == 0:
-        sigma = [sigma, sigma]
-    sigmas = list(sigma) + [0] * (x.ndim - 2)
-    return ndimage.gaussian_filter(x, sigmas, mode=mode, truncate=truncate)
-
-
 def legacy_randint(rng: np.random.RandomState, low: int, high: int, count: int,
                    dtype: type = np.int64) -> np.ndarray:
     """``count`` values of ``rng.randint(low, high)`` (``dtype``, in draw order), drawn in bulk.
@@ -190,6 +182,15 @@ def clipped_zoom_fast(x: np.ndarray, zoom_factor: float, out_shape: tuple[int, i
 #: Work size of the banded loops (bytes of one band of float rows): fits in L2 cache.
 BAND_BYTES = 1 << 18
 
+#: uint8 value -> value / 255 as float32 (the reference's ``(x / 255.).astype(np.float32)``)
+UNIT_FLOAT32 = (np.arange(256) / 255.0).astype(np.float32)
+
+
+def row_bands(image: np.ndarray, budget: int = BAND_BYTES) -> list[slice]:
+    """Row slices of about ``budget`` float64 bytes (element-wise work stays in cache)."""
+    band = max(1, budget // (8 * image[0].size))
+    return [slice(top, top + band) for top in range(0, image.shape[0], band)]
+
 
 def add_clipped_zoom(accumulate: np.ndarray, x: np.ndarray, zoom_factor: float) -> None:
     """``accumulate += clipped_zoom(x, z)[:h, :w]`` (h x w = ``accumulate``'s size), same
@@ -278,13 +279,13 @@ def motion_blur_exact(x: np.ndarray, taps, use_jit: bool = True) -> np.ndarray:
         dys = np.array([dy for _, dy, _ in taps], np.int64)
         dxs = np.array([dx for _, _, dx in taps], np.int64)
         channels = x.shape[2] if x.ndim == 3 else 1
-        band = max(1, (1 << 18) // max(1, acc[0].nbytes))
+        band = max(1, BAND_BYTES // max(1, acc[0].nbytes))
         _jit.shift_sum(padded.reshape(padded.shape[0], -1), weights, dys, dxs, pad_y, pad_x, channels,
                        acc.reshape(height, -1), band)
         return acc
     # Row bands small enough to stay in cache; per band the taps are summed in the
     # reference's order, so every value is the same sequence of float64 operations.
-    band = max(1, (1 << 18) // max(1, acc[0].nbytes))
+    band = max(1, BAND_BYTES // max(1, acc[0].nbytes))
     tmp = np.empty((band,) + x.shape[1:], np.float64)
     for top in range(0, height, band):
         rows = min(band, height - top)

@@ -127,8 +127,9 @@ def _motion_blur(images, c, gens):
 def _zoom_blur(images, factors, gens):
     x = _unit(images, torch.float32)  # float32 throughout, as the reference
     acc = torch.zeros_like(x)
+    xd = x.double()
     for z in factors:
-        acc = acc + ops.clipped_zoom(x.double(), z).float()
+        acc = acc + ops.clipped_zoom(xd, z).float()
     x = (x + acc) / (len(factors) + 1)
     return _to_uint8(x.clamp(0, 1) * 255)
 

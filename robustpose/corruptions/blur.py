@@ -7,7 +7,8 @@ import cv2
 import numpy as np
 
 from . import _jit
-from ._kernels import _zoom_axis, add_clipped_zoom, legacy_randint, motion_blur_exact, motion_kernel, sk_gaussian
+from ._kernels import (UNIT_FLOAT32, _zoom_axis, add_clipped_zoom, legacy_randint, motion_blur_exact,
+                       motion_kernel, sk_gaussian)
 from .params import SEVERITY_PARAMS
 from .registry import register, to_uint8
 
@@ -28,8 +29,9 @@ def gaussian_blur(image: np.ndarray, severity: int, rng: np.random.RandomState) 
     return _finish_unit(sk_gaussian(image / 255.0, sigma))
 
 
+@functools.lru_cache(maxsize=16)
 def disk_kernel(radius: int, alias_blur: float) -> np.ndarray:
-    """The reference's anti-aliased disk (float32, sums to ~1)."""
+    """The reference's anti-aliased disk (float32, sums to ~1); cached, read-only."""
     if radius <= 8:
         coords = np.arange(-8, 8 + 1)
         ksize = (3, 3)
@@ -39,7 +41,9 @@ def disk_kernel(radius: int, alias_blur: float) -> np.ndarray:
     xx, yy = np.meshgrid(coords, coords)
     aliased = np.array((xx ** 2 + yy ** 2) <= radius ** 2, dtype=np.float32)
     aliased /= np.sum(aliased)
-    return cv2.GaussianBlur(aliased, ksize=ksize, sigmaX=alias_blur)
+    kernel = cv2.GaussianBlur(aliased, ksize=ksize, sigmaX=alias_blur)
+    kernel.setflags(write=False)
+    return kernel
 
 
 @register("defocus_blur", deterministic=True)
@@ -127,7 +131,7 @@ def motion_blur(image: np.ndarray, severity: int, rng: np.random.RandomState) ->
 def zoom_blur(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
     """Mean of the image and its centre zooms by each factor of the severity."""
     factors = SEVERITY_PARAMS["zoom_blur"][severity - 1]
-    x = _UNIT_FLOAT32[image]  # == (image / 255.0).astype(np.float32)
+    x = UNIT_FLOAT32[image]  # == (image / 255.0).astype(np.float32)
     if _jit.HAVE_NUMBA:  # layers and finish fused, row by row (same operations)
         out = np.empty(image.shape, np.uint8)
         _jit.zoom_blur_rows(x, *_zoom_tables(x.shape[0], x.shape[1], tuple(factors)), out)
@@ -140,7 +144,6 @@ def zoom_blur(image: np.ndarray, severity: int, rng: np.random.RandomState) -> n
     return to_uint8(total)
 
 
-_UNIT_FLOAT32 = (np.arange(256) / 255.0).astype(np.float32)
 
 
 def zoom_layers_sum(x: np.ndarray, factors: tuple[float, ...]) -> np.ndarray:

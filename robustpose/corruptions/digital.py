@@ -9,7 +9,7 @@ from PIL import Image
 
 from . import _jit
 from ._color import hsv_to_rgb, map_unique_colors, rgb_to_hsv
-from ._kernels import sk_gaussian
+from ._kernels import UNIT_FLOAT32, sk_gaussian
 from .params import ELASTIC_MAX_SHIFT_FRACTION, ELASTIC_SIGMA_FRACTION, SEVERITY_PARAMS
 from .registry import register, to_uint8
 
@@ -78,7 +78,7 @@ def elastic_transform(image: np.ndarray, severity: int, rng: np.random.RandomSta
     dy = (sk_gaussian(rng.uniform(-max_dy, max_dy, size=shape[:2]), sigma, mode="reflect", truncate=3) * alpha).astype(np.float32)
     if _jit.HAVE_NUMBA:  # coordinates, corners, weights and the finish inside the fused warp
         out = np.empty_like(image)
-        _jit.elastic_warp_u8(image, _UNIT_FLOAT32, dx, dy, out)
+        _jit.elastic_warp_u8(image, UNIT_FLOAT32, dx, dy, out)
         return out
     x = np.array(image, dtype=np.float32) / 255.0
     rows = np.arange(shape[0], dtype=np.float64)[:, None] + dy
@@ -90,7 +90,6 @@ def elastic_transform(image: np.ndarray, severity: int, rng: np.random.RandomSta
 
 
 #: ``np.array(v, dtype=np.float32) / 255.0`` for every byte v (the reference's float32 input).
-_UNIT_FLOAT32 = np.arange(256, dtype=np.float32) / 255.0
 
 
 def bilinear_reflect(image: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

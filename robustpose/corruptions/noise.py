@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._kernels import row_bands
 from .params import SEVERITY_PARAMS
 from .registry import register
 
@@ -30,17 +31,11 @@ def gaussian_noise(image: np.ndarray, severity: int, rng: np.random.RandomState)
     scale = SEVERITY_PARAMS["gaussian_noise"][severity - 1]
     noise = rng.normal(size=image.shape, scale=scale)
     out = np.empty(image.shape, np.uint8)
-    for rows in _bands(image):  # x / 255 + n, clip, * 255, truncate: band by band
+    for rows in row_bands(image):  # x / 255 + n, clip, * 255, truncate: band by band
         x = _unit_float(image[rows])
         x += noise[rows]
         out[rows] = _finish(x)
     return out
-
-
-def _bands(image: np.ndarray, budget: int = 1 << 18) -> list[slice]:
-    """Row slices of about ``budget`` float64 bytes (element-wise work stays in cache)."""
-    band = max(1, budget // (8 * image[0].size))
-    return [slice(top, top + band) for top in range(0, image.shape[0], band)]
 
 
 @register("shot_noise")
@@ -84,7 +79,7 @@ def speckle_noise(image: np.ndarray, severity: int, rng: np.random.RandomState) 
     scale = SEVERITY_PARAMS["speckle_noise"][severity - 1]
     noise = rng.normal(size=image.shape, scale=scale)
     out = np.empty(image.shape, np.uint8)
-    for rows in _bands(image):  # x + x * n, clip, * 255, truncate: band by band
+    for rows in row_bands(image):  # x + x * n, clip, * 255, truncate: band by band
         x = _unit_float(image[rows])
         product = noise[rows] * x
         x += product

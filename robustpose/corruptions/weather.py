@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _jit
 from ._color import map_unique_colors, rgb_to_hsv, hsv_to_rgb
-from ._kernels import clipped_zoom_fast, motion_blur_exact, motion_kernel, sk_gaussian
+from ._kernels import clipped_zoom_fast, motion_blur_exact, motion_kernel, row_bands, sk_gaussian
 from .params import FROST_FILES, SEVERITY_PARAMS, SPATTER_MUD_RGB, SPATTER_WATER_BGR
 from .registry import register, to_uint8
 
@@ -160,18 +160,12 @@ def fog(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndar
         _jit.fog_blend_raw(image, raw, np.float32(strength), float(max_val), float(strength), out)
         return out
     plasma = strength * plasma_fractal(rng, mapsize=map_size, wibbledecay=decay)[:height, :width]
-    for rows in _bands(image):  # the reference's float64 operations, band by band
+    for rows in row_bands(image):  # the reference's float64 operations, band by band
         x = image[rows] / 255.0
         x += plasma[rows][..., np.newaxis]
         x = x * max_val / (max_val + strength)
         out[rows] = to_uint8(np.clip(x, 0, 1) * 255)
     return out
-
-
-def _bands(image: np.ndarray, budget: int = 1 << 18) -> list[slice]:
-    """Row slices of about ``budget`` float64 bytes, to keep element-wise work in cache."""
-    band = max(1, budget // (8 * image[0].size))
-    return [slice(top, top + band) for top in range(0, image.shape[0], band)]
 
 
 # ---------------------------------------------------------------- snow
@@ -197,7 +191,7 @@ def snow(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.nda
         grey = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY)
         _jit.snow_blend(x, grey, np.ascontiguousarray(layer), np.float32(blend), np.float32(1 - blend), out)
         return out
-    for rows in _bands(image):  # the reference's float32 blend and float64 sum, band by band
+    for rows in row_bands(image):  # the reference's float32 blend and float64 sum, band by band
         xb = x[rows]
         grey = cv2.cvtColor(xb, cv2.COLOR_RGB2GRAY)[..., np.newaxis]
         blended = blend * xb + (1 - blend) * np.maximum(xb, grey * 1.5 + 0.5)
@@ -238,7 +232,7 @@ def spatter(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.
         m *= intensity
         color = np.array(SPATTER_WATER_BGR, dtype=np.float32)
         out = np.empty(image.shape, np.uint8)
-        for rows in _bands(image):
+        for rows in row_bands(image):
             out[rows] = to_uint8(np.clip(x[rows] + m[rows, :, np.newaxis] * color, 0, 1) * 255)
         return out
     m = np.where(liquid > threshold, 1, 0)
@@ -248,7 +242,7 @@ def spatter(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.
     # clip(x + color): the same products and sums, band by band
     mud = np.array(SPATTER_MUD_RGB, dtype=np.float64)
     out = np.empty(image.shape, np.uint8)
-    for rows in _bands(image):
+    for rows in row_bands(image):
         mb = m[rows, :, np.newaxis]
         xb = x[rows] * (1 - mb)
         out[rows] = to_uint8(np.clip(xb + mud * mb, 0, 1) * 255)

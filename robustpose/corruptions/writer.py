@@ -27,6 +27,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from robustpose.corruptions.params import SUBSETS
 from robustpose.utils.io import atomic_write_bytes, atomic_write_text
 from robustpose.utils.seeding import derive_seed
 
@@ -84,15 +85,14 @@ def parse_corruptions(spec: str) -> list[str]:
     spec = spec.strip()
     if spec == "benchmark":
         return list(get_corruption_names("common"))
-    subsets = ("common", "validation", "all", "noise", "blur", "weather", "digital")
-    if spec in subsets:
+    if spec in SUBSETS:
         return list(get_corruption_names(spec))
     known = list(get_corruption_names("all"))
     names = [part.strip() for part in spec.split(",") if part.strip()]
     unknown = [n for n in names if n not in known]
     if unknown or not names:
         raise ValueError(f"unknown corruption(s) {', '.join(unknown) or repr(spec)}; use "
-                         f"benchmark, all, {', '.join(subsets[:2] + subsets[3:])} or names from: "
+                         f"benchmark, all, {', '.join(s for s in SUBSETS if s != 'all')} or names from: "
                          f"{', '.join(known)}")
     return list(dict.fromkeys(names))
 
