@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -37,20 +36,13 @@ def store_paths(run_dir: Path) -> list[Path]:
 
 
 def read_records(run_dir: Path) -> list[dict]:
-    """All cell records of a run, every shard merged, one per key (first one kept)."""
+    """All cell records of a run, every shard merged, one per cell."""
     from robustpose.evaluation import ResultsStore
 
     paths = store_paths(run_dir)
     if not paths:
         return []
-    records = ResultsStore.merge(paths)
-    seen, out = set(), []
-    for record in records:
-        key = (record["model"], record["dataset"], record["corruption"], int(record["severity"]))
-        if key not in seen:
-            seen.add(key)
-            out.append(record)
-    return out
+    return ResultsStore.merge(paths)  # one record per cell; conflicting duplicates raise
 
 
 def check_run_settings(run_dir: Path, settings: dict) -> None:
@@ -155,9 +147,3 @@ def plan_cells(corruptions: Sequence[str], severities: Sequence[int],
 def done_cell_keys(run_dir: Path, model_name: str, dataset: str) -> set:
     return {(r["corruption"], int(r["severity"])) for r in read_records(run_dir)
             if r["model"] == model_name and r["dataset"] == dataset}
-
-
-def set_torch_threads(device: str, workers: int) -> None:
-    """Leave the cores busy with data loading to the workers (CPU inference only)."""
-    if str(device).startswith("cpu") and torch.get_num_threads() > 1 and workers > 0:
-        torch.set_num_threads(max(1, torch.get_num_threads() - workers // 2))

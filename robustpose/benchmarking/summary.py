@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from robustpose.benchmarking.cells import CLEAN
+from robustpose.evaluation.robustness import BENCHMARK_CORRUPTIONS
 from robustpose.utils.io import atomic_write_text
 
 
@@ -71,17 +72,11 @@ def build_card(records: Sequence[dict], settings: dict,
         "skipped_images": [{"path": p, "problem": q} for p, q in sorted(skipped.items())],
         "seconds": round(sum(float(r.get("elapsed_s", 0.0)) for r in records), 1),
     }
-    if set(names) != set(_benchmark_15()) and names:
+    if set(names) != set(BENCHMARK_CORRUPTIONS) and names:
         card["mPC_note"] = f"mPC over {len(names)} corruption(s), not the paper's 15."
     if severities != [1, 2, 3, 4, 5] and names:
         card["mPC_note"] = (card.get("mPC_note", "") + f" Severities {severities} only.").strip()
     return card
-
-
-def _benchmark_15() -> list[str]:
-    from robustpose.reports.tables import FAMILIES
-
-    return [n for family in FAMILIES.values() for n in family]
 
 
 def write_card(card: dict, run_dir: Path) -> Path:

@@ -54,10 +54,6 @@ class TopDownAugment:
     half_body_padding: float = 1.5
 
     @classmethod
-    def hrnet_coco(cls) -> "TopDownAugment":
-        return cls()
-
-    @classmethod
     def hrnet_mpii(cls) -> "TopDownAugment":
         return cls(scale_factor=0.25, rotation_factor=30.0, half_body_prob=-1.0)
 

@@ -14,18 +14,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-#: COCO keypoint order (17).
-COCO_KEYPOINTS = (
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear",
-    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
-    "left_wrist", "right_wrist", "left_hip", "right_hip",
-    "left_knee", "right_knee", "left_ankle", "right_ankle",
-)
-#: COCO skeleton, 1-based like the official annotation files.
-COCO_SKELETON = (
-    (16, 14), (14, 12), (17, 15), (15, 13), (12, 13), (6, 12), (7, 13), (6, 7), (6, 8),
-    (7, 9), (8, 10), (9, 11), (2, 3), (1, 2), (1, 3), (2, 4), (3, 5), (4, 6), (5, 7),
-)
+from robustpose.data.specs import COCO_NAMES
+from robustpose.data.specs import COCO_SKELETON as _COCO_SKELETON_0
+
+#: COCO keypoint order (17) and skeleton (1-based like the official annotation files).
+COCO_KEYPOINTS = tuple(COCO_NAMES)
+COCO_SKELETON = tuple((a + 1, b + 1) for a, b in _COCO_SKELETON_0)
 POSE_CLASSES = ("stand", "walk", "run", "raise", "sit", "bend", "free")
 _POSE_WEIGHTS = np.array([0.16, 0.18, 0.14, 0.16, 0.12, 0.12, 0.12])
 

@@ -163,11 +163,6 @@ class ResultsStore:
             by_key[cell_key(rec)] = rec
         return list(by_key.values())
 
-    def select(self, model: str | None = None, dataset: str | None = None) -> list[dict]:
-        """The cells of one model and/or dataset (latest per cell)."""
-        return [r for r in self.latest()
-                if (model is None or r["model"] == model) and (dataset is None or r["dataset"] == dataset)]
-
     @staticmethod
     def merge(paths: Iterable[str | os.PathLike], out_path: str | os.PathLike | None = None) -> list[dict]:
         """Join shard stores: identical duplicates are kept once, conflicting ones raise.

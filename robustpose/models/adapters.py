@@ -38,32 +38,10 @@ def _as_numpy(value: Any) -> np.ndarray:
     return np.asarray(value)
 
 
-def crop_to_image_coords(coords: np.ndarray, center: np.ndarray, scale: np.ndarray,
-                         size: tuple[int, int]) -> np.ndarray:
-    """Map (N, K, 2) points given in pixels of a ``size`` = (w, h) crop back to the image.
-
-    The crop is the top-down affine warp of ``(center, scale)`` (HRNet convention), so this
-    is its exact inverse; with ``size`` = heatmap size it maps heatmap pixels instead.
-    """
-    from robustpose.data import get_affine_transform
-
-    coords = np.asarray(coords, dtype=np.float64)
-    out = np.zeros_like(coords)
-    for i in range(coords.shape[0]):
-        inv = get_affine_transform(np.asarray(center[i], np.float64),
-                                   np.asarray(scale[i], np.float64), 0,
-                                   np.array(size), inv=True)
-        pts = np.concatenate([coords[i], np.ones((coords.shape[1], 1))], axis=1)
-        out[i] = pts @ np.asarray(inv, np.float64).T
-    return out
-
-
-def _flip_back_coords(coords: np.ndarray, width: int, flip_pairs: Sequence) -> np.ndarray:
+def _flip_back_coords(coords: np.ndarray, width: int, spec) -> np.ndarray:
     """Undo a horizontal flip of the crop on (N, K, C>=2) crop-pixel coordinates."""
-    out = coords.copy()
+    out = coords[:, spec.flip_permutation()].copy()
     out[..., 0] = (width - 1) - out[..., 0]
-    for a, b in flip_pairs:
-        out[:, [a, b]] = out[:, [b, a]]
     return out
 
 
@@ -99,6 +77,8 @@ def decode_coord_output(coords: np.ndarray, flipped: np.ndarray | None, metas: d
     A missing third column means score 1. With flip test the flipped prediction is
     mirrored back, its flip pairs swapped, and both are averaged (positions and scores).
     """
+    from robustpose.codecs import heatmaps_to_image_coords
+
     coords = np.asarray(coords, dtype=np.float64)
     if coords.shape[-1] == 2:
         coords = np.concatenate([coords, np.ones(coords.shape[:-1] + (1,))], axis=-1)
@@ -106,9 +86,9 @@ def decode_coord_output(coords: np.ndarray, flipped: np.ndarray | None, metas: d
         flipped = np.asarray(flipped, dtype=np.float64)
         if flipped.shape[-1] == 2:
             flipped = np.concatenate([flipped, np.ones(flipped.shape[:-1] + (1,))], -1)
-        coords = 0.5 * (coords + _flip_back_coords(flipped, input_size[0], spec.flip_pairs))
-    xy = crop_to_image_coords(coords[..., :2], _as_numpy(metas["center"]),
-                              _as_numpy(metas["scale"]), tuple(input_size))
+        coords = 0.5 * (coords + _flip_back_coords(flipped, input_size[0], spec))
+    xy = heatmaps_to_image_coords(coords[..., :2], _as_numpy(metas["center"]),
+                                  _as_numpy(metas["scale"]), tuple(input_size))
     return np.concatenate([xy, coords[..., 2:3]], axis=2).astype(np.float32)
 
 

@@ -11,17 +11,11 @@ import io
 from pathlib import Path
 from typing import Any
 
+from robustpose.corruptions.params import FAMILIES, FAMILY_OF
 from robustpose.utils.io import atomic_write_text
 
-#: The 15 benchmark corruptions by family, in the paper's column order, then the 4 extras.
-FAMILIES: dict[str, list[str]] = {
-    "noise": ["gaussian_noise", "shot_noise", "impulse_noise"],
-    "blur": ["defocus_blur", "glass_blur", "motion_blur", "zoom_blur"],
-    "weather": ["snow", "frost", "fog", "brightness"],
-    "digital": ["contrast", "elastic_transform", "pixelate", "jpeg_compression"],
-}
-EXTRA_FAMILIES: dict[str, str] = {"speckle_noise": "noise", "gaussian_blur": "blur",
-                                  "spatter": "weather", "saturate": "digital"}
+#: FAMILIES: the 15 benchmark corruptions by family, in the paper's column order;
+#: FAMILY_OF: the family of each of the 19 (the 4 extras by their kind).
 SHORT_NAMES: dict[str, str] = {
     "gaussian_noise": "Gauss", "shot_noise": "Shot", "impulse_noise": "Impulse",
     "defocus_blur": "Defocus", "glass_blur": "Glass", "motion_blur": "Motion",
@@ -33,10 +27,7 @@ SHORT_NAMES: dict[str, str] = {
 
 
 def family_of(name: str) -> str:
-    for family, names in FAMILIES.items():
-        if name in names:
-            return family
-    return EXTRA_FAMILIES.get(name, "other")
+    return FAMILY_OF.get(name, "other")
 
 
 def ordered_corruptions(names: Any) -> list[str]:
