@@ -46,6 +46,17 @@ class OncePerImageDataset(TopDownDataset):
         return state
 
 
+class _NoTargets:
+    """A codec stand-in for evaluation: empty targets (the crop and meta are all it needs)."""
+
+    def __init__(self, num_joints: int) -> None:
+        self.num_joints = num_joints
+
+    def encode(self, joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return (np.zeros((self.num_joints, 0, 0), np.float32),
+                np.ones(self.num_joints, np.float32))
+
+
 class CellStream(Dataset):
     """Items ``(cell_index, person_index)`` -> the TopDownDataset item of that cell, or a
     skip marker ``{'skipped': path, 'problem': text}`` for an unreadable image."""
@@ -69,7 +80,8 @@ class CellStream(Dataset):
                 transform = CorruptedImages(cell.corruption, cell.severity, seed)
             self.datasets.append(OncePerImageDataset(records, spec, input_size=tuple(input_size),
                                                 heatmap_size=heatmap_size, train=False,
-                                                image_transform=transform, seed=seed))
+                                                image_transform=transform, seed=seed,
+                                                codec=_NoTargets(len(spec.keypoint_names))))
 
     def __len__(self) -> int:
         return len(self.cells) * self.num_records
