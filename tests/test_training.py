@@ -412,14 +412,15 @@ def test_standard_method_refuses_coordinate_models(tmp_path):
 
 
 def test_overrides_may_follow_options():
+    """robustpose.cli parses every command with parse_intermixed_args."""
     import argparse
     from robustpose.commands import test as test_cmd
     from robustpose.commands import train as train_cmd
     parser = argparse.ArgumentParser()
     train_cmd.add_arguments(parser)
-    args = parser.parse_args(["c.yaml", "a=1", "--no-progress", "b=2", "--resume", "auto", "c=3"])
+    args = parser.parse_intermixed_args(["c.yaml", "a=1", "--no-progress", "b=2", "--resume", "auto", "c=3"])
     assert args.overrides == ["a=1", "b=2", "c=3"] and args.resume == "auto" and args.no_progress
     parser = argparse.ArgumentParser()
     test_cmd.add_arguments(parser)
-    args = parser.parse_args(["c.yaml", "--checkpoint", "x.pt", "a=1"])
+    args = parser.parse_intermixed_args(["c.yaml", "--checkpoint", "x.pt", "a=1"])
     assert args.overrides == ["a=1"] and args.checkpoint == "x.pt"

@@ -15,8 +15,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", help="write the metrics as JSON here")
     parser.add_argument("--predictions", help="write the keypoint predictions (COCO results json)")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
-    # Let key=value overrides come before, between or after the options.
-    parser.parse_args = parser.parse_intermixed_args  # type: ignore[method-assign]
 
 
 def run(args: argparse.Namespace) -> int:
