@@ -116,3 +116,28 @@ def test_synth_data_type_goes_through_the_factory(tmp_path):
     val = build_split(config, "val", train=False, progress=False)
     assert len(train.dataset) > 0 and train.dataset[0]["image"].shape == (3, 96, 64)
     assert val.annotation_file.is_file() and val.metric_factory is not None
+
+
+def test_init_from_starts_from_saved_weights(data_root, tmp_path):
+    """`model.init_from` loads a whole model (strictly) before training; a missing file or
+    weights of another architecture fail before any step."""
+    first = Trainer(tiny(data_root, tmp_path / "a"), device="cpu", progress=False)
+    torch.nn.init.constant_(next(first.model.parameters()), 0.25)
+    from robustpose.models import save_checkpoint
+    weights = save_checkpoint(first.model, tmp_path / "w.pt")
+    second = Trainer(tiny(data_root, tmp_path / "b", f"model.init_from={weights}"), device="cpu",
+                     progress=False)
+    ref = first.model.state_dict()
+    got = second.model.state_dict()
+    assert all(torch.equal(ref[k], got[k]) for k in ref)
+    fresh = Trainer(tiny(data_root, tmp_path / "c"), device="cpu", progress=False)
+    assert not torch.equal(next(fresh.model.parameters()), next(second.model.parameters()))
+    with pytest.raises(FileNotFoundError, match="init_from"):
+        Trainer(tiny(data_root, tmp_path / "d", f"model.init_from={tmp_path / 'nope.pt'}"),
+                device="cpu", progress=False)
+    other = Trainer(tiny(data_root, tmp_path / "e", "model.extra.NUM_DECONV_FILTERS=[32,32,32]"),
+                    device="cpu", progress=False)
+    save_checkpoint(other.model, tmp_path / "r18.pt")
+    with pytest.raises(ValueError, match="does not fit"):
+        Trainer(tiny(data_root, tmp_path / "f", f"model.init_from={tmp_path / 'r18.pt'}"),
+                device="cpu", progress=False)

@@ -32,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
         "num_joints": None,  # defaults to the data set's keypoint count
         "extra": None,       # official MODEL.EXTRA block overriding the preset
         "pretrained": None,  # ImageNet initialisation: a user-supplied path only
+        "init_from": None,   # whole-model weights (robustpose/official/mmpose) to start from
         "kwargs": {},        # further keyword arguments to create_model
     },
     "data": {

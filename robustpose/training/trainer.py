@@ -177,8 +177,15 @@ class Trainer:
         pretrained = mcfg["pretrained"]
         if pretrained is not None and not Path(str(pretrained)).is_file():
             raise FileNotFoundError(f"{pretrained}: model.pretrained (ImageNet weights) not found")
-        return create_model(mcfg["name"], num_joints=num_joints, extra=mcfg["extra"],
-                            pretrained=pretrained, seed=init_seed, **(mcfg["kwargs"] or {}))
+        model = create_model(mcfg["name"], num_joints=num_joints, extra=mcfg["extra"],
+                             pretrained=pretrained, seed=init_seed, **(mcfg["kwargs"] or {}))
+        init_from = mcfg.get("init_from")
+        if init_from is not None:  # whole-model weights to fine-tune or continue from
+            if not Path(str(init_from)).is_file():
+                raise FileNotFoundError(f"{init_from}: model.init_from (model weights) not found")
+            from robustpose.models import load_checkpoint
+            load_checkpoint(model, init_from, strict=True)
+        return model
 
     def _make_optimizer(self, module: nn.Module) -> torch.optim.Optimizer:
         train = self.config["train"]
