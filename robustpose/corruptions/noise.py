@@ -2,12 +2,16 @@
 
 Each draws exactly what imagecorruptions 1.1.2 draws from numpy's legacy random state,
 in the same order, from the ``RandomState`` it is given; arithmetic is the reference's
-(float64, same operation order), so outputs are bit-identical for the same draws.
+(float64, same operation order), so outputs are bit-identical for the same draws. With
+numba and a legacy ``RandomState`` (what int seeds give) the draws run through
+:mod:`._legacy_draws` (numpy's samplers, compiled, with the arithmetic fused: same values,
+same final state, ~2x faster); other generators use numpy's samplers.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from . import _legacy_draws
 from ._kernels import row_bands
 from .params import SEVERITY_PARAMS
 from .registry import register
@@ -29,6 +33,8 @@ def _finish(values: np.ndarray) -> np.ndarray:
 def gaussian_noise(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
     """x + N(0, c^2) with c = noise std in [0, 1] units."""
     scale = SEVERITY_PARAMS["gaussian_noise"][severity - 1]
+    if _legacy_draws.replayable(rng):
+        return _legacy_draws.normal_add_u8(rng, image, scale)
     noise = rng.normal(size=image.shape, scale=scale)
     out = np.empty(image.shape, np.uint8)
     for rows in row_bands(image):  # x / 255 + n, clip, * 255, truncate: band by band
@@ -44,8 +50,11 @@ def shot_noise(image: np.ndarray, severity: int, rng: np.random.RandomState) -> 
     photons = SEVERITY_PARAMS["shot_noise"][severity - 1]
     # lam = (x / 255.) * c and the output uint8(clip(k / c, 0, 1) * 255) depend on one
     # integer each: evaluate both through tables (same float64 operations as the reference).
-    lam = np.take((np.arange(256) / 255.0) * photons, image)
-    counts = rng.poisson(lam)
+    levels = (np.arange(256) / 255.0) * photons
+    if _legacy_draws.replayable(rng):
+        counts = _legacy_draws.poisson_levels(rng, levels, image)
+    else:
+        counts = rng.poisson(np.take(levels, image))
     levels = _finish(np.arange(int(counts.max()) + 1) / float(photons))
     return np.take(levels, counts)
 
@@ -60,6 +69,8 @@ def impulse_noise(image: np.ndarray, severity: int, rng: np.random.RandomState) 
     ``corrupt(..., seed=k)`` bit for bit.
     """
     amount = SEVERITY_PARAMS["impulse_noise"][severity - 1]
+    if _legacy_draws.replayable(rng):
+        return _legacy_draws.salt_and_pepper_u8(rng, image, amount, _ROUND_TRIP)
     flipped = rng.random_sample(image.shape) <= amount
     salted = rng.random_sample(image.shape) <= 0.5
     # Unflipped values go through the reference's float round trip (x / 255 * 255,
@@ -77,6 +88,8 @@ _ROUND_TRIP = (np.clip(np.arange(256) / 255.0, 0, 1) * 255).astype(np.uint8)
 def speckle_noise(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
     """x + x * N(0, c^2): multiplicative noise."""
     scale = SEVERITY_PARAMS["speckle_noise"][severity - 1]
+    if _legacy_draws.replayable(rng):
+        return _legacy_draws.normal_add_u8(rng, image, scale, multiplicative=True)
     noise = rng.normal(size=image.shape, scale=scale)
     out = np.empty(image.shape, np.uint8)
     for rows in row_bands(image):  # x + x * n, clip, * 255, truncate: band by band

@@ -1,0 +1,346 @@
+"""Compiled replay of numpy's legacy ``RandomState`` samplers (private).
+
+The noise corruptions must draw exactly what ``np.random.seed(k)`` followed by the
+reference's calls draws, and numpy's legacy samplers are already C loops: a faster path
+has to do less work per value. Here numpy itself produces the raw MT19937 words
+(``randint(0, 2**32, dtype=uint32)`` returns one untouched word per value), and compiled
+kernels turn them into samples with numpy's own algorithms:
+
+- ``next_double``: ``((a >> 5) * 2**26 + (b >> 6)) / 2**53`` from two words;
+- ``legacy_gauss``: Marsaglia's polar method with the cached second value;
+- ``random_poisson``: the multiplication method below lam = 10, Hormann's PTRS at and
+  above, with ``random_loggam``.
+
+The gain comes from the images: a uint8 channel value takes one of 256 values, so each
+per-lam constant of the Poisson sampler (exp(-lam); sqrt, log and the PTRS hat
+parameters) is computed once per level instead of once per pixel, with the same float64
+operations, and the surrounding arithmetic of the corruption (scale, clip, * 255, cast) is
+fused into the same pass. Every floating-point operation is the C code's, in its order (no
+fastmath, so no contraction or reassociation), and ``log``/``exp``/``sqrt`` are the C
+library's, so the samples are the same bits. Rejection loops need an unknown number of
+words: words are drawn in chunks, a sample cut by the end of a chunk is redone on the next
+one, and at the end the ``RandomState`` is put back exactly where numpy's sampler would
+have left it (same MT19937 position, same cached Gaussian). tests/test_legacy_draws.py
+compares every kernel with numpy's samplers over many seeds and states.
+"""
+from __future__ import annotations
+
+import math
+import numpy as np
+
+from ._jit import HAVE_NUMBA, _jit
+
+_N = 624
+_M = 397
+
+
+def _refill_py(key, buf):
+    """numpy's ``mt19937_gen`` (the next 624 state words, in place), then the tempered
+    outputs of those words into ``buf``."""
+    upper, lower, matrix = np.uint32(0x80000000), np.uint32(0x7FFFFFFF), np.uint32(0x9908B0DF)
+    one, zero = np.uint32(1), np.uint32(0)
+    for i in range(_N - _M):
+        y = (key[i] & upper) | (key[i + 1] & lower)
+        key[i] = key[i + _M] ^ (y >> one) ^ ((zero - (y & one)) & matrix)
+    for i in range(_N - _M, _N - 1):
+        y = (key[i] & upper) | (key[i + 1] & lower)
+        key[i] = key[i + _M - _N] ^ (y >> one) ^ ((zero - (y & one)) & matrix)
+    y = (key[_N - 1] & upper) | (key[0] & lower)
+    key[_N - 1] = key[_M - 1] ^ (y >> one) ^ ((zero - (y & one)) & matrix)
+    _temper_all(key, buf)
+
+
+def _temper_all_py(key, buf):
+    """``mt19937_next``'s tempering of every state word."""
+    for i in range(_N):
+        y = key[i]
+        y ^= y >> np.uint32(11)
+        y ^= (y << np.uint32(7)) & np.uint32(0x9D2C5680)
+        y ^= (y << np.uint32(15)) & np.uint32(0xEFC60000)
+        y ^= y >> np.uint32(18)
+        buf[i] = y
+
+
+_temper_all = _jit(_temper_all_py)
+_refill = _jit(_refill_py)
+
+
+def _double_py(key, buf, pos):
+    """``mt19937_next_double`` (two words, 53 random bits): returns (value, new pos)."""
+    if pos == _N:
+        _refill(key, buf)
+        pos = 0
+    a = np.int64(buf[pos] >> np.uint32(5))
+    pos += 1
+    if pos == _N:
+        _refill(key, buf)
+        pos = 0
+    b = np.int64(buf[pos] >> np.uint32(6))
+    return (a * 67108864.0 + b) / 9007199254740992.0, pos + 1
+
+
+_double = _jit(_double_py)
+
+
+def _loggam_py(x):
+    """numpy's ``random_loggam`` (log-gamma by Stirling's series), same operations."""
+    if x == 1.0 or x == 2.0:
+        return 0.0
+    n = int(7 - x) if x < 7.0 else 0
+    x0 = x + n
+    x2 = (1.0 / x0) * (1.0 / x0)
+    gl0 = -1.39243221690590e+00
+    for a_k in (1.796443723688307e-01, -2.955065359477124e-02, 6.410256410256410e-03,
+                -1.917526917526918e-03, 8.417508417508418e-04, -5.952380952380952e-04,
+                7.936507936507937e-04, -2.777777777777778e-03, 8.333333333333333e-02):
+        gl0 *= x2
+        gl0 += a_k
+    gl = gl0 / x0 + 0.5 * 1.8378770664093453e+00 + (x0 - 0.5) * math.log(x0) - x0
+    if x < 7.0:
+        for _ in range(n):
+            gl -= math.log(x0 - 1.0)
+            x0 -= 1.0
+    return gl
+
+
+_loggam = _jit(_loggam_py)
+
+
+def _poisson_tables_py(levels, table_size):
+    """Per level: exp(-lam) (multiplication method) or sqrt/log and PTRS's hat constants,
+    as ``random_poisson_ptrs`` computes them; and loggam(k + 1) for k < table_size."""
+    count = levels.shape[0]
+    tables = np.zeros((6, count))  # enlam, loglam, a, b, log(invalpha), vr
+    for i in range(count):
+        lam = levels[i]
+        if lam >= 10:
+            slam = math.sqrt(lam)
+            tables[1, i] = math.log(lam)
+            b = 0.931 + 2.53 * slam
+            tables[2, i] = -0.059 + 0.02483 * b
+            tables[3, i] = b
+            tables[4, i] = math.log(1.1239 + 1.1328 / (b - 3.4))
+            tables[5, i] = 0.9277 - 3.6224 / (b - 2)
+        elif lam > 0:
+            tables[0, i] = math.exp(-lam)
+    loggam = np.empty(table_size)
+    for k in range(table_size):
+        loggam[k] = _loggam(k + 1.0)
+    return tables, loggam
+
+
+_poisson_tables = _jit(_poisson_tables_py)
+
+
+def _poisson_levels_py(key, buf, pos, image, levels, tables, loggam, counts_out):
+    """``counts_out = RandomState.poisson(levels[image])`` for flat uint8 ``image``;
+    returns the new MT position."""
+    table_size = loggam.shape[0]
+    for p in range(image.shape[0]):
+        i = image[p]
+        lam = levels[i]
+        if lam >= 10:
+            loglam, a, b, lia, vr = tables[1, i], tables[2, i], tables[3, i], tables[4, i], tables[5, i]
+            while True:
+                if pos <= _N - 4:  # both doubles inside the current block (inlined)
+                    u = (np.int64(buf[pos] >> np.uint32(5)) * 67108864.0
+                         + np.int64(buf[pos + 1] >> np.uint32(6))) / 9007199254740992.0
+                    v = (np.int64(buf[pos + 2] >> np.uint32(5)) * 67108864.0
+                         + np.int64(buf[pos + 3] >> np.uint32(6))) / 9007199254740992.0
+                    pos += 4
+                else:
+                    u, pos = _double(key, buf, pos)
+                    v, pos = _double(key, buf, pos)
+                u -= 0.5
+                us = 0.5 - abs(u)
+                k = np.int64(math.floor((2 * a / us + b) * u + lam + 0.43))
+                if us >= 0.07 and v <= vr:
+                    break
+                if k < 0 or (us < 0.013 and v > us):
+                    continue
+                lg = loggam[k] if k < table_size else _loggam(k + 1.0)
+                if (math.log(v) + lia - math.log(a / (us * us) + b)) <= (-lam + k * loglam - lg):
+                    break
+            counts_out[p] = k
+        elif lam == 0:
+            counts_out[p] = 0
+        else:
+            limit = tables[0, i]
+            x = 0
+            prod = 1.0
+            while True:
+                if pos <= _N - 2:
+                    u = (np.int64(buf[pos] >> np.uint32(5)) * 67108864.0
+                         + np.int64(buf[pos + 1] >> np.uint32(6))) / 9007199254740992.0
+                    pos += 2
+                else:
+                    u, pos = _double(key, buf, pos)
+                prod *= u
+                if prod > limit:
+                    x += 1
+                else:
+                    break
+            counts_out[p] = x
+    return pos
+
+
+_poisson_levels = _jit(_poisson_levels_py)
+
+
+def _normal_add_u8_py(key, buf, pos, image, scale, multiplicative, gauss, out):
+    """``out = uint8(clip(x + n, 0, 1) * 255)`` (``x + x * n`` when ``multiplicative``) with
+    ``x = image / 255.`` and ``n = 0.0 + scale * legacy_gauss()`` for flat uint8 ``image``;
+    ``gauss`` = [has_gauss, cached value], updated. Returns the new MT position."""
+    has_gauss = gauss[0] != 0.0
+    cached = gauss[1]
+    for p in range(image.shape[0]):
+        if has_gauss:
+            g = cached
+            has_gauss = False
+            cached = 0.0
+        else:
+            while True:
+                if pos <= _N - 4:
+                    x1 = (np.int64(buf[pos] >> np.uint32(5)) * 67108864.0
+                          + np.int64(buf[pos + 1] >> np.uint32(6))) / 9007199254740992.0
+                    x2 = (np.int64(buf[pos + 2] >> np.uint32(5)) * 67108864.0
+                          + np.int64(buf[pos + 3] >> np.uint32(6))) / 9007199254740992.0
+                    pos += 4
+                else:
+                    x1, pos = _double(key, buf, pos)
+                    x2, pos = _double(key, buf, pos)
+                x1 = 2.0 * x1 - 1.0
+                x2 = 2.0 * x2 - 1.0
+                r2 = x1 * x1 + x2 * x2
+                if not (r2 >= 1.0 or r2 == 0.0):
+                    break
+            f = math.sqrt(-2.0 * math.log(r2) / r2)
+            cached = f * x1
+            has_gauss = True
+            g = f * x2
+        x = image[p] / 255.0
+        n = 0.0 + scale * g
+        v = x + x * n if multiplicative else x + n
+        out[p] = np.uint8(min(max(v, 0.0), 1.0) * 255)
+    gauss[0] = 1.0 if has_gauss else 0.0
+    gauss[1] = cached
+    return pos
+
+
+_normal_add_u8 = _jit(_normal_add_u8_py)
+
+
+def _uniform_below_py(key, buf, pos, threshold, out):
+    """``out = random_sample(out.size) <= threshold``; returns the new MT position."""
+    n = out.shape[0]
+    p = 0
+    while p < n:
+        if pos >= _N - 1:  # a double across two blocks, or an exhausted block
+            u, pos = _double(key, buf, pos)
+            out[p] = u <= threshold
+            p += 1
+            continue
+        stop = min(n, p + (_N - pos) // 2)  # whole doubles left in this block
+        for q in range(p, stop):
+            out[q] = (np.int64(buf[pos] >> np.uint32(5)) * 67108864.0
+                      + np.int64(buf[pos + 1] >> np.uint32(6))) / 9007199254740992.0 <= threshold
+            pos += 2
+        p = stop
+    return pos
+
+
+_uniform_below = _jit(_uniform_below_py)
+
+
+def _salt_pepper_py(key, buf, pos, flipped, table, image, out):
+    """Second pass of salt & pepper: for every value draw ``salt = random_sample() <= 0.5``;
+    ``out = 255 if flipped and salt, 0 if flipped, else table[image]``."""
+    for p in range(out.shape[0]):
+        if pos <= _N - 2:
+            u = (np.int64(buf[pos] >> np.uint32(5)) * 67108864.0
+                 + np.int64(buf[pos + 1] >> np.uint32(6))) / 9007199254740992.0
+            pos += 2
+        else:
+            u, pos = _double(key, buf, pos)
+        if flipped[p]:
+            out[p] = 255 if u <= 0.5 else 0
+        else:
+            out[p] = table[image[p]]
+    return pos
+
+
+_salt_pepper = _jit(_salt_pepper_py)
+
+
+# ---------------------------------------------------------------------------------- driver
+def replayable(rng) -> bool:
+    """True when ``rng`` is a legacy RandomState over MT19937 and numba is present."""
+    if not HAVE_NUMBA or not isinstance(rng, np.random.RandomState):
+        return False
+    return rng.get_state(legacy=False).get("bit_generator") == "MT19937"
+
+
+class _Stream:
+    """A RandomState's MT19937 state lent to the kernels; ``close`` writes it back."""
+
+    def __init__(self, rng: np.random.RandomState) -> None:
+        self.rng = rng
+        name, key, pos, has_gauss, cached = rng.get_state(legacy=True)
+        self.key = np.array(key, dtype=np.uint32)
+        self.buf = np.empty(_N, np.uint32)
+        _temper_all(self.key, self.buf)
+        self.pos = int(pos)
+        self.gauss = np.array([float(has_gauss), float(cached)])
+
+    def close(self) -> None:
+        self.rng.set_state(("MT19937", self.key, self.pos, int(self.gauss[0] != 0.0),
+                            float(self.gauss[1])))
+
+
+def poisson_levels(rng: np.random.RandomState, levels: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """``rng.poisson(levels[image])`` (int64, image's shape) for uint8 ``image`` and 256
+    float64 ``levels``: the same counts, and ``rng`` left in the same state."""
+    flat = np.ascontiguousarray(image).reshape(-1)
+    levels = np.ascontiguousarray(levels, np.float64)
+    tables, loggam = _poisson_tables(levels, int(levels.max() * 4 + 64))
+    counts = np.empty(flat.shape[0], np.int64)
+    stream = _Stream(rng)
+    stream.pos = _poisson_levels(stream.key, stream.buf, stream.pos, flat, levels, tables,
+                                 loggam, counts)
+    stream.close()
+    return counts.reshape(image.shape)
+
+
+def normal_add_u8(rng: np.random.RandomState, image: np.ndarray, scale: float,
+                  multiplicative: bool = False) -> np.ndarray:
+    """``uint8(clip(x + n, 0, 1) * 255)`` with ``x = image / 255.`` and ``n =
+    rng.normal(size=image.shape, scale=scale)``; ``x + x * n`` when ``multiplicative``."""
+    flat = np.ascontiguousarray(image).reshape(-1)
+    out = np.empty(flat.shape[0], np.uint8)
+    stream = _Stream(rng)
+    stream.pos = _normal_add_u8(stream.key, stream.buf, stream.pos, flat, float(scale),
+                                bool(multiplicative), stream.gauss, out)
+    stream.close()
+    return out.reshape(image.shape)
+
+
+def uniform_below(rng: np.random.RandomState, shape: tuple[int, ...], threshold: float) -> np.ndarray:
+    """``rng.random_sample(shape) <= threshold`` without the float array."""
+    out = np.empty(int(np.prod(shape)), np.bool_)
+    stream = _Stream(rng)
+    stream.pos = _uniform_below(stream.key, stream.buf, stream.pos, float(threshold), out)
+    stream.close()
+    return out.reshape(shape)
+
+
+def salt_and_pepper_u8(rng: np.random.RandomState, image: np.ndarray, amount: float,
+                       table: np.ndarray) -> np.ndarray:
+    """``flipped = rng.random_sample(shape) <= amount``, ``salt = rng.random_sample(shape)
+    <= 0.5``; 255 where both, 0 where flipped only, ``table[image]`` elsewhere."""
+    flat = np.ascontiguousarray(image).reshape(-1)
+    flipped = uniform_below(rng, flat.shape, amount)
+    out = np.empty(flat.shape[0], np.uint8)
+    stream = _Stream(rng)
+    stream.pos = _salt_pepper(stream.key, stream.buf, stream.pos, flipped, table, flat, out)
+    stream.close()
+    return out.reshape(image.shape)
