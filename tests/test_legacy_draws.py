@@ -61,6 +61,11 @@ def test_poisson_matches_numpy(image, warmup, photons):
         np.testing.assert_array_equal(got, expected)
         assert same_state(ours, ref)
         assert ours.random_sample() == ref.random_sample()
+    ours, ref = twin_states(5, warmup)
+    capped = draws.poisson_levels(ours, levels, image, cap=7)
+    assert capped.dtype == np.uint8
+    np.testing.assert_array_equal(capped, np.minimum(ref.poisson(np.take(levels, image)), 7))
+    assert same_state(ours, ref)
 
 
 @pytest.mark.parametrize("warmup", WARMUPS)

@@ -132,8 +132,8 @@ def _poisson_tables_py(levels, table_size):
 _poisson_tables = _jit(_poisson_tables_py)
 
 
-def _poisson_levels_py(key, buf, pos, image, levels, tables, loggam, counts_out):
-    """``counts_out = RandomState.poisson(levels[image])`` for flat uint8 ``image``;
+def _poisson_levels_py(key, buf, pos, image, levels, tables, loggam, cap, counts_out):
+    """``counts_out = min(RandomState.poisson(levels[image]), cap)`` for flat uint8 ``image``;
     returns the new MT position."""
     table_size = loggam.shape[0]
     for p in range(image.shape[0]):
@@ -161,7 +161,7 @@ def _poisson_levels_py(key, buf, pos, image, levels, tables, loggam, counts_out)
                 lg = loggam[k] if k < table_size else _loggam(k + 1.0)
                 if (math.log(v) + lia - math.log(a / (us * us) + b)) <= (-lam + k * loglam - lg):
                     break
-            counts_out[p] = k
+            counts_out[p] = min(k, cap)
         elif lam == 0:
             counts_out[p] = 0
         else:
@@ -180,7 +180,7 @@ def _poisson_levels_py(key, buf, pos, image, levels, tables, loggam, counts_out)
                     x += 1
                 else:
                     break
-            counts_out[p] = x
+            counts_out[p] = min(x, cap)
     return pos
 
 
@@ -297,16 +297,21 @@ class _Stream:
                             float(self.gauss[1])))
 
 
-def poisson_levels(rng: np.random.RandomState, levels: np.ndarray, image: np.ndarray) -> np.ndarray:
-    """``rng.poisson(levels[image])`` (int64, image's shape) for uint8 ``image`` and 256
-    float64 ``levels``: the same counts, and ``rng`` left in the same state."""
+def poisson_levels(rng: np.random.RandomState, levels: np.ndarray, image: np.ndarray,
+                   cap: int | None = None) -> np.ndarray:
+    """``rng.poisson(levels[image])`` for uint8 ``image`` and 256 float64 ``levels``: the
+    same counts, and ``rng`` left in the same state. Counts are int64, or, given ``cap`` <
+    256, ``min(count, cap)`` as uint8."""
     flat = np.ascontiguousarray(image).reshape(-1)
     levels = np.ascontiguousarray(levels, np.float64)
     tables, loggam = _poisson_tables(levels, int(levels.max() * 4 + 64))
-    counts = np.empty(flat.shape[0], np.int64)
+    if cap is not None and cap < 256:
+        counts = np.empty(flat.shape[0], np.uint8)
+    else:
+        counts, cap = np.empty(flat.shape[0], np.int64), np.iinfo(np.int64).max
     stream = _Stream(rng)
     stream.pos = _poisson_levels(stream.key, stream.buf, stream.pos, flat, levels, tables,
-                                 loggam, counts)
+                                 loggam, np.int64(cap), counts)
     stream.close()
     return counts.reshape(image.shape)
 

@@ -50,11 +50,20 @@ def saturate(image: np.ndarray, severity: int, rng: np.random.RandomState, use_j
 
 @register("jpeg_compression", deterministic=True)
 def jpeg_compression(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
-    """Pillow JPEG round trip at quality c."""
+    """Pillow JPEG round trip at quality c: encoded by Pillow as the reference; decoded by
+    OpenCV straight to RGB when it can (the same libjpeg-turbo decode, the same pixels,
+    tested against the reference, without Pillow's array conversion)."""
     quality = SEVERITY_PARAMS["jpeg_compression"][severity - 1]
     buffer = BytesIO()
     Image.fromarray(image).save(buffer, "JPEG", quality=quality)
+    if _IMREAD_RGB is not None:
+        decoded = cv2.imdecode(np.frombuffer(buffer.getbuffer(), np.uint8), _IMREAD_RGB)
+        if decoded is not None and decoded.shape == image.shape:
+            return decoded
     return np.uint8(Image.open(buffer))  # in-memory buffer: nothing to close
+
+
+_IMREAD_RGB = getattr(cv2, "IMREAD_COLOR_RGB", None)  # OpenCV >= 4.10
 
 
 @register("pixelate", deterministic=True)

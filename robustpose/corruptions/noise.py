@@ -51,12 +51,13 @@ def shot_noise(image: np.ndarray, severity: int, rng: np.random.RandomState) -> 
     # lam = (x / 255.) * c and the output uint8(clip(k / c, 0, 1) * 255) depend on one
     # integer each: evaluate both through tables (same float64 operations as the reference).
     levels = (np.arange(256) / 255.0) * photons
-    if _legacy_draws.replayable(rng):
-        counts = _legacy_draws.poisson_levels(rng, levels, image)
+    if _legacy_draws.replayable(rng):  # counts >= photons all give 255: cap them there
+        cap = int(np.ceil(photons))
+        counts = _legacy_draws.poisson_levels(rng, levels, image, cap=cap)
     else:
         counts = rng.poisson(np.take(levels, image))
-    levels = _finish(np.arange(int(counts.max()) + 1) / float(photons))
-    return np.take(levels, counts)
+        cap = int(counts.max())
+    return np.take(_finish(np.arange(cap + 1) / float(photons)), counts)
 
 
 @register("impulse_noise")
