@@ -155,3 +155,24 @@ def test_callable_output_shape_is_checked():
     meta = {"center": np.zeros((1, 2)), "scale": np.ones((1, 2))}
     with pytest.raises(ValueError, match="expected heatmaps"):
         adapter.predict(torch.zeros(1, 3, 64, 64), meta, spec, False)
+
+
+def test_registry_adapter_decodes_with_dark_when_asked():
+    from robustpose.codecs import predict_keypoints
+    from robustpose.data import get_spec
+    from robustpose.models import create_model
+    from robustpose.models.adapters import RegistryAdapter
+
+    torch.manual_seed(0)
+    model = create_model("sbl_resnet18", extra={"NUM_DECONV_FILTERS": [32, 32, 32]}).eval()
+    crops = torch.rand(2, 3, 128, 96)
+    metas = {"center": torch.tensor([[50.0, 60.0], [80.0, 90.0]]),
+             "scale": torch.tensor([[0.6, 0.8], [0.9, 1.2]])}
+    spec = get_spec("coco")
+    adapter = RegistryAdapter(model, (96, 128), post_process="dark", dark_kernel=5)
+    want = predict_keypoints(model, crops, metas, spec, flip_test=True, refine="dark", blur_kernel=5)
+    np.testing.assert_allclose(adapter.predict(crops, metas, spec, True), want, rtol=1e-6)
+    quarter = RegistryAdapter(model, (96, 128)).predict(crops, metas, spec, True)
+    assert not np.allclose(quarter, want)
+    with pytest.raises(ValueError, match="post_process"):
+        RegistryAdapter(model, (96, 128), post_process="argmax")

@@ -48,6 +48,9 @@ def test_export_round_trip_keeps_the_weights(tmp_path):
         a, b = model(x), again(x)
     assert torch.allclose(a, b, atol=5e-3 * float(a.abs().max()) + 1e-4)   # fp16 storage only
     assert packed.stat().st_size < 0.6 * weights.stat().st_size
+    meta = torch.load(packed, weights_only=True)["meta"]
+    cfg_val = load_config(CONFIG)["val"]
+    assert (meta["post_process"], meta["dark_kernel"]) == (cfg_val["post_process"], cfg_val["dark_kernel"])
 
 
 def test_bundled_model_reproduces_its_recorded_val_ap(tmp_path, monkeypatch):

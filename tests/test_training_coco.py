@@ -141,3 +141,42 @@ def test_init_from_starts_from_saved_weights(data_root, tmp_path):
     with pytest.raises(ValueError, match="does not fit"):
         Trainer(tiny(data_root, tmp_path / "f", f"model.init_from={tmp_path / 'r18.pt'}"),
                 device="cpu", progress=False)
+
+
+def test_unbiased_targets_and_dark_decoding_follow_the_config(data_root, tmp_path):
+    """data.target_encoding=unbiased trains on DARK's sub-pixel Gaussians; val.post_process=dark
+    decodes validation (and `robustpose test`) with DARK's refinement; bad values fail in one
+    line naming the key."""
+    import numpy as np
+
+    from robustpose.codecs import predict_keypoints
+    from robustpose.training import ConfigError
+    from robustpose.training.validation import predict_fn_for
+
+    plain = Trainer(tiny(data_root, tmp_path / "a"), device="cpu", progress=False)
+    dark = Trainer(tiny(data_root, tmp_path / "b", "data.target_encoding=unbiased",
+                        "val.post_process=dark", "val.dark_kernel=5"), device="cpu", progress=False)
+    assert not plain.train_data.dataset.codec.unbiased and dark.train_data.dataset.codec.unbiased
+    # unbiased targets peak between pixels: their maxima are below 1 where HRNet's are exactly 1
+    a, b = plain.train_data.dataset[0], dark.train_data.dataset[0]
+    labelled = a["target_weight"].reshape(-1) > 0
+    assert torch.all(a["target"].amax((1, 2))[labelled] == 1)
+    assert torch.any(b["target"].amax((1, 2))[labelled] < 0.99)
+    assert plain.predict_fn is predict_keypoints
+    from robustpose.training.datasets import build_split
+    val = build_split(dark.config, "val", train=False, progress=False)
+    batch = torch.utils.data.default_collate([val.dataset[i] for i in range(4)])
+    spec = val.spec
+    got = dark.predict_fn(dark.model, batch["image"], batch["meta"], spec)
+    want = predict_keypoints(dark.model, batch["image"], batch["meta"], spec, refine="dark",
+                             blur_kernel=5)
+    quarter = predict_keypoints(dark.model, batch["image"], batch["meta"], spec)
+    np.testing.assert_array_equal(got, want)
+    assert not np.array_equal(got, quarter)
+    assert predict_fn_for(tiny(data_root, tmp_path, "val.post_process=dark")).keywords == {
+        "refine": "dark", "blur_kernel": 11}
+    for override, key in [("data.target_encoding=dark", "data.target_encoding"),
+                          ("val.post_process=argmax", "val.post_process"),
+                          ("val.dark_kernel=4", "val.dark_kernel")]:
+        with pytest.raises(ConfigError, match=key):
+            tiny(data_root, tmp_path, override)

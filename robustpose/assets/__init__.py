@@ -32,7 +32,8 @@ def load_bundled_model(map_location: str = "cpu") -> tuple[Any, dict]:
     """``(model, info)``: the bundled SynthPose model (eval mode) and its conventions.
 
     ``info`` holds ``input_size`` (width, height), ``heatmap_size``, ``flip_test``,
-    ``shift``, ``name`` (registry name), ``extra``, ``config`` (the training config file
+    ``shift``, ``post_process`` ('quarter' or 'dark') and ``dark_kernel`` (keypoint
+    decoding), ``name`` (registry name), ``extra``, ``config`` (the training config file
     name), ``val_AP`` (AP* on the SynthPose validation split measured at export) and
     ``checkpoint`` (path).
     """
@@ -46,7 +47,9 @@ def load_bundled_model(map_location: str = "cpu") -> tuple[Any, dict]:
     obj = torch.load(path, map_location=map_location, weights_only=True)
     meta = dict(obj.get("meta") or {})
     model = load_model(path, map_location=map_location).float().eval()
-    info = {key: meta.get(key) for key in ("name", "extra", "flip_test", "shift", "config", "val_AP")}
+    info = {key: meta.get(key) for key in ("name", "extra", "flip_test", "shift", "config", "val_AP",
+                                           "post_process", "dark_kernel")}
+    info["post_process"] = info["post_process"] or "quarter"  # files packed before the key
     info["input_size"] = tuple(meta["input_size"])
     info["heatmap_size"] = tuple(meta["heatmap_size"])
     info["checkpoint"] = str(path)
@@ -59,8 +62,8 @@ def export_bundled(weights: str | os.PathLike, config: str | os.PathLike,
     """Pack trained weights (``best.pt`` of ``robustpose train``) as the bundled checkpoint.
 
     Weights are stored as fp16 (halving the file); the meta records the architecture
-    (registry name, ``extra``), crop and heatmap sizes, the flip/shift test conventions
-    and the training config, so :func:`load_bundled_model` needs nothing else.
+    (registry name, ``extra``), crop and heatmap sizes, the flip/shift test and decoding
+    conventions and the training config, so :func:`load_bundled_model` needs nothing else.
     """
     import torch
 
@@ -80,6 +83,8 @@ def export_bundled(weights: str | os.PathLike, config: str | os.PathLike,
             "input_size": [int(v) for v in data["input_size"]],
             "heatmap_size": [int(v) for v in data["heatmap_size"]],
             "flip_test": bool(cfg["val"]["flip_test"]), "shift": bool(cfg["val"]["shift"]),
+            "post_process": str(cfg["val"]["post_process"]),
+            "dark_kernel": int(cfg["val"]["dark_kernel"]),
             "config": Path(config).name, "val_AP": None if val_ap is None else float(val_ap),
             "dtype": "float16"}
     target = Path(out) if out is not None else bundled_checkpoint_path()

@@ -38,14 +38,17 @@ def _bundled(device: str) -> tuple[Any, str]:
                                   or DEFAULT_INPUT_SIZE)
     name = f"bundled:{Path(bundled_checkpoint_path()).stem}"
     adapter = RegistryAdapter(model, input_size, name=name, device=device,
-                              shift=bool(info.get("shift", True)))
+                              shift=bool(info.get("shift", True)),
+                              post_process=info.get("post_process") or "quarter",
+                              dark_kernel=int(info.get("dark_kernel") or 11))
     adapter.default_flip_test = bool(info.get("flip_test", True))
     return adapter, name
 
 
 def _registry(name: str, checkpoint: str | os.PathLike | None, input_size: tuple[int, int],
               device: str, num_joints: int, extra: dict | None = None,
-              kwargs: dict | None = None, shift: bool = True) -> Any:
+              kwargs: dict | None = None, shift: bool = True, post_process: str = "quarter",
+              dark_kernel: int = 11) -> Any:
     from robustpose.models import create_model, load_checkpoint
     from robustpose.models.adapters import RegistryAdapter
 
@@ -57,7 +60,8 @@ def _registry(name: str, checkpoint: str | os.PathLike | None, input_size: tuple
             raise FileNotFoundError(f"{checkpoint}: checkpoint not found")
         load_checkpoint(model, checkpoint)
         label = f"{name}:{checkpoint.stem}"
-    return RegistryAdapter(model, input_size, name=label, device=device, shift=shift)
+    return RegistryAdapter(model, input_size, name=label, device=device, shift=shift,
+                           post_process=post_process, dark_kernel=dark_kernel)
 
 
 def resolve_adapter(model: Any = None, checkpoint: str | os.PathLike | None = None,
@@ -95,7 +99,9 @@ def resolve_adapter(model: Any = None, checkpoint: str | os.PathLike | None = No
         size = size or tuple(cfg["data"]["input_size"])
         adapter = _registry(cfg["model"]["name"], ckpt, size, device,
                             cfg["model"]["num_joints"] or num_joints, cfg["model"]["extra"],
-                            cfg["model"]["kwargs"], shift=bool(cfg["val"]["shift"]))
+                            cfg["model"]["kwargs"], shift=bool(cfg["val"]["shift"]),
+                            post_process=cfg["val"]["post_process"],
+                            dark_kernel=int(cfg["val"]["dark_kernel"]))
         adapter.default_flip_test = bool(cfg["val"]["flip_test"])
         adapter.name = f"{cfg['name']}:{Path(ckpt).stem}"
         return adapter, {"source": "config", "config": str(config), "checkpoint": str(ckpt)}

@@ -85,7 +85,8 @@ def predict_heatmaps(model: torch.nn.Module, images: torch.Tensor,
 
 def predict_keypoints(model: torch.nn.Module, images: torch.Tensor, metas: Any, spec: Any,
                       flip_test: bool = True, shift: bool = True, refine: str = "quarter",
-                      boundary: str = "hrnet", codec: GaussianHeatmap | None = None) -> np.ndarray:
+                      boundary: str = "hrnet", codec: GaussianHeatmap | None = None,
+                      blur_kernel: int = 11) -> np.ndarray:
     """Keypoints (N, K, 3) in image pixels: x, y, score (the heatmap maximum).
 
     ``images``: crops N x 3 x H x W float in [0, 1] (on the model's device); ``metas``:
@@ -93,7 +94,8 @@ def predict_keypoints(model: torch.nn.Module, images: torch.Tensor, metas: Any, 
     from :class:`~robustpose.data.TopDownDataset`) or a list of per-item dicts; ``spec``:
     the :class:`~robustpose.data.KeypointSpec` (its ``flip_pairs``). ``shift``: HRNet's
     1-px shift of the flipped heatmaps; ``refine``: 'quarter' (HRNet post-processing),
-    'dark' or 'none'; ``boundary``: the quarter-shift rule, 'hrnet' or 'mmpose'.
+    'dark' (``blur_kernel``: DARK's heatmap smoothing, odd, in heatmap px) or 'none';
+    ``boundary``: the quarter-shift rule, 'hrnet' or 'mmpose'.
     Models with ``output_kind == 'coords'`` must return N x K x 2 in input-crop pixels;
     their flip test mirrors ``x -> W - 1 - x`` and swaps pairs; scores are 1.
     """
@@ -106,7 +108,8 @@ def predict_keypoints(model: torch.nn.Module, images: torch.Tensor, metas: Any, 
     heatmaps = predict_heatmaps(model, images, spec.flip_pairs, flip_test, shift)
     hm_h, hm_w = int(heatmaps.shape[2]), int(heatmaps.shape[3])
     if codec is None:
-        codec = GaussianHeatmap((in_w, in_h), (hm_w, hm_h), refine=refine, boundary=boundary)
+        codec = GaussianHeatmap((in_w, in_h), (hm_w, hm_h), refine=refine, boundary=boundary,
+                                blur_kernel=blur_kernel)
     coords, maxvals = codec.decode(heatmaps, shift=refine != "none", refine=refine)
     xy = heatmaps_to_image_coords(coords, center, scale, (hm_w, hm_h))
     return np.concatenate([xy, maxvals[..., None].astype(np.float64)], axis=-1)

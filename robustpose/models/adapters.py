@@ -100,10 +100,14 @@ class RegistryAdapter:
 
     def __init__(self, model: torch.nn.Module, input_size: tuple[int, int],
                  name: str = "model", padding: float = 1.25, shift: bool = True,
-                 device: str | torch.device = "cpu") -> None:
+                 device: str | torch.device = "cpu", post_process: str = "quarter",
+                 dark_kernel: int = 11) -> None:
+        if post_process not in ("quarter", "dark"):
+            raise ValueError(f"post_process must be 'quarter' or 'dark', got {post_process!r}")
         self.model = model.eval().to(device)
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.name, self.padding, self.shift = name, float(padding), shift
+        self.post_process, self.dark_kernel = post_process, int(dark_kernel)
         self.device = torch.device(device)
 
     @torch.no_grad()
@@ -116,7 +120,8 @@ class RegistryAdapter:
         from robustpose.codecs import predict_keypoints
 
         keypoints = predict_keypoints(self.model, crops.to(self.device), metas, spec,
-                                      flip_test=flip_test, shift=self.shift)
+                                      flip_test=flip_test, shift=self.shift,
+                                      refine=self.post_process, blur_kernel=self.dark_kernel)
         return _as_numpy(keypoints).astype(np.float32)
 
 

@@ -44,6 +44,7 @@ DEFAULTS: dict[str, Any] = {
         "input_size": [192, 256],   # (width, height) of the crop
         "heatmap_size": [48, 64],   # (width, height) of the target heatmaps
         "sigma": 2.0,        # Gaussian sigma in heatmap pixels
+        "target_encoding": "hrnet",  # hrnet (peak on the rounded pixel) | unbiased (DARK)
         # HRNet's training augmentation: keyword arguments of robustpose.data.TopDownAugment
         # (flip, rotation_factor, scale_factor, half_body_prob, half_body_min_joints, ...);
         # unset keys keep TopDownAugment's defaults (HRNet COCO).
@@ -72,6 +73,8 @@ DEFAULTS: dict[str, Any] = {
         "batch_size": 32,
         "flip_test": True,
         "shift": True,                 # HRNet's 1-px shift of the flipped heatmaps
+        "post_process": "quarter",     # quarter (HRNet) | dark (DARK's Taylor refinement)
+        "dark_kernel": 11,             # DARK's heatmap blur kernel (odd, heatmap px)
         "metric": None,                # coco | pckh; defaults by data.type
         "metric_args": {},             # keyword arguments of the metric
         "best_key": None,              # metric key that picks best.pt (AP / Mean)
@@ -220,6 +223,15 @@ def validate_config(config: dict, where: str = "config") -> None:
                           f"got {config['data']['type']!r}")
     _pair(config, "data", "input_size", where)
     _pair(config, "data", "heatmap_size", where)
+    if config["data"]["target_encoding"] not in ("hrnet", "unbiased"):
+        raise ConfigError(f"{where}: data.target_encoding must be hrnet or unbiased, "
+                          f"got {config['data']['target_encoding']!r}")
+    if config["val"]["post_process"] not in ("quarter", "dark"):
+        raise ConfigError(f"{where}: val.post_process must be quarter or dark, "
+                          f"got {config['val']['post_process']!r}")
+    kernel = config["val"]["dark_kernel"]
+    if not isinstance(kernel, int) or kernel < 1 or kernel % 2 == 0:
+        raise ConfigError(f"{where}: val.dark_kernel must be an odd positive integer, got {kernel!r}")
     train = config["train"]
     for key in ("batch_size", "epochs"):
         if not isinstance(train[key], int) or train[key] <= 0:

@@ -121,6 +121,7 @@ def build_metric_factory(config: dict, spec: Any, annotation_file: Path | None,
 
 def build_split(config: dict, split: str, train: bool, progress: bool = True) -> SplitData:
     """The TopDownDataset of ``split`` ('train' or 'val') with its metric factory."""
+    from robustpose.codecs import GaussianHeatmap
     from robustpose.data import TopDownDataset
     from robustpose.utils.seeding import derive_seed
 
@@ -128,9 +129,12 @@ def build_split(config: dict, split: str, train: bool, progress: bool = True) ->
     if not records:
         raise ValueError(f"{ann or split}: no person records with keypoints in data.{split}")
     data = config["data"]
+    codec = GaussianHeatmap(tuple(data["input_size"]), tuple(data["heatmap_size"]),
+                            float(data["sigma"]), unbiased=data["target_encoding"] == "unbiased")
     dataset = TopDownDataset(records, spec, input_size=tuple(data["input_size"]),
                              heatmap_size=tuple(data["heatmap_size"]), sigma=float(data["sigma"]),
                              train=train, augment=build_augment(config) if train else None,
-                             seed=derive_seed(config["seed"], "data", split), skip_unreadable=True)
+                             seed=derive_seed(config["seed"], "data", split), skip_unreadable=True,
+                             codec=codec)
     factory = None if train else build_metric_factory(config, spec, ann, records)
     return SplitData(dataset=dataset, spec=spec, annotation_file=ann, metric_factory=factory)

@@ -6,7 +6,7 @@ import os
 from typing import Any, Callable
 
 from robustpose.training.distributed import DistInfo, init_distributed, rank_zero_first, shutdown
-from robustpose.training.validation import validate
+from robustpose.training.validation import predict_fn_for, validate
 from robustpose.utils.seeding import derive_seed
 
 
@@ -44,7 +44,8 @@ def evaluate_checkpoint(config: dict, checkpoint: str | os.PathLike, device: str
         return validate(model, val.dataset, val.spec, val.metric_factory, info,
                         batch_size=int(vcfg["batch_size"]), flip_test=bool(vcfg["flip_test"]),
                         shift=bool(vcfg["shift"]), num_workers=int(config["data"]["num_workers"]),
-                        predict_fn=predict_fn, progress=progress, desc="test")
+                        predict_fn=predict_fn or predict_fn_for(config), progress=progress,
+                        desc="test")
     finally:
         if dist_info is None:
             shutdown(info)

@@ -28,7 +28,7 @@ from robustpose.training.distributed import (DistInfo, all_reduce_mean, barrier,
                                              gather_to_main, init_distributed, rank_zero_first)
 from robustpose.training.logs import EpochLog
 from robustpose.training.methods import TrainingMethod, build_method
-from robustpose.training.validation import validate
+from robustpose.training.validation import predict_fn_for, validate
 from robustpose.utils.io import atomic_write_text
 from robustpose.utils.seeding import derive_seed
 
@@ -112,7 +112,7 @@ class Trainer:
         self.dist = dist_info or init_distributed(device)
         self.device = self.dist.device
         self.progress = progress
-        self.predict_fn = predict_fn
+        self.predict_fn = predict_fn or predict_fn_for(config)
         seed = int(config["seed"])
         self.output_dir = Path(config["output_dir"] or Path("runs") / config["name"])
         rank = self.dist.rank

@@ -27,6 +27,19 @@ def _default_predict() -> PredictFn:
     return predict_keypoints
 
 
+def predict_fn_for(config: dict) -> PredictFn:
+    """The config's keypoint decoding: HRNet's quarter-pixel shift (``val.post_process:
+    quarter``), or DARK (``dark``, blurred with ``val.dark_kernel``)."""
+    import functools
+
+    from robustpose.codecs import predict_keypoints
+    val = config["val"]
+    if val.get("post_process", "quarter") == "quarter":
+        return predict_keypoints
+    return functools.partial(predict_keypoints, refine=val["post_process"],
+                             blur_kernel=int(val.get("dark_kernel", 11)))
+
+
 def _to_numpy(value: Any) -> np.ndarray:
     if isinstance(value, torch.Tensor):
         return value.detach().cpu().numpy()
