@@ -46,13 +46,11 @@ def _bundled(device: str) -> tuple[Any, str]:
 
 
 def _registry(name: str, checkpoint: str | os.PathLike | None, input_size: tuple[int, int],
-              device: str, num_joints: int, extra: dict | None = None,
-              kwargs: dict | None = None, shift: bool = True, post_process: str = "quarter",
-              dark_kernel: int = 11) -> Any:
+              device: str, num_joints: int) -> Any:
     from robustpose.models import create_model, load_checkpoint
     from robustpose.models.adapters import RegistryAdapter
 
-    model = create_model(name, num_joints=num_joints, extra=extra, **(kwargs or {}))
+    model = create_model(name, num_joints=num_joints)
     label = name
     if checkpoint is not None:
         checkpoint = Path(checkpoint)
@@ -60,8 +58,7 @@ def _registry(name: str, checkpoint: str | os.PathLike | None, input_size: tuple
             raise FileNotFoundError(f"{checkpoint}: checkpoint not found")
         load_checkpoint(model, checkpoint)
         label = f"{name}:{checkpoint.stem}"
-    return RegistryAdapter(model, input_size, name=label, device=device, shift=shift,
-                           post_process=post_process, dark_kernel=dark_kernel)
+    return RegistryAdapter(model, input_size, name=label, device=device)
 
 
 def resolve_adapter(model: Any = None, checkpoint: str | os.PathLike | None = None,
@@ -97,11 +94,17 @@ def resolve_adapter(model: Any = None, checkpoint: str | os.PathLike | None = No
             if not ckpt.is_file():
                 raise FileNotFoundError(f"{config}: no --checkpoint given and {ckpt} not found")
         size = size or tuple(cfg["data"]["input_size"])
-        adapter = _registry(cfg["model"]["name"], ckpt, size, device,
-                            cfg["model"]["num_joints"] or num_joints, cfg["model"]["extra"],
-                            cfg["model"]["kwargs"], shift=bool(cfg["val"]["shift"]),
-                            post_process=cfg["val"]["post_process"],
-                            dark_kernel=int(cfg["val"]["dark_kernel"]))
+        if not Path(ckpt).is_file():
+            raise FileNotFoundError(f"{ckpt}: checkpoint not found")
+        from robustpose.models import load_checkpoint
+        from robustpose.models.adapters import RegistryAdapter
+        from robustpose.training.evaluate import build_model_for
+
+        net = build_model_for(cfg, num_joints)
+        load_checkpoint(net, ckpt)
+        adapter = RegistryAdapter(net, size, device=device, shift=bool(cfg["val"]["shift"]),
+                                  post_process=cfg["val"]["post_process"],
+                                  dark_kernel=int(cfg["val"]["dark_kernel"]))
         adapter.default_flip_test = bool(cfg["val"]["flip_test"])
         adapter.name = f"{cfg['name']}:{Path(ckpt).stem}"
         return adapter, {"source": "config", "config": str(config), "checkpoint": str(ckpt)}

@@ -11,6 +11,8 @@ from typing import Sequence
 
 import numpy as np
 
+from robustpose.utils.conventions import COCO_SIGMAS
+
 __all__ = ["KeypointSpec", "get_spec", "spec_from_category", "SPEC_NAMES"]
 
 
@@ -60,9 +62,6 @@ COCO_NAMES = [
     "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip",
     "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
 ]
-#: The 17 standard COCO OKS sigmas (pycocotools ``COCOeval.Params.kpt_oks_sigmas``).
-COCO_SIGMAS = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07,
-                        .87, .87, .89, .89]) / 10.0
 # The COCO json skeleton, converted to 0-based indices.
 COCO_SKELETON = [(15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6),
                  (5, 7), (6, 8), (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4),

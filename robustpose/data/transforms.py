@@ -10,10 +10,10 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from robustpose.utils.conventions import PIXEL_STD
+
 __all__ = ["PIXEL_STD", "box_to_center_scale", "center_scale_to_box", "get_affine_transform",
            "affine_transform_points", "crop_image", "fliplr_keypoints"]
-
-PIXEL_STD = 200.0
 
 
 def box_to_center_scale(box_xywh: Sequence[float], aspect_ratio: float,

@@ -20,6 +20,7 @@ import numpy as np
 from robustpose.evaluation.oks_nms import COCO_SIGMAS, areas_from_scale, oks_nms, rescore
 from robustpose.evaluation.results_io import (as_list_of_dicts, check_finite_array,
                                               finite_numbers, read_json)
+from robustpose.utils.conventions import to_numpy as _to_numpy
 from robustpose.utils.io import atomic_write_text
 
 #: pycocotools ``COCOeval.stats`` order for iouType 'keypoints'.
@@ -187,12 +188,6 @@ def evaluate_coco_results(gt: CocoGroundTruth, results: list[dict],
         ev.accumulate()
         ev.summarize()
     return {name: float(value) for name, value in zip(COCO_STAT_NAMES, ev.stats)}
-
-
-def _to_numpy(x: Any) -> np.ndarray:
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x)
 
 
 class CocoKeypointMetric:

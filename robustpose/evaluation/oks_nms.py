@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-#: COCO person keypoint OKS sigmas (pycocotools' ``kpt_oks_sigmas``), 17 values.
-COCO_SIGMAS = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62,
-                        1.07, 1.07, .87, .87, .89, .89]) / 10.0
+from robustpose.utils.conventions import COCO_SIGMAS, PIXEL_STD
 
-PIXEL_STD = 200.0
+__all__ = ["COCO_SIGMAS", "rescore", "oks_iou", "oks_nms", "areas_from_scale"]
 
 
 def rescore(keypoints: np.ndarray, box_scores: np.ndarray, vis_thr: float = 0.2) -> np.ndarray:

@@ -24,15 +24,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from robustpose.evaluation.results_io import check_finite_array, finite_numbers, read_json
+from robustpose.utils.conventions import to_numpy as _to_numpy
 from robustpose.utils.io import atomic_write_text
 
 AUC_METHODS = ("trapezoid", "mmpose")
-
-
-def _to_numpy(x: Any) -> np.ndarray:
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x)
 
 
 def per_joint_pck(dist: np.ndarray, visible: np.ndarray, norm: np.ndarray, thr: float,

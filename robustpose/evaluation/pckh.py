@@ -26,6 +26,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from robustpose.evaluation.results_io import check_finite_array, finite_numbers, read_json
+from robustpose.utils.conventions import to_numpy as _to_numpy
 from robustpose.utils.io import atomic_write_text
 
 SC_BIAS = 0.6
@@ -124,12 +125,6 @@ def pckh_table(pred: np.ndarray, gt: Mapping[str, Any], threshold_test: str = "<
     out["joint_counts"] = [int(c) for c in count]
     out["num_people"] = int(len(pred))
     return out
-
-
-def _to_numpy(x: Any) -> np.ndarray:
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x)
 
 
 def ground_truth_from_records(records: Sequence[Any]) -> dict[str, Any]:

@@ -10,12 +10,14 @@ from robustpose.training.validation import predict_fn_for, validate
 from robustpose.utils.seeding import derive_seed
 
 
-def build_model_for(config: dict, num_joints: int) -> Any:
-    """The config's model architecture (weights come from a checkpoint afterwards)."""
+def build_model_for(config: dict, num_joints: int, pretrained: str | None = None) -> Any:
+    """The config's model architecture, initialised from the config's seed (weights come
+    from a checkpoint afterwards, or ``pretrained``: an ImageNet backbone file)."""
     from robustpose.models import create_model
     mcfg = config["model"]
     return create_model(mcfg["name"], num_joints=int(mcfg["num_joints"] or num_joints),
-                        extra=mcfg["extra"], seed=derive_seed(int(config["seed"]), "model-init"),
+                        extra=mcfg["extra"], pretrained=pretrained,
+                        seed=derive_seed(int(config["seed"]), "model-init"),
                         **(mcfg["kwargs"] or {}))
 
 

@@ -141,7 +141,7 @@ class Trainer:
                                             progress=progress and self.dist.is_main)
 
         if model is None:
-            model = self._create_model(derive_seed(seed, "model-init"))
+            model = self._create_model()
         self.model = model.to(self.device)
         self.num_joints = int(config["model"]["num_joints"] or len(self.train_data.spec.keypoint_names))
         self.forward: nn.Module = PoseForward(self.model)
@@ -170,15 +170,15 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ building
-    def _create_model(self, init_seed: int) -> nn.Module:
-        from robustpose.models import create_model
+    def _create_model(self) -> nn.Module:
+        """The config's model (seeded init), then ``model.pretrained`` (ImageNet backbone)
+        or ``model.init_from`` (whole-model weights)."""
+        from robustpose.training.evaluate import build_model_for
         mcfg = self.config["model"]
-        num_joints = mcfg["num_joints"] or len(self.train_data.spec.keypoint_names)
         pretrained = mcfg["pretrained"]
         if pretrained is not None and not Path(str(pretrained)).is_file():
             raise FileNotFoundError(f"{pretrained}: model.pretrained (ImageNet weights) not found")
-        model = create_model(mcfg["name"], num_joints=num_joints, extra=mcfg["extra"],
-                             pretrained=pretrained, seed=init_seed, **(mcfg["kwargs"] or {}))
+        model = build_model_for(self.config, len(self.train_data.spec.keypoint_names), pretrained)
         init_from = mcfg.get("init_from")
         if init_from is not None:  # whole-model weights to fine-tune or continue from
             if not Path(str(init_from)).is_file():

@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from robustpose.training.distributed import DistInfo, gather_to_main, shard_indices
+from robustpose.utils.conventions import to_numpy as _to_numpy
 
 #: meta keys passed on to the metric (those present in the dataset's meta)
 META_KEYS = ("index", "image_id", "score", "area", "center", "scale", "bbox")
@@ -38,12 +39,6 @@ def predict_fn_for(config: dict) -> PredictFn:
         return predict_keypoints
     return functools.partial(predict_keypoints, refine=val["post_process"],
                              blur_kernel=int(val.get("dark_kernel", 11)))
-
-
-def _to_numpy(value: Any) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu().numpy()
-    return np.asarray(value)
 
 
 @torch.no_grad()
