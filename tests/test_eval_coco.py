@@ -300,3 +300,22 @@ def test_end_to_end_ground_truth_heatmaps_through_the_data_path(data_root):
     stats = metric.stats()
     assert stats["num_people"] == 68
     assert 0.95 < stats["AP"] < 1.0  # measured 0.9818 (AR 0.9882)
+
+
+def test_postprocessing_runs_once_per_accumulated_state(data_root, monkeypatch):
+    """stats() and write_predictions() share one rescoring + NMS pass; a new batch redoes it."""
+    import robustpose.evaluation.coco as coco_module
+
+    ann = data_root / "coco_val_mini" / "annotations.json"
+    _, anns = gt_people(ann)
+    calls = []
+    real_nms = coco_module.oks_nms
+    monkeypatch.setattr(coco_module, "oks_nms", lambda *a, **k: calls.append(1) or real_nms(*a, **k))
+    metric = CocoKeypointMetric(ann)
+    feed_gt(metric, anns[:10], noise=2.0)
+    first = metric.stats()
+    per_pass = len(calls)
+    assert per_pass > 0
+    assert metric.predictions() is metric.predictions() and len(calls) == per_pass
+    feed_gt(metric, anns[10:], noise=2.0)
+    assert metric.stats() != first and len(calls) > per_pass

@@ -229,6 +229,7 @@ class CocoKeypointMetric:
         self._areas: list[np.ndarray] = []
         self._centers: list[np.ndarray] = []
         self._scales: list[np.ndarray] = []
+        self._cached: list[dict] | None = None  # predictions() after the last accumulate
 
     def accumulate(self, keypoints: Any, meta: Mapping[str, Any]) -> None:
         """Add a batch of people.
@@ -268,9 +269,16 @@ class CocoKeypointMetric:
         self._areas.append(area_arr)
         self._centers.append(center.astype(np.float64))
         self._scales.append(scale_arr.astype(np.float64))
+        self._cached = None
 
     def predictions(self) -> list[dict]:
-        """Rescored, OKS-NMS'ed predictions in COCO results format (what gets evaluated)."""
+        """Rescored, OKS-NMS'ed predictions in COCO results format (what gets evaluated).
+        Computed once per accumulated state (stats and write_predictions share it)."""
+        if self._cached is None:
+            self._cached = self._postprocess()
+        return self._cached
+
+    def _postprocess(self) -> list[dict]:
         if not self._keypoints:
             return []
         kps = np.concatenate(self._keypoints)
