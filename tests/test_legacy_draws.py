@@ -116,3 +116,26 @@ def test_noise_corruptions_same_with_and_without_replay(monkeypatch, image, name
         slow = corrupt(big, name, severity, seed=severity)
         monkeypatch.undo()
         np.testing.assert_array_equal(fast, slow)
+
+
+@pytest.mark.parametrize("warmup", WARMUPS)
+def test_raw_words_match_numpy(warmup):
+    for count in (0, 1, 623, 624, 625, 5000):
+        ours, ref = twin_states(count, warmup)
+        np.testing.assert_array_equal(draws.raw_uint32(ours, count),
+                                      ref.randint(0, 2**32, size=count, dtype=np.uint32))
+        assert same_state(ours, ref)
+    pcg = np.random.RandomState(np.random.PCG64(0))  # not replayable: numpy's own path
+    np.testing.assert_array_equal(draws.raw_uint32(pcg, 9), np.random.RandomState(
+        np.random.PCG64(0)).randint(0, 2**32, size=9, dtype=np.uint32))
+
+
+@pytest.mark.parametrize("warmup", WARMUPS)
+def test_uniform_and_normal_arrays_match_numpy(warmup):
+    for seed, (low, high, loc, scale, size) in enumerate([(-45, 45, 0.0, 1.0, 7),
+                                                          (-3.3, 0.7, 0.1, 0.3, (33, 41))]):
+        ours, ref = twin_states(seed, warmup)
+        np.testing.assert_array_equal(draws.uniform(ours, low, high, size), ref.uniform(low, high, size))
+        np.testing.assert_array_equal(draws.normal(ours, loc, scale, size), ref.normal(loc, scale, size))
+        assert same_state(ours, ref)
+        assert ours.normal() == ref.normal()

@@ -14,6 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from . import _jit
+from ._legacy_draws import raw_uint32
 
 
 @functools.lru_cache(maxsize=64)
@@ -57,7 +58,7 @@ def legacy_randint(rng: np.random.RandomState, low: int, high: int, count: int,
     if count == 0:
         return np.zeros(0, dtype)
     if mask == span:
-        raw = rng.randint(0, 2**32, size=count, dtype=np.uint32)
+        raw = raw_uint32(rng, count)
         return ((raw & np.uint32(mask)).astype(np.int64) + low).astype(dtype, copy=False)
     if _jit.HAVE_NUMBA:  # the same rejection in one compiled pass per chunk
         out = np.empty(count, dtype)
@@ -65,11 +66,11 @@ def legacy_randint(rng: np.random.RandomState, low: int, high: int, count: int,
         filled, chunk = 0, max(64, int(count * ratio * 0.98))
         while filled < count:
             state = rng.get_state(legacy=False)
-            raw = rng.randint(0, 2**32, size=chunk, dtype=np.uint32)
+            raw = raw_uint32(rng, chunk)
             filled, used = _jit.masked_accept(raw, np.uint32(mask), np.uint32(span), low, out, filled)
             if filled == count and used < chunk:
                 rng.set_state(state)
-                rng.randint(0, 2**32, size=used, dtype=np.uint32)
+                raw_uint32(rng, used)
             chunk = max(64, int((count - filled) * ratio * 1.1))
         return out
     # Draw slightly fewer raw values than expected to be needed, then top up in small
@@ -79,13 +80,13 @@ def legacy_randint(rng: np.random.RandomState, low: int, high: int, count: int,
     chunk = max(64, int(count * ratio * 0.98))
     while missing:
         state = rng.get_state(legacy=False)
-        raw = rng.randint(0, 2**32, size=chunk, dtype=np.uint32) & np.uint32(mask)
+        raw = raw_uint32(rng, chunk) & np.uint32(mask)
         accepted = np.flatnonzero(raw <= span)
         if accepted.size >= missing:
             used = int(accepted[missing - 1]) + 1
             if used < chunk:
                 rng.set_state(state)
-                rng.randint(0, 2**32, size=used, dtype=np.uint32)
+                raw_uint32(rng, used)
             parts.append(raw[accepted[:missing]])
             break
         parts.append(raw[accepted])

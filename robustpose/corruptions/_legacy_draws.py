@@ -1,31 +1,33 @@
 """Compiled replay of numpy's legacy ``RandomState`` samplers (private).
 
-The noise corruptions must draw exactly what ``np.random.seed(k)`` followed by the
-reference's calls draws, and numpy's legacy samplers are already C loops: a faster path
-has to do less work per value. Here numpy itself produces the raw MT19937 words
-(``randint(0, 2**32, dtype=uint32)`` returns one untouched word per value), and compiled
-kernels turn them into samples with numpy's own algorithms:
+The noise corruptions (and glass blur's shuffle) must draw exactly what
+``np.random.seed(k)`` followed by the reference's calls draws, and numpy's legacy samplers
+are already C loops: a faster path has to do less work per value. These kernels copy the
+RandomState's MT19937 state (``get_state``), run numpy's own algorithms on it, compiled,
+and write the advanced state back (``set_state``: same words, same position, same cached
+Gaussian as numpy's samplers would leave):
 
+- MT19937: ``mt19937_gen`` (624 words at a time, a loop LLVM vectorises) and the
+  tempering of ``mt19937_next``; raw 32-bit words are what ``randint(0, 2**32,
+  dtype=uint32)`` returns;
 - ``next_double``: ``((a >> 5) * 2**26 + (b >> 6)) / 2**53`` from two words;
 - ``legacy_gauss``: Marsaglia's polar method with the cached second value;
 - ``random_poisson``: the multiplication method below lam = 10, Hormann's PTRS at and
   above, with ``random_loggam``.
 
-The gain comes from the images: a uint8 channel value takes one of 256 values, so each
-per-lam constant of the Poisson sampler (exp(-lam); sqrt, log and the PTRS hat
-parameters) is computed once per level instead of once per pixel, with the same float64
-operations, and the surrounding arithmetic of the corruption (scale, clip, * 255, cast) is
-fused into the same pass. Every floating-point operation is the C code's, in its order (no
-fastmath, so no contraction or reassociation), and ``log``/``exp``/``sqrt`` are the C
-library's, so the samples are the same bits. Rejection loops need an unknown number of
-words: words are drawn in chunks, a sample cut by the end of a chunk is redone on the next
-one, and at the end the ``RandomState`` is put back exactly where numpy's sampler would
-have left it (same MT19937 position, same cached Gaussian). tests/test_legacy_draws.py
-compares every kernel with numpy's samplers over many seeds and states.
+Where the gain comes from: words are read straight from the tempered block (no call per
+word), each per-lam constant of the Poisson sampler (exp(-lam); sqrt, log and the PTRS
+hat parameters) is computed once per grey level (a uint8 channel takes 256 values)
+instead of once per pixel, and the corruption's own arithmetic (scale, clip, * 255, cast)
+is fused into the sampling pass. Every floating-point operation is the C code's, in its
+order (no fastmath, so no contraction or reassociation), and ``log``/``exp``/``sqrt`` are
+the C library's, so the samples are the same bits. tests/test_legacy_draws.py compares
+every kernel with numpy's samplers over many seeds and states.
 """
 from __future__ import annotations
 
 import math
+
 import numpy as np
 
 from ._jit import HAVE_NUMBA, _jit
@@ -272,6 +274,84 @@ def _salt_pepper_py(key, buf, pos, flipped, table, image, out):
 _salt_pepper = _jit(_salt_pepper_py)
 
 
+def _raw_words_py(key, buf, pos, out):
+    """``out = randint(0, 2**32, size=out.size, dtype=uint32)``: raw tempered words."""
+    n = out.shape[0]
+    p = 0
+    while p < n:
+        if pos == _N:
+            _refill(key, buf)
+            pos = 0
+        take = min(n - p, _N - pos)
+        out[p:p + take] = buf[pos:pos + take]
+        p += take
+        pos += take
+    return pos
+
+
+_raw_words = _jit(_raw_words_py)
+
+
+def _uniform_fill_py(key, buf, pos, low, span, out):
+    """``out = low + span * random_sample()`` in order (``RandomState.uniform``)."""
+    n = out.shape[0]
+    p = 0
+    while p < n:
+        if pos >= _N - 1:  # a double across two blocks, or an exhausted block
+            u, pos = _double(key, buf, pos)
+            out[p] = low + span * u
+            p += 1
+            continue
+        stop = min(n, p + (_N - pos) // 2)
+        for q in range(p, stop):
+            out[q] = low + span * ((np.int64(buf[pos] >> np.uint32(5)) * 67108864.0
+                                    + np.int64(buf[pos + 1] >> np.uint32(6))) / 9007199254740992.0)
+            pos += 2
+        p = stop
+    return pos
+
+
+_uniform_fill = _jit(_uniform_fill_py)
+
+
+def _normal_fill_py(key, buf, pos, loc, scale, gauss, out):
+    """``out = loc + scale * legacy_gauss()`` in order (``RandomState.normal``)."""
+    has_gauss = gauss[0] != 0.0
+    cached = gauss[1]
+    for p in range(out.shape[0]):
+        if has_gauss:
+            g = cached
+            has_gauss = False
+            cached = 0.0
+        else:
+            while True:
+                if pos <= _N - 4:
+                    x1 = (np.int64(buf[pos] >> np.uint32(5)) * 67108864.0
+                          + np.int64(buf[pos + 1] >> np.uint32(6))) / 9007199254740992.0
+                    x2 = (np.int64(buf[pos + 2] >> np.uint32(5)) * 67108864.0
+                          + np.int64(buf[pos + 3] >> np.uint32(6))) / 9007199254740992.0
+                    pos += 4
+                else:
+                    x1, pos = _double(key, buf, pos)
+                    x2, pos = _double(key, buf, pos)
+                x1 = 2.0 * x1 - 1.0
+                x2 = 2.0 * x2 - 1.0
+                r2 = x1 * x1 + x2 * x2
+                if not (r2 >= 1.0 or r2 == 0.0):
+                    break
+            f = math.sqrt(-2.0 * math.log(r2) / r2)
+            cached = f * x1
+            has_gauss = True
+            g = f * x2
+        out[p] = loc + scale * g
+    gauss[0] = 1.0 if has_gauss else 0.0
+    gauss[1] = cached
+    return pos
+
+
+_normal_fill = _jit(_normal_fill_py)
+
+
 # ---------------------------------------------------------------------------------- driver
 def replayable(rng) -> bool:
     """True when ``rng`` is a legacy RandomState over MT19937 and numba is present."""
@@ -349,3 +429,45 @@ def salt_and_pepper_u8(rng: np.random.RandomState, image: np.ndarray, amount: fl
     stream.pos = _salt_pepper(stream.key, stream.buf, stream.pos, flipped, table, flat, out)
     stream.close()
     return out.reshape(image.shape)
+
+
+def raw_uint32(rng, count: int) -> np.ndarray:
+    """``rng.randint(0, 2**32, size=count, dtype=np.uint32)`` (one raw MT19937 word each),
+    compiled for legacy RandomStates; any other generator goes through numpy."""
+    if not replayable(rng):
+        return rng.randint(0, 2**32, size=count, dtype=np.uint32)
+    out = np.empty(int(count), np.uint32)
+    stream = _Stream(rng)
+    stream.pos = _raw_words(stream.key, stream.buf, stream.pos, out)
+    stream.close()
+    return out
+
+
+def _shape(size) -> tuple[int, ...]:
+    return (int(size),) if np.isscalar(size) else tuple(int(v) for v in size)
+
+
+def uniform(rng, low: float, high: float, size) -> np.ndarray:
+    """``rng.uniform(low, high, size)`` (float64), compiled for legacy RandomStates."""
+    if not replayable(rng):
+        return rng.uniform(low, high, size)
+    shape = _shape(size)
+    out = np.empty(int(np.prod(shape)), np.float64)
+    stream = _Stream(rng)
+    stream.pos = _uniform_fill(stream.key, stream.buf, stream.pos, float(low),
+                               float(high) - float(low), out)
+    stream.close()
+    return out.reshape(shape)
+
+
+def normal(rng, loc: float, scale: float, size) -> np.ndarray:
+    """``rng.normal(loc, scale, size)`` (float64), compiled for legacy RandomStates."""
+    if not replayable(rng):
+        return rng.normal(loc, scale, size)
+    shape = _shape(size)
+    out = np.empty(int(np.prod(shape)), np.float64)
+    stream = _Stream(rng)
+    stream.pos = _normal_fill(stream.key, stream.buf, stream.pos, float(loc), float(scale),
+                              stream.gauss, out)
+    stream.close()
+    return out.reshape(shape)

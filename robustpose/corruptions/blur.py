@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 
 from . import _jit
+from ._legacy_draws import raw_uint32
 from ._kernels import (UNIT_FLOAT32, _zoom_axis, add_clipped_zoom, legacy_randint, motion_blur_exact,
                        motion_kernel, sk_gaussian)
 from .params import SEVERITY_PARAMS
@@ -84,7 +85,7 @@ def glass_shuffle(x: np.ndarray, max_delta: int, iterations: int, rng: np.random
     mask = (1 << span.bit_length()) - 1
     if use_jit and _jit.HAVE_NUMBA and mask == span:  # no rejection: raw outputs in draw order
         out = np.array(x, copy=True, order="C")
-        raw = rng.randint(0, 2**32, size=iterations * count * 2, dtype=np.uint32)
+        raw = raw_uint32(rng, iterations * count * 2)
         _jit.glass_copy_loop_raw(out, raw, np.uint32(mask), -d, d)
         return out
     draws = legacy_randint(rng, -d, d, iterations * count * 2, np.int32).reshape(iterations, count, 2)
