@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from robustpose.corruptions import _legacy_draws as draws
+from robustpose.corruptions import _mt19937 as stream
 from robustpose.corruptions import corrupt
 from robustpose.corruptions.params import SEVERITY_PARAMS
 
-pytestmark = pytest.mark.skipif(not draws.HAVE_NUMBA, reason="the replay needs numba")
+pytestmark = pytest.mark.skipif(not stream.HAVE_NUMBA, reason="the replay needs numba")
 
 
 def same_state(a: np.random.RandomState, b: np.random.RandomState) -> bool:
@@ -101,9 +102,9 @@ def test_uniform_and_salt_pepper_match_numpy(image, warmup):
 
 
 def test_only_legacy_mt19937_states_are_replayed():
-    assert draws.replayable(np.random.RandomState(0))
-    assert not draws.replayable(np.random.default_rng(0))
-    assert not draws.replayable(np.random.RandomState(np.random.PCG64(0)))
+    assert stream.replayable(np.random.RandomState(0))
+    assert not stream.replayable(np.random.default_rng(0))
+    assert not stream.replayable(np.random.RandomState(np.random.PCG64(0)))
 
 
 @pytest.mark.parametrize("name", ["gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise"])
@@ -122,11 +123,11 @@ def test_noise_corruptions_same_with_and_without_replay(monkeypatch, image, name
 def test_raw_words_match_numpy(warmup):
     for count in (0, 1, 623, 624, 625, 5000):
         ours, ref = twin_states(count, warmup)
-        np.testing.assert_array_equal(draws.raw_uint32(ours, count),
+        np.testing.assert_array_equal(stream.raw_uint32(ours, count),
                                       ref.randint(0, 2**32, size=count, dtype=np.uint32))
         assert same_state(ours, ref)
     pcg = np.random.RandomState(np.random.PCG64(0))  # not replayable: numpy's own path
-    np.testing.assert_array_equal(draws.raw_uint32(pcg, 9), np.random.RandomState(
+    np.testing.assert_array_equal(stream.raw_uint32(pcg, 9), np.random.RandomState(
         np.random.PCG64(0)).randint(0, 2**32, size=9, dtype=np.uint32))
 
 
@@ -135,7 +136,7 @@ def test_uniform_and_normal_arrays_match_numpy(warmup):
     for seed, (low, high, loc, scale, size) in enumerate([(-45, 45, 0.0, 1.0, 7),
                                                           (-3.3, 0.7, 0.1, 0.3, (33, 41))]):
         ours, ref = twin_states(seed, warmup)
-        np.testing.assert_array_equal(draws.uniform(ours, low, high, size), ref.uniform(low, high, size))
-        np.testing.assert_array_equal(draws.normal(ours, loc, scale, size), ref.normal(loc, scale, size))
+        np.testing.assert_array_equal(stream.uniform(ours, low, high, size), ref.uniform(low, high, size))
+        np.testing.assert_array_equal(stream.normal(ours, loc, scale, size), ref.normal(loc, scale, size))
         assert same_state(ours, ref)
         assert ours.normal() == ref.normal()

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from . import _jit
-from ._legacy_draws import raw_uint32
+from ._mt19937 import raw_uint32
 
 
 @functools.lru_cache(maxsize=64)

@@ -1,28 +1,23 @@
-"""Compiled replay of numpy's legacy ``RandomState`` samplers (private).
+"""Compiled replay of numpy's legacy samplers for the noise corruptions (private).
 
-The noise corruptions (and glass blur's shuffle) must draw exactly what
-``np.random.seed(k)`` followed by the reference's calls draws, and numpy's legacy samplers
-are already C loops: a faster path has to do less work per value. These kernels copy the
-RandomState's MT19937 state (``get_state``), run numpy's own algorithms on it, compiled,
-and write the advanced state back (``set_state``: same words, same position, same cached
-Gaussian as numpy's samplers would leave):
+The noise corruptions must draw exactly what ``np.random.seed(k)`` followed by the
+reference's calls draws, and numpy's legacy samplers are already C loops: a faster path
+has to do less work per value. These kernels run numpy's own algorithms on the
+RandomState's MT19937 stream (:mod:`._mt19937`), compiled:
 
-- MT19937: ``mt19937_gen`` (624 words at a time, a loop LLVM vectorises) and the
-  tempering of ``mt19937_next``; raw 32-bit words are what ``randint(0, 2**32,
-  dtype=uint32)`` returns;
-- ``next_double``: ``((a >> 5) * 2**26 + (b >> 6)) / 2**53`` from two words;
-- ``legacy_gauss``: Marsaglia's polar method with the cached second value;
+- ``legacy_gauss`` (Marsaglia's polar method with the cached second value);
 - ``random_poisson``: the multiplication method below lam = 10, Hormann's PTRS at and
-  above, with ``random_loggam``.
+  above, with ``random_loggam``;
+- ``random_sample`` compared with a threshold (salt and pepper).
 
-Where the gain comes from: words are read straight from the tempered block (no call per
-word), each per-lam constant of the Poisson sampler (exp(-lam); sqrt, log and the PTRS
-hat parameters) is computed once per grey level (a uint8 channel takes 256 values)
-instead of once per pixel, and the corruption's own arithmetic (scale, clip, * 255, cast)
-is fused into the sampling pass. Every floating-point operation is the C code's, in its
-order (no fastmath, so no contraction or reassociation), and ``log``/``exp``/``sqrt`` are
-the C library's, so the samples are the same bits. tests/test_legacy_draws.py compares
-every kernel with numpy's samplers over many seeds and states.
+Where the gain comes from: each per-lam constant of the Poisson sampler (exp(-lam);
+sqrt, log and the PTRS hat parameters) is computed once per grey level (a uint8 channel
+takes 256 values) instead of once per pixel, loggam(k + 1) comes from a table, and the
+corruption's own arithmetic (scale, clip, * 255, cast) is fused into the sampling pass.
+Every floating-point operation is the C code's, in its order (no fastmath, so no
+contraction or reassociation), and ``log``/``exp``/``sqrt`` are the C library's, so the
+samples are the same bits. tests/test_legacy_draws.py compares every kernel with numpy's
+samplers over many seeds and states.
 """
 from __future__ import annotations
 
@@ -30,58 +25,8 @@ import math
 
 import numpy as np
 
-from ._jit import HAVE_NUMBA, _jit
-
-_N = 624
-_M = 397
-
-
-def _refill_py(key, buf):
-    """numpy's ``mt19937_gen`` (the next 624 state words, in place), then the tempered
-    outputs of those words into ``buf``."""
-    upper, lower, matrix = np.uint32(0x80000000), np.uint32(0x7FFFFFFF), np.uint32(0x9908B0DF)
-    one, zero = np.uint32(1), np.uint32(0)
-    for i in range(_N - _M):
-        y = (key[i] & upper) | (key[i + 1] & lower)
-        key[i] = key[i + _M] ^ (y >> one) ^ ((zero - (y & one)) & matrix)
-    for i in range(_N - _M, _N - 1):
-        y = (key[i] & upper) | (key[i + 1] & lower)
-        key[i] = key[i + _M - _N] ^ (y >> one) ^ ((zero - (y & one)) & matrix)
-    y = (key[_N - 1] & upper) | (key[0] & lower)
-    key[_N - 1] = key[_M - 1] ^ (y >> one) ^ ((zero - (y & one)) & matrix)
-    _temper_all(key, buf)
-
-
-def _temper_all_py(key, buf):
-    """``mt19937_next``'s tempering of every state word."""
-    for i in range(_N):
-        y = key[i]
-        y ^= y >> np.uint32(11)
-        y ^= (y << np.uint32(7)) & np.uint32(0x9D2C5680)
-        y ^= (y << np.uint32(15)) & np.uint32(0xEFC60000)
-        y ^= y >> np.uint32(18)
-        buf[i] = y
-
-
-_temper_all = _jit(_temper_all_py)
-_refill = _jit(_refill_py)
-
-
-def _double_py(key, buf, pos):
-    """``mt19937_next_double`` (two words, 53 random bits): returns (value, new pos)."""
-    if pos == _N:
-        _refill(key, buf)
-        pos = 0
-    a = np.int64(buf[pos] >> np.uint32(5))
-    pos += 1
-    if pos == _N:
-        _refill(key, buf)
-        pos = 0
-    b = np.int64(buf[pos] >> np.uint32(6))
-    return (a * 67108864.0 + b) / 9007199254740992.0, pos + 1
-
-
-_double = _jit(_double_py)
+from ._jit import _jit
+from ._mt19937 import _N, Stream, _double, replayable
 
 
 def _loggam_py(x):
@@ -202,7 +147,7 @@ def _normal_add_u8_py(key, buf, pos, image, scale, multiplicative, gauss, out):
             cached = 0.0
         else:
             while True:
-                if pos <= _N - 4:
+                if pos <= _N - 4:  # both doubles inside the current block (inlined: speed)
                     x1 = (np.int64(buf[pos] >> np.uint32(5)) * 67108864.0
                           + np.int64(buf[pos + 1] >> np.uint32(6))) / 9007199254740992.0
                     x2 = (np.int64(buf[pos + 2] >> np.uint32(5)) * 67108864.0
@@ -216,10 +161,10 @@ def _normal_add_u8_py(key, buf, pos, image, scale, multiplicative, gauss, out):
                 r2 = x1 * x1 + x2 * x2
                 if not (r2 >= 1.0 or r2 == 0.0):
                     break
-            f = math.sqrt(-2.0 * math.log(r2) / r2)
+            f = math.sqrt(-2.0 * math.log(r2) / r2)  # legacy_gauss' polar step
+            g = f * x2
             cached = f * x1
             has_gauss = True
-            g = f * x2
         x = image[p] / 255.0
         n = 0.0 + scale * g
         v = x + x * n if multiplicative else x + n
@@ -274,109 +219,7 @@ def _salt_pepper_py(key, buf, pos, flipped, table, image, out):
 _salt_pepper = _jit(_salt_pepper_py)
 
 
-def _raw_words_py(key, buf, pos, out):
-    """``out = randint(0, 2**32, size=out.size, dtype=uint32)``: raw tempered words."""
-    n = out.shape[0]
-    p = 0
-    while p < n:
-        if pos == _N:
-            _refill(key, buf)
-            pos = 0
-        take = min(n - p, _N - pos)
-        out[p:p + take] = buf[pos:pos + take]
-        p += take
-        pos += take
-    return pos
-
-
-_raw_words = _jit(_raw_words_py)
-
-
-def _uniform_fill_py(key, buf, pos, low, span, out):
-    """``out = low + span * random_sample()`` in order (``RandomState.uniform``)."""
-    n = out.shape[0]
-    p = 0
-    while p < n:
-        if pos >= _N - 1:  # a double across two blocks, or an exhausted block
-            u, pos = _double(key, buf, pos)
-            out[p] = low + span * u
-            p += 1
-            continue
-        stop = min(n, p + (_N - pos) // 2)
-        for q in range(p, stop):
-            out[q] = low + span * ((np.int64(buf[pos] >> np.uint32(5)) * 67108864.0
-                                    + np.int64(buf[pos + 1] >> np.uint32(6))) / 9007199254740992.0)
-            pos += 2
-        p = stop
-    return pos
-
-
-_uniform_fill = _jit(_uniform_fill_py)
-
-
-def _normal_fill_py(key, buf, pos, loc, scale, gauss, out):
-    """``out = loc + scale * legacy_gauss()`` in order (``RandomState.normal``)."""
-    has_gauss = gauss[0] != 0.0
-    cached = gauss[1]
-    for p in range(out.shape[0]):
-        if has_gauss:
-            g = cached
-            has_gauss = False
-            cached = 0.0
-        else:
-            while True:
-                if pos <= _N - 4:
-                    x1 = (np.int64(buf[pos] >> np.uint32(5)) * 67108864.0
-                          + np.int64(buf[pos + 1] >> np.uint32(6))) / 9007199254740992.0
-                    x2 = (np.int64(buf[pos + 2] >> np.uint32(5)) * 67108864.0
-                          + np.int64(buf[pos + 3] >> np.uint32(6))) / 9007199254740992.0
-                    pos += 4
-                else:
-                    x1, pos = _double(key, buf, pos)
-                    x2, pos = _double(key, buf, pos)
-                x1 = 2.0 * x1 - 1.0
-                x2 = 2.0 * x2 - 1.0
-                r2 = x1 * x1 + x2 * x2
-                if not (r2 >= 1.0 or r2 == 0.0):
-                    break
-            f = math.sqrt(-2.0 * math.log(r2) / r2)
-            cached = f * x1
-            has_gauss = True
-            g = f * x2
-        out[p] = loc + scale * g
-    gauss[0] = 1.0 if has_gauss else 0.0
-    gauss[1] = cached
-    return pos
-
-
-_normal_fill = _jit(_normal_fill_py)
-
-
-# ---------------------------------------------------------------------------------- driver
-def replayable(rng) -> bool:
-    """True when ``rng`` is a legacy RandomState over MT19937 and numba is present."""
-    if not HAVE_NUMBA or not isinstance(rng, np.random.RandomState):
-        return False
-    return rng.get_state(legacy=False).get("bit_generator") == "MT19937"
-
-
-class _Stream:
-    """A RandomState's MT19937 state lent to the kernels; ``close`` writes it back."""
-
-    def __init__(self, rng: np.random.RandomState) -> None:
-        self.rng = rng
-        name, key, pos, has_gauss, cached = rng.get_state(legacy=True)
-        self.key = np.array(key, dtype=np.uint32)
-        self.buf = np.empty(_N, np.uint32)
-        _temper_all(self.key, self.buf)
-        self.pos = int(pos)
-        self.gauss = np.array([float(has_gauss), float(cached)])
-
-    def close(self) -> None:
-        self.rng.set_state(("MT19937", self.key, self.pos, int(self.gauss[0] != 0.0),
-                            float(self.gauss[1])))
-
-
+# ---------------------------------------------------------------------------------- API
 def poisson_levels(rng: np.random.RandomState, levels: np.ndarray, image: np.ndarray,
                    cap: int | None = None) -> np.ndarray:
     """``rng.poisson(levels[image])`` for uint8 ``image`` and 256 float64 ``levels``: the
@@ -389,7 +232,7 @@ def poisson_levels(rng: np.random.RandomState, levels: np.ndarray, image: np.nda
         counts = np.empty(flat.shape[0], np.uint8)
     else:
         counts, cap = np.empty(flat.shape[0], np.int64), np.iinfo(np.int64).max
-    stream = _Stream(rng)
+    stream = Stream(rng)
     stream.pos = _poisson_levels(stream.key, stream.buf, stream.pos, flat, levels, tables,
                                  loggam, np.int64(cap), counts)
     stream.close()
@@ -402,7 +245,7 @@ def normal_add_u8(rng: np.random.RandomState, image: np.ndarray, scale: float,
     rng.normal(size=image.shape, scale=scale)``; ``x + x * n`` when ``multiplicative``."""
     flat = np.ascontiguousarray(image).reshape(-1)
     out = np.empty(flat.shape[0], np.uint8)
-    stream = _Stream(rng)
+    stream = Stream(rng)
     stream.pos = _normal_add_u8(stream.key, stream.buf, stream.pos, flat, float(scale),
                                 bool(multiplicative), stream.gauss, out)
     stream.close()
@@ -412,7 +255,7 @@ def normal_add_u8(rng: np.random.RandomState, image: np.ndarray, scale: float,
 def uniform_below(rng: np.random.RandomState, shape: tuple[int, ...], threshold: float) -> np.ndarray:
     """``rng.random_sample(shape) <= threshold`` without the float array."""
     out = np.empty(int(np.prod(shape)), np.bool_)
-    stream = _Stream(rng)
+    stream = Stream(rng)
     stream.pos = _uniform_below(stream.key, stream.buf, stream.pos, float(threshold), out)
     stream.close()
     return out.reshape(shape)
@@ -425,49 +268,7 @@ def salt_and_pepper_u8(rng: np.random.RandomState, image: np.ndarray, amount: fl
     flat = np.ascontiguousarray(image).reshape(-1)
     flipped = uniform_below(rng, flat.shape, amount)
     out = np.empty(flat.shape[0], np.uint8)
-    stream = _Stream(rng)
+    stream = Stream(rng)
     stream.pos = _salt_pepper(stream.key, stream.buf, stream.pos, flipped, table, flat, out)
     stream.close()
     return out.reshape(image.shape)
-
-
-def raw_uint32(rng, count: int) -> np.ndarray:
-    """``rng.randint(0, 2**32, size=count, dtype=np.uint32)`` (one raw MT19937 word each),
-    compiled for legacy RandomStates; any other generator goes through numpy."""
-    if not replayable(rng):
-        return rng.randint(0, 2**32, size=count, dtype=np.uint32)
-    out = np.empty(int(count), np.uint32)
-    stream = _Stream(rng)
-    stream.pos = _raw_words(stream.key, stream.buf, stream.pos, out)
-    stream.close()
-    return out
-
-
-def _shape(size) -> tuple[int, ...]:
-    return (int(size),) if np.isscalar(size) else tuple(int(v) for v in size)
-
-
-def uniform(rng, low: float, high: float, size) -> np.ndarray:
-    """``rng.uniform(low, high, size)`` (float64), compiled for legacy RandomStates."""
-    if not replayable(rng):
-        return rng.uniform(low, high, size)
-    shape = _shape(size)
-    out = np.empty(int(np.prod(shape)), np.float64)
-    stream = _Stream(rng)
-    stream.pos = _uniform_fill(stream.key, stream.buf, stream.pos, float(low),
-                               float(high) - float(low), out)
-    stream.close()
-    return out.reshape(shape)
-
-
-def normal(rng, loc: float, scale: float, size) -> np.ndarray:
-    """``rng.normal(loc, scale, size)`` (float64), compiled for legacy RandomStates."""
-    if not replayable(rng):
-        return rng.normal(loc, scale, size)
-    shape = _shape(size)
-    out = np.empty(int(np.prod(shape)), np.float64)
-    stream = _Stream(rng)
-    stream.pos = _normal_fill(stream.key, stream.buf, stream.pos, float(loc), float(scale),
-                              stream.gauss, out)
-    stream.close()
-    return out.reshape(shape)

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from . import _jit
-from ._legacy_draws import raw_uint32
+from ._mt19937 import raw_uint32
 from ._kernels import (UNIT_FLOAT32, _zoom_axis, add_clipped_zoom, legacy_randint, motion_blur_exact,
                        motion_kernel, sk_gaussian)
 from .params import SEVERITY_PARAMS

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from . import _jit, _legacy_draws
+from . import _jit, _mt19937
 from ._color import hsv_to_rgb, map_unique_colors, rgb_to_hsv
 from ._kernels import UNIT_FLOAT32, sk_gaussian
 from .params import ELASTIC_MAX_SHIFT_FRACTION, ELASTIC_SIGMA_FRACTION, SEVERITY_PARAMS
@@ -83,8 +83,8 @@ def elastic_transform(image: np.ndarray, severity: int, rng: np.random.RandomSta
     sigma = np.array(shape[:2]) * ELASTIC_SIGMA_FRACTION
     max_dx = shape[0] * ELASTIC_MAX_SHIFT_FRACTION
     max_dy = shape[0] * ELASTIC_MAX_SHIFT_FRACTION
-    field_x = _legacy_draws.uniform(rng, -max_dx, max_dx, shape[:2])  # == rng.uniform(...)
-    field_y = _legacy_draws.uniform(rng, -max_dy, max_dy, shape[:2])
+    field_x = _mt19937.uniform(rng, -max_dx, max_dx, shape[:2])  # == rng.uniform(...)
+    field_y = _mt19937.uniform(rng, -max_dy, max_dy, shape[:2])
     dx = (sk_gaussian(field_x, sigma, mode="reflect", truncate=3) * alpha).astype(np.float32)
     dy = (sk_gaussian(field_y, sigma, mode="reflect", truncate=3) * alpha).astype(np.float32)
     if _jit.HAVE_NUMBA:  # coordinates, corners, weights and the finish inside the fused warp

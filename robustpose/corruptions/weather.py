@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import _jit, _legacy_draws
+from . import _jit, _mt19937
 from ._color import map_unique_colors, rgb_to_hsv, hsv_to_rgb
 from ._kernels import clipped_zoom_fast, motion_blur_exact, motion_kernel, row_bands, sk_gaussian
 from .params import FROST_FILES, SEVERITY_PARAMS, SPATTER_MUD_RGB, SPATTER_WATER_BGR
@@ -117,7 +117,7 @@ def plasma_fractal(rng: np.random.RandomState, mapsize: int = 256, wibbledecay: 
     if use_jit and _jit.HAVE_NUMBA:  # same draws (three uniform fields per step), fused sums
         while stepsize >= 2:
             shape = (mapsize // stepsize, mapsize // stepsize)
-            noises = [_legacy_draws.uniform(rng, -wibble, wibble, shape) for _ in range(3)]
+            noises = [_mt19937.uniform(rng, -wibble, wibble, shape) for _ in range(3)]
             _jit.plasma_step(maparray, stepsize, float(wibble), *noises)
             stepsize //= 2
             wibble /= wibbledecay
@@ -177,7 +177,7 @@ def snow(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.nda
     loc, scale, zoom, threshold, radius, sigma, blend = SEVERITY_PARAMS["snow"][severity - 1]
     x = np.array(image, dtype=np.float32) / 255.0
     height, width = x.shape[:2]
-    layer = _legacy_draws.normal(rng, loc, scale, x.shape[:2])  # == rng.normal(...)
+    layer = _mt19937.normal(rng, loc, scale, x.shape[:2])  # == rng.normal(...)
     layer = clipped_zoom_fast(layer[..., np.newaxis], zoom)
     layer[layer < threshold] = 0
     layer = np.clip(layer.squeeze(), 0, 1)
@@ -209,7 +209,7 @@ def spatter(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.
     """Water drops (severity 1-3) or mud (4-5) from a thresholded smoothed gaussian field."""
     loc, scale, sigma, threshold, intensity, mode = SEVERITY_PARAMS["spatter"][severity - 1]
     x = np.array(image, dtype=np.float32) / 255.0
-    liquid = _legacy_draws.normal(rng, loc, scale, x.shape[:2])  # == rng.normal(...)
+    liquid = _mt19937.normal(rng, loc, scale, x.shape[:2])  # == rng.normal(...)
     liquid = sk_gaussian(liquid, sigma)
     liquid[liquid < threshold] = 0
     if mode == 0:

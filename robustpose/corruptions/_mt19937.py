@@ -1,0 +1,221 @@
+"""numpy's legacy MT19937 stream, compiled (private; used by :mod:`._legacy_draws`).
+
+A legacy ``RandomState``'s state (``get_state``: 624 key words and a position) is copied
+into a :class:`Stream`, advanced by compiled kernels that run numpy's own code, and
+written back with ``set_state``, so the RandomState ends exactly where numpy's samplers
+would leave it:
+
+- ``mt19937_gen`` (the next 624 key words; a loop LLVM vectorises) and the tempering of
+  ``mt19937_next``; raw words are what ``randint(0, 2**32, dtype=uint32)`` returns;
+- ``mt19937_next_double``: ``((a >> 5) * 2**26 + (b >> 6)) / 2**53`` from two words;
+- ``legacy_gauss``' polar step (inlined in each sampling loop); ``RandomState.uniform`` (``low + range * double``) and
+  ``RandomState.normal`` (``loc + scale * gauss``).
+
+Kernels keep the block of 624 tempered words in ``buf`` and the position in a local
+variable, and read words straight from the block. No fastmath: every float operation is
+numpy's C code's, in its order, with the C library's ``log`` and ``sqrt``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._jit import HAVE_NUMBA, _jit
+
+_N = 624
+_M = 397
+
+
+def _refill_py(key, buf):
+    """numpy's ``mt19937_gen`` (the next 624 state words, in place), then the tempered
+    outputs of those words into ``buf``."""
+    upper, lower, matrix = np.uint32(0x80000000), np.uint32(0x7FFFFFFF), np.uint32(0x9908B0DF)
+    one, zero = np.uint32(1), np.uint32(0)
+    for i in range(_N - _M):
+        y = (key[i] & upper) | (key[i + 1] & lower)
+        key[i] = key[i + _M] ^ (y >> one) ^ ((zero - (y & one)) & matrix)
+    for i in range(_N - _M, _N - 1):
+        y = (key[i] & upper) | (key[i + 1] & lower)
+        key[i] = key[i + _M - _N] ^ (y >> one) ^ ((zero - (y & one)) & matrix)
+    y = (key[_N - 1] & upper) | (key[0] & lower)
+    key[_N - 1] = key[_M - 1] ^ (y >> one) ^ ((zero - (y & one)) & matrix)
+    _temper_all(key, buf)
+
+
+def _temper_all_py(key, buf):
+    """``mt19937_next``'s tempering of every state word."""
+    for i in range(_N):
+        y = key[i]
+        y ^= y >> np.uint32(11)
+        y ^= (y << np.uint32(7)) & np.uint32(0x9D2C5680)
+        y ^= (y << np.uint32(15)) & np.uint32(0xEFC60000)
+        y ^= y >> np.uint32(18)
+        buf[i] = y
+
+
+_temper_all = _jit(_temper_all_py)
+_refill = _jit(_refill_py)
+
+
+def _double_py(key, buf, pos):
+    """``mt19937_next_double`` (two words, 53 random bits): returns (value, new pos)."""
+    if pos == _N:
+        _refill(key, buf)
+        pos = 0
+    a = np.int64(buf[pos] >> np.uint32(5))
+    pos += 1
+    if pos == _N:
+        _refill(key, buf)
+        pos = 0
+    b = np.int64(buf[pos] >> np.uint32(6))
+    return (a * 67108864.0 + b) / 9007199254740992.0, pos + 1
+
+
+_double = _jit(_double_py)
+
+
+def _raw_words_py(key, buf, pos, out):
+    """``out = randint(0, 2**32, size=out.size, dtype=uint32)``: raw tempered words."""
+    n = out.shape[0]
+    p = 0
+    while p < n:
+        if pos == _N:
+            _refill(key, buf)
+            pos = 0
+        take = min(n - p, _N - pos)
+        out[p:p + take] = buf[pos:pos + take]
+        p += take
+        pos += take
+    return pos
+
+
+_raw_words = _jit(_raw_words_py)
+
+
+def _uniform_fill_py(key, buf, pos, low, span, out):
+    """``out = low + span * random_sample()`` in order (``RandomState.uniform``)."""
+    n = out.shape[0]
+    p = 0
+    while p < n:
+        if pos >= _N - 1:  # a double across two blocks, or an exhausted block
+            u, pos = _double(key, buf, pos)
+            out[p] = low + span * u
+            p += 1
+            continue
+        stop = min(n, p + (_N - pos) // 2)
+        for q in range(p, stop):
+            out[q] = low + span * ((np.int64(buf[pos] >> np.uint32(5)) * 67108864.0
+                                    + np.int64(buf[pos + 1] >> np.uint32(6))) / 9007199254740992.0)
+            pos += 2
+        p = stop
+    return pos
+
+
+_uniform_fill = _jit(_uniform_fill_py)
+
+
+def _normal_fill_py(key, buf, pos, loc, scale, gauss, out):
+    """``out = loc + scale * legacy_gauss()`` in order (``RandomState.normal``);
+    ``gauss`` = [has_gauss, cached value], updated."""
+    has_gauss = gauss[0] != 0.0
+    cached = gauss[1]
+    for p in range(out.shape[0]):
+        if has_gauss:
+            g = cached
+            has_gauss = False
+            cached = 0.0
+        else:
+            while True:
+                if pos <= _N - 4:  # both doubles inside the current block (inlined: speed)
+                    x1 = (np.int64(buf[pos] >> np.uint32(5)) * 67108864.0
+                          + np.int64(buf[pos + 1] >> np.uint32(6))) / 9007199254740992.0
+                    x2 = (np.int64(buf[pos + 2] >> np.uint32(5)) * 67108864.0
+                          + np.int64(buf[pos + 3] >> np.uint32(6))) / 9007199254740992.0
+                    pos += 4
+                else:
+                    x1, pos = _double(key, buf, pos)
+                    x2, pos = _double(key, buf, pos)
+                x1 = 2.0 * x1 - 1.0
+                x2 = 2.0 * x2 - 1.0
+                r2 = x1 * x1 + x2 * x2
+                if not (r2 >= 1.0 or r2 == 0.0):
+                    break
+            f = math.sqrt(-2.0 * math.log(r2) / r2)  # legacy_gauss' polar step
+            g = f * x2
+            cached = f * x1
+            has_gauss = True
+        out[p] = loc + scale * g
+    gauss[0] = 1.0 if has_gauss else 0.0
+    gauss[1] = cached
+    return pos
+
+
+_normal_fill = _jit(_normal_fill_py)
+
+
+# ---------------------------------------------------------------------------------- API
+def replayable(rng) -> bool:
+    """True when ``rng`` is a legacy RandomState over MT19937 and numba is present."""
+    if not HAVE_NUMBA or not isinstance(rng, np.random.RandomState):
+        return False
+    return rng.get_state(legacy=False).get("bit_generator") == "MT19937"
+
+
+class Stream:
+    """A RandomState's MT19937 state lent to the kernels; ``close`` writes it back."""
+
+    def __init__(self, rng: np.random.RandomState) -> None:
+        self.rng = rng
+        name, key, pos, has_gauss, cached = rng.get_state(legacy=True)
+        self.key = np.array(key, dtype=np.uint32)
+        self.buf = np.empty(_N, np.uint32)
+        _temper_all(self.key, self.buf)
+        self.pos = int(pos)
+        self.gauss = np.array([float(has_gauss), float(cached)])
+
+    def close(self) -> None:
+        self.rng.set_state(("MT19937", self.key, self.pos, int(self.gauss[0] != 0.0),
+                            float(self.gauss[1])))
+
+
+def raw_uint32(rng, count: int) -> np.ndarray:
+    """``rng.randint(0, 2**32, size=count, dtype=np.uint32)`` (one raw MT19937 word each),
+    compiled for legacy RandomStates; any other generator goes through numpy."""
+    if not replayable(rng):
+        return rng.randint(0, 2**32, size=count, dtype=np.uint32)
+    out = np.empty(int(count), np.uint32)
+    stream = Stream(rng)
+    stream.pos = _raw_words(stream.key, stream.buf, stream.pos, out)
+    stream.close()
+    return out
+
+
+def _shape(size) -> tuple[int, ...]:
+    return (int(size),) if np.isscalar(size) else tuple(int(v) for v in size)
+
+
+def uniform(rng, low: float, high: float, size) -> np.ndarray:
+    """``rng.uniform(low, high, size)`` (float64), compiled for legacy RandomStates."""
+    if not replayable(rng):
+        return rng.uniform(low, high, size)
+    shape = _shape(size)
+    out = np.empty(int(np.prod(shape)), np.float64)
+    stream = Stream(rng)
+    stream.pos = _uniform_fill(stream.key, stream.buf, stream.pos, float(low),
+                               float(high) - float(low), out)
+    stream.close()
+    return out.reshape(shape)
+
+
+def normal(rng, loc: float, scale: float, size) -> np.ndarray:
+    """``rng.normal(loc, scale, size)`` (float64), compiled for legacy RandomStates."""
+    if not replayable(rng):
+        return rng.normal(loc, scale, size)
+    shape = _shape(size)
+    out = np.empty(int(np.prod(shape)), np.float64)
+    stream = Stream(rng)
+    stream.pos = _normal_fill(stream.key, stream.buf, stream.pos, float(loc), float(scale),
+                              stream.gauss, out)
+    stream.close()
+    return out.reshape(shape)
