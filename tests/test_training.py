@@ -269,6 +269,22 @@ def test_resume_continues_exactly(tmp_path):
     assert straight.np_rng.random() == resumed.np_rng.random()
 
 
+def test_resume_with_a_lengthened_schedule_follows_the_config(tmp_path):
+    """2 epochs with the lr cut after epoch 1, resumed as 4 epochs cut after epoch 3: the
+    lr goes back to its base value for epoch 3 and is cut for epoch 4, as in a 4-epoch run."""
+    short = make_trainer(tiny_config(tmp_path, epochs=2))
+    short.fit()
+    assert short.optimizers["model"].param_groups[0]["lr"] == pytest.approx(1e-3)
+    longer = make_trainer(tiny_config(tmp_path, epochs=4, lr_steps=[3]))
+    longer.resume(tmp_path / "run" / "checkpoint.pt")
+    assert longer.optimizers["model"].param_groups[0]["lr"] == pytest.approx(1e-2)
+    longer.fit()
+    rows = (tmp_path / "run" / "log.csv").read_text().strip().splitlines()
+    lrs = [float(r.split(",")[1]) for r in rows[1:]]
+    assert lrs == pytest.approx([1e-2, 1e-3, 1e-2, 1e-3])
+    assert longer.optimizers["model"].param_groups[0]["lr"] == pytest.approx(1e-3)
+
+
 def test_seeded_run_is_repeatable_and_seed_matters(tmp_path):
     def run(seed, sub):
         cfg = tiny_config(tmp_path / sub, epochs=1)

@@ -254,6 +254,7 @@ class Trainer:
             opt.load_state_dict(data["optimizers"][name])
         for name, sched in self.schedulers.items():
             sched.load_state_dict(data["schedulers"][name])
+            self._follow_config_schedule(sched)
         for name, scaler in self.scalers.items():
             if data["scalers"].get(name):
                 scaler.load_state_dict(data["scalers"][name])
@@ -273,6 +274,26 @@ class Trainer:
         self.start_epoch = int(data["epoch"])
         self.best_metric = data.get("best_metric")
         self.best_epoch = data.get("best_epoch")
+
+    def _follow_config_schedule(self, sched: torch.optim.lr_scheduler.MultiStepLR) -> None:
+        """A resumed run follows the config's ``train.lr_steps`` / ``lr_factor``: with the
+        schedule unchanged this is a no-op (exact resume); a lengthened schedule (more
+        epochs, later steps) sets the milestones and the current lr to what the new
+        schedule gives after the epochs already done."""
+        train = self.config["train"]
+        steps = sorted(int(s) for s in train["lr_steps"])
+        gamma = float(train["lr_factor"])
+        if sorted(sched.milestones.elements()) == steps and sched.gamma == gamma:
+            return
+        from collections import Counter
+        sched.milestones, sched.gamma = Counter(steps), gamma
+        cuts = sum(1 for s in steps if s <= sched.last_epoch)
+        for group in sched.optimizer.param_groups:
+            group["lr"] = group["initial_lr"] * gamma ** cuts
+        sched._last_lr = [group["lr"] for group in sched.optimizer.param_groups]
+        if self.dist.is_main:
+            print(f"resume: following the config's schedule (lr steps {steps}, factor {gamma}): "
+                  f"lr {sched._last_lr[0]:g} after {sched.last_epoch} epochs", flush=True)
 
     # ------------------------------------------------------------------ loop
     def _train_loader(self, epoch: int) -> DataLoader:
