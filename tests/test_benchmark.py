@@ -5,6 +5,7 @@ of coco_val_mini (5 people), 2 corruptions x 2 severities + clean.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from robustpose.benchmarking import parse_corruptions, parse_severities, run_benchmark
 from robustpose.benchmarking.cells import build_cells, parse_shard, select_shard, shard_from_env
@@ -272,6 +274,28 @@ def test_bundled_model_on_synthpose_reduced(tmp_path, capsys):
     assert card["clean"] > 10.0  # a trained model (random weights score ~0 here)
     assert card["per_cell"]["gaussian_noise"]["5"] < card["clean"]
     assert card["conventions"]["flip_test"] is True
+    meta = torch.load(bundled_checkpoint_path(), weights_only=True)["meta"]
+    assert card["conventions"]["post_process"] == meta["post_process"]  # decoded as trained
+    digest = hashlib.sha256(bundled_checkpoint_path().read_bytes()).hexdigest()[:16]
+    assert card["conventions"]["weights_sha256"] == digest
+
+
+def test_other_weights_under_the_same_name_are_not_mixed(setup, reference, tmp_path):
+    """The weights' hash is part of the run settings (a rerun into a folder scored with other
+    weights is refused) and of the default folder name (so each gets its own)."""
+    from robustpose.benchmarking.api import default_run_dir
+
+    card, out = reference
+    assert len(card["conventions"]["weights_sha256"]) == 16
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    other = tmp_path / "other.onnx"
+    other.write_bytes(setup["onnx"].read_bytes() + b"\xc0\x3e\x00")  # + an unknown protobuf field
+    with pytest.raises(ValueError, match="holds a run with other conventions"):
+        run(setup, copy, onnx=other)
+    a = default_run_dir("m", "d", card["conventions"]["weights_sha256"])
+    assert a.name == f"m-{card['conventions']['weights_sha256'][:8]}__d"
+    assert default_run_dir("m", "d").name == "m__d"
 
 
 def test_corrupted_root_gives_the_same_cells_as_on_the_fly(data_root, setup, reference,

@@ -16,9 +16,26 @@ from robustpose.benchmarking.sources import resolve_source
 from robustpose.benchmarking.summary import build_card, format_table, write_card
 
 
-def default_run_dir(model_name: str, dataset: str) -> Path:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{model_name}__{dataset}").strip("_")
+def default_run_dir(model_name: str, dataset: str, weights_sha256: str | None = None) -> Path:
+    """``runs/benchmark/<model>[-<weights hash, 8 hex>]__<dataset>``: other weights under the
+    same model name (a retrained or upgraded bundled model) get their own folder."""
+    model = f"{model_name}-{weights_sha256[:8]}" if weights_sha256 else model_name
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{model}__{dataset}").strip("_")
     return Path("runs") / "benchmark" / slug
+
+
+def weights_fingerprint(model_info: dict) -> str | None:
+    """SHA-256 (first 16 hex digits) of the model's weights file, when it came from one."""
+    import hashlib
+
+    path = model_info.get("checkpoint") or model_info.get("onnx")
+    if not path or not Path(path).is_file():
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 def finalize_run(run_dir: str | os.PathLike, plots: bool = True) -> dict:
@@ -112,10 +129,15 @@ def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = N
     source = resolve_source(dataset, data_root, annotations, detections,
                             input_size=adapter.input_size, padding=adapter.padding,
                             max_images=max_images, subset_dir=subset_dir, seed=seed)
-    out_dir = out_dir or default_run_dir(adapter.name, source.name)
+    fingerprint = weights_fingerprint(model_info)
+    out_dir = out_dir or default_run_dir(adapter.name, source.name, fingerprint)
     flip = adapter.default_flip_test if flip_test is None else bool(flip_test)
     conventions = {"boxes": source.boxes, "flip_test": flip,
                    "shift": getattr(adapter, "shift", None), "padding": adapter.padding,
+                   "post_process": getattr(adapter, "post_process", None),
+                   "dark_kernel": getattr(adapter, "dark_kernel", None)
+                   if getattr(adapter, "post_process", None) == "dark" else None,
+                   "weights_sha256": fingerprint,
                    "input_size": list(adapter.input_size), "seed": int(seed),
                    "corruption_source": "on the fly (full image, before cropping)"
                    if corrupted_root is None else
