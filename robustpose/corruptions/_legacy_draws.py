@@ -26,7 +26,7 @@ import math
 import numpy as np
 
 from ._jit import _jit
-from ._mt19937 import _N, Stream, _double, replayable
+from ._mt19937 import _N, Stream, _double, _normal_kernel, _two_doubles_at, replayable
 
 
 def _loggam_py(x):
@@ -89,11 +89,8 @@ def _poisson_levels_py(key, buf, pos, image, levels, tables, loggam, cap, counts
         if lam >= 10:
             loglam, a, b, lia, vr = tables[1, i], tables[2, i], tables[3, i], tables[4, i], tables[5, i]
             while True:
-                if pos <= _N - 4:  # both doubles inside the current block (inlined)
-                    u = (np.int64(buf[pos] >> np.uint32(5)) * 67108864.0
-                         + np.int64(buf[pos + 1] >> np.uint32(6))) / 9007199254740992.0
-                    v = (np.int64(buf[pos + 2] >> np.uint32(5)) * 67108864.0
-                         + np.int64(buf[pos + 3] >> np.uint32(6))) / 9007199254740992.0
+                if pos <= _N - 4:  # both doubles inside the current block
+                    u, v = _two_doubles_at(buf, pos)
                     pos += 4
                 else:
                     u, pos = _double(key, buf, pos)
@@ -132,49 +129,6 @@ def _poisson_levels_py(key, buf, pos, image, levels, tables, loggam, cap, counts
 
 
 _poisson_levels = _jit(_poisson_levels_py)
-
-
-def _normal_add_u8_py(key, buf, pos, image, scale, multiplicative, gauss, out):
-    """``out = uint8(clip(x + n, 0, 1) * 255)`` (``x + x * n`` when ``multiplicative``) with
-    ``x = image / 255.`` and ``n = 0.0 + scale * legacy_gauss()`` for flat uint8 ``image``;
-    ``gauss`` = [has_gauss, cached value], updated. Returns the new MT position."""
-    has_gauss = gauss[0] != 0.0
-    cached = gauss[1]
-    for p in range(image.shape[0]):
-        if has_gauss:
-            g = cached
-            has_gauss = False
-            cached = 0.0
-        else:
-            while True:
-                if pos <= _N - 4:  # both doubles inside the current block (inlined: speed)
-                    x1 = (np.int64(buf[pos] >> np.uint32(5)) * 67108864.0
-                          + np.int64(buf[pos + 1] >> np.uint32(6))) / 9007199254740992.0
-                    x2 = (np.int64(buf[pos + 2] >> np.uint32(5)) * 67108864.0
-                          + np.int64(buf[pos + 3] >> np.uint32(6))) / 9007199254740992.0
-                    pos += 4
-                else:
-                    x1, pos = _double(key, buf, pos)
-                    x2, pos = _double(key, buf, pos)
-                x1 = 2.0 * x1 - 1.0
-                x2 = 2.0 * x2 - 1.0
-                r2 = x1 * x1 + x2 * x2
-                if not (r2 >= 1.0 or r2 == 0.0):
-                    break
-            f = math.sqrt(-2.0 * math.log(r2) / r2)  # legacy_gauss' polar step
-            g = f * x2
-            cached = f * x1
-            has_gauss = True
-        x = image[p] / 255.0
-        n = 0.0 + scale * g
-        v = x + x * n if multiplicative else x + n
-        out[p] = np.uint8(min(max(v, 0.0), 1.0) * 255)
-    gauss[0] = 1.0 if has_gauss else 0.0
-    gauss[1] = cached
-    return pos
-
-
-_normal_add_u8 = _jit(_normal_add_u8_py)
 
 
 def _uniform_below_py(key, buf, pos, threshold, out):
@@ -246,8 +200,8 @@ def normal_add_u8(rng: np.random.RandomState, image: np.ndarray, scale: float,
     flat = np.ascontiguousarray(image).reshape(-1)
     out = np.empty(flat.shape[0], np.uint8)
     stream = Stream(rng)
-    stream.pos = _normal_add_u8(stream.key, stream.buf, stream.pos, flat, float(scale),
-                                bool(multiplicative), stream.gauss, out)
+    stream.pos = _normal_kernel(stream.key, stream.buf, stream.pos, stream.gauss, 0.0,
+                                float(scale), flat, 2 if multiplicative else 1, out)
     stream.close()
     return out.reshape(image.shape)
 

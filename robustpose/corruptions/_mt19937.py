@@ -75,6 +75,18 @@ def _double_py(key, buf, pos):
 _double = _jit(_double_py)
 
 
+def _two_doubles_at_py(buf, pos):
+    """Two ``next_double`` values from words ``pos .. pos + 3`` of the block (the caller
+    checks ``pos <= 620``): the fast path of the rejection loops."""
+    return ((np.int64(buf[pos] >> np.uint32(5)) * 67108864.0
+             + np.int64(buf[pos + 1] >> np.uint32(6))) / 9007199254740992.0,
+            (np.int64(buf[pos + 2] >> np.uint32(5)) * 67108864.0
+             + np.int64(buf[pos + 3] >> np.uint32(6))) / 9007199254740992.0)
+
+
+_two_doubles_at = _jit(_two_doubles_at_py)
+
+
 def _raw_words_py(key, buf, pos, out):
     """``out = randint(0, 2**32, size=out.size, dtype=uint32)``: raw tempered words."""
     n = out.shape[0]
@@ -115,9 +127,11 @@ def _uniform_fill_py(key, buf, pos, low, span, out):
 _uniform_fill = _jit(_uniform_fill_py)
 
 
-def _normal_fill_py(key, buf, pos, loc, scale, gauss, out):
-    """``out = loc + scale * legacy_gauss()`` in order (``RandomState.normal``);
-    ``gauss`` = [has_gauss, cached value], updated."""
+def _normal_kernel_py(key, buf, pos, gauss, loc, scale, image, mode, out):
+    """``n = loc + scale * legacy_gauss()`` for every output value, in order; ``gauss`` =
+    [has_gauss, cached value], updated. ``mode`` 0: ``out = n`` (``RandomState.normal``);
+    1: ``out = uint8(clip(x + n, 0, 1) * 255)``; 2: the same of ``x + x * n``, with
+    ``x = image / 255.`` (flat uint8; gaussian and speckle noise). Returns the new position."""
     has_gauss = gauss[0] != 0.0
     cached = gauss[1]
     for p in range(out.shape[0]):
@@ -127,11 +141,8 @@ def _normal_fill_py(key, buf, pos, loc, scale, gauss, out):
             cached = 0.0
         else:
             while True:
-                if pos <= _N - 4:  # both doubles inside the current block (inlined: speed)
-                    x1 = (np.int64(buf[pos] >> np.uint32(5)) * 67108864.0
-                          + np.int64(buf[pos + 1] >> np.uint32(6))) / 9007199254740992.0
-                    x2 = (np.int64(buf[pos + 2] >> np.uint32(5)) * 67108864.0
-                          + np.int64(buf[pos + 3] >> np.uint32(6))) / 9007199254740992.0
+                if pos <= _N - 4:  # both doubles inside the current block
+                    x1, x2 = _two_doubles_at(buf, pos)
                     pos += 4
                 else:
                     x1, pos = _double(key, buf, pos)
@@ -145,13 +156,19 @@ def _normal_fill_py(key, buf, pos, loc, scale, gauss, out):
             g = f * x2
             cached = f * x1
             has_gauss = True
-        out[p] = loc + scale * g
+        n = loc + scale * g
+        if mode == 0:
+            out[p] = n
+        else:
+            x = image[p] / 255.0
+            v = x + x * n if mode == 2 else x + n
+            out[p] = np.uint8(min(max(v, 0.0), 1.0) * 255)
     gauss[0] = 1.0 if has_gauss else 0.0
     gauss[1] = cached
     return pos
 
 
-_normal_fill = _jit(_normal_fill_py)
+_normal_kernel = _jit(_normal_kernel_py)
 
 
 # ---------------------------------------------------------------------------------- API
@@ -191,31 +208,30 @@ def raw_uint32(rng, count: int) -> np.ndarray:
     return out
 
 
-def _shape(size) -> tuple[int, ...]:
-    return (int(size),) if np.isscalar(size) else tuple(int(v) for v in size)
+def _filled(rng, size, fill) -> np.ndarray:
+    """A float64 array of ``size`` filled by ``fill(stream, flat_out)`` (the new position)."""
+    shape = (int(size),) if np.isscalar(size) else tuple(int(v) for v in size)
+    out = np.empty(int(np.prod(shape)), np.float64)
+    stream = Stream(rng)
+    stream.pos = fill(stream, out)
+    stream.close()
+    return out.reshape(shape)
+
+
+_NO_IMAGE = np.zeros(0, np.uint8)
 
 
 def uniform(rng, low: float, high: float, size) -> np.ndarray:
     """``rng.uniform(low, high, size)`` (float64), compiled for legacy RandomStates."""
     if not replayable(rng):
         return rng.uniform(low, high, size)
-    shape = _shape(size)
-    out = np.empty(int(np.prod(shape)), np.float64)
-    stream = Stream(rng)
-    stream.pos = _uniform_fill(stream.key, stream.buf, stream.pos, float(low),
-                               float(high) - float(low), out)
-    stream.close()
-    return out.reshape(shape)
+    return _filled(rng, size, lambda st, out: _uniform_fill(
+        st.key, st.buf, st.pos, float(low), float(high) - float(low), out))
 
 
 def normal(rng, loc: float, scale: float, size) -> np.ndarray:
     """``rng.normal(loc, scale, size)`` (float64), compiled for legacy RandomStates."""
     if not replayable(rng):
         return rng.normal(loc, scale, size)
-    shape = _shape(size)
-    out = np.empty(int(np.prod(shape)), np.float64)
-    stream = Stream(rng)
-    stream.pos = _normal_fill(stream.key, stream.buf, stream.pos, float(loc), float(scale),
-                              stream.gauss, out)
-    stream.close()
-    return out.reshape(shape)
+    return _filled(rng, size, lambda st, out: _normal_kernel(
+        st.key, st.buf, st.pos, st.gauss, float(loc), float(scale), _NO_IMAGE, 0, out))
