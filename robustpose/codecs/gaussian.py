@@ -98,7 +98,7 @@ def refine_dark(coords: np.ndarray, heatmaps: np.ndarray, blur_kernel: int = 11)
     """DARK sub-pixel refinement (Zhang et al., CVPR 2020) of integer peaks ``coords``:
     one Newton step on the log of the blurred heatmap, for every peak at least two pixels
     inside the map (the others are returned unchanged). Vectorised over all peaks."""
-    hm = _blur(_as_numpy(heatmaps).astype(np.float32), blur_kernel)
+    hm = _blur(_as_numpy(heatmaps), blur_kernel)  # float32; _blur leaves its input alone
     np.maximum(hm, 1e-10, out=hm)
     hm = np.log(hm).astype(np.float64)
     n, k, h, w = hm.shape

@@ -26,7 +26,7 @@ import math
 import numpy as np
 
 from ._jit import _jit
-from ._mt19937 import _N, Stream, _double, _double_at, _normal_kernel, replayable
+from ._mt19937 import _N, Stream, _double, _double_at, _normal_kernel, replayable, uniform
 
 
 def _loggam_py(x):
@@ -130,27 +130,6 @@ def _poisson_levels_py(key, buf, pos, image, levels, tables, loggam, cap, counts
 _poisson_levels = _jit(_poisson_levels_py)
 
 
-def _uniform_below_py(key, buf, pos, threshold, out):
-    """``out = random_sample(out.size) <= threshold``; returns the new MT position."""
-    n = out.shape[0]
-    p = 0
-    while p < n:
-        if pos >= _N - 1:  # a double across two blocks, or an exhausted block
-            u, pos = _double(key, buf, pos)
-            out[p] = u <= threshold
-            p += 1
-            continue
-        stop = min(n, p + (_N - pos) // 2)  # whole doubles left in this block
-        for q in range(p, stop):
-            out[q] = _double_at(buf, pos) <= threshold
-            pos += 2
-        p = stop
-    return pos
-
-
-_uniform_below = _jit(_uniform_below_py)
-
-
 def _salt_pepper_py(key, buf, pos, flipped, table, image, out):
     """Second pass of salt & pepper: for every value draw ``salt = random_sample() <= 0.5``;
     ``out = 255 if flipped and salt, 0 if flipped, else table[image]``."""
@@ -204,12 +183,8 @@ def normal_add_u8(rng: np.random.RandomState, image: np.ndarray, scale: float,
 
 
 def uniform_below(rng: np.random.RandomState, shape: tuple[int, ...], threshold: float) -> np.ndarray:
-    """``rng.random_sample(shape) <= threshold`` without the float array."""
-    out = np.empty(int(np.prod(shape)), np.bool_)
-    stream = Stream(rng)
-    stream.pos = _uniform_below(stream.key, stream.buf, stream.pos, float(threshold), out)
-    stream.close()
-    return out.reshape(shape)
+    """``rng.random_sample(shape) <= threshold`` (``0.0 + 1.0 * u`` is ``u`` exactly)."""
+    return uniform(rng, 0.0, 1.0, shape) <= threshold
 
 
 def salt_and_pepper_u8(rng: np.random.RandomState, image: np.ndarray, amount: float,
