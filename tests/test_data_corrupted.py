@@ -137,6 +137,36 @@ def test_reading_a_pregenerated_c_folder(tmp_path, coco, layout):
         CorruptedFolder(tmp_path / "nope", image_root, "snow", 1)
 
 
+def test_c_folder_checks_the_clean_size_from_the_header_only(tmp_path, coco, monkeypatch):
+    """The dataset never decodes the clean image of a -C folder, yet still refuses a
+    corrupted copy of the wrong size and names a missing clean file."""
+    import robustpose.data.dataset as dataset_module
+
+    records, spec = coco
+    records = records[:1]
+    image_root = records[0].image_path.parent
+    folder = tmp_path / "coco-C" / "snow" / "1"
+    folder.mkdir(parents=True)
+    clean = np.asarray(Image.open(records[0].image_path).convert("RGB"))
+    target = folder / (records[0].image_path.stem + ".png")
+    Image.fromarray(clean[::-1].copy()).save(target)
+    decoded = []
+    real_load = dataset_module.load_image
+    monkeypatch.setattr(dataset_module, "load_image",
+                        lambda path: decoded.append(path) or real_load(path))
+    view = CorruptedFolder(tmp_path / "coco-C", image_root, "snow", 1)
+    item = TopDownDataset(records, spec, image_transform=view)[0]
+    assert item["meta"]["valid"] and decoded == []  # clean pixels not read
+    Image.fromarray(clean[:-2]).save(target)  # two rows short
+    with pytest.raises(ImageReadError, match=r"differs from the clean image's"):
+        TopDownDataset(records, spec, image_transform=view)[0]
+    Image.fromarray(clean).save(target)
+    gone = records[0].__class__(**{**records[0].__dict__,
+                                   "image_path": tmp_path / "missing" / target.name})
+    with pytest.raises(ImageReadError, match="missing.*image file not found"):
+        view.load(gone)
+
+
 @pytest.mark.parametrize("layout,fmt", [("robustpose", "png"), ("advmix", "jpg")])
 def test_reads_what_robustpose_corrupt_writes(tmp_path, data_root, layout, fmt):
     """End to end with the -C writer of robustpose.corruptions."""

@@ -132,6 +132,7 @@ def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = N
     fingerprint = weights_fingerprint(model_info)
     out_dir = out_dir or default_run_dir(adapter.name, source.name, fingerprint)
     flip = adapter.default_flip_test if flip_test is None else bool(flip_test)
+    metric = source.make_metric()  # reads the ground truth once, for every cell
     conventions = {"boxes": source.boxes, "flip_test": flip,
                    "shift": getattr(adapter, "shift", None), "padding": adapter.padding,
                    "post_process": getattr(adapter, "post_process", None),
@@ -143,7 +144,7 @@ def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = N
                    if corrupted_root is None else
                    f"-C folders ({corrupted_layout} layout): {corrupted_root}",
                    "metric": source.metric_name,
-                   "metric_settings": getattr(source.make_metric(), "conventions", {})}
+                   "metric_settings": getattr(metric, "conventions", {})}
     settings = {"model": adapter.name, "dataset": source.name, "metric": source.metric_name,
                 "metric_scale": source.metric_scale,
                 "conventions": conventions, "corruptions": names, "severities": sevs,
@@ -168,7 +169,7 @@ def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = N
                    corrupted_root=Path(corrupted_root) if corrupted_root else None,
                    corrupted_layout=corrupted_layout,
                    predictions_dir=predictions_dir, progress=progress,
-                   conventions=conventions)
+                   conventions=conventions, metric=metric)
     if from_env:
         _wait_for_all_ranks()
     finished = done_cell_keys(out_dir, adapter.name, source.name)

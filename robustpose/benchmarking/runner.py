@@ -68,8 +68,10 @@ def evaluate_cells(adapter: Any, source: Any, cells: Sequence[Cell], store: Any,
                    workers: int = 2, corrupted_root: Path | None = None,
                    corrupted_layout: str = "robustpose",
                    predictions_dir: Path | None = None, progress: bool = True,
-                   conventions: dict | None = None) -> list[dict]:
-    """Evaluate ``cells`` in order, appending one record per finished cell to ``store``."""
+                   conventions: dict | None = None, metric: Any = None) -> list[dict]:
+    """Evaluate ``cells`` in order, appending one record per finished cell to ``store``.
+
+    ``metric`` (default ``source.make_metric()``) is reset before each cell."""
     if not cells:
         return []
     stream = CellStream(cells, source.records, source.spec, adapter.input_size, seed=seed,
@@ -84,7 +86,8 @@ def evaluate_cells(adapter: Any, source: Any, cells: Sequence[Cell], store: Any,
     image_bar = tqdm(total=len(source.records), desc=cells[0].label, unit="person",
                      disable=not progress, position=1, leave=False, dynamic_ncols=True)
     written: list[dict] = []
-    metric = source.make_metric()  # the ground truth is read once; reset() between cells
+    if metric is None:
+        metric = source.make_metric()  # the ground truth is read once; reset() between cells
     current, skipped, started, seen = None, [], time.perf_counter(), 0
     for batch in loader:
         index = batch["cell"]

@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 
 from ..utils.seeding import derive_seed
-from .images import load_image, resolve_under_root
+from .images import ImageReadError, image_file_size, load_image, resolve_under_root
 from .records import PersonRecord
 
 __all__ = ["CorruptedImages", "CorruptedFolder", "corrupted_image_path", "LAYOUTS"]
@@ -102,7 +102,8 @@ class CorruptedFolder:
     where ``relative`` is the record's path relative to ``image_root``. Missing or
     unreadable files raise :class:`~robustpose.data.ImageReadError` naming the file (so
     ``skip_unreadable=True`` records them). A corrupted image whose size differs from the
-    clean one is refused (the boxes would not match).
+    clean one is refused (the boxes would not match). The dataset calls :meth:`load`, which
+    reads only the clean file's header, not its pixels.
     """
 
     def __init__(self, root: str | os.PathLike, image_root: str | os.PathLike, corruption: str,
@@ -130,12 +131,29 @@ class CorruptedFolder:
                     return candidate
         return path
 
+    #: :class:`~robustpose.data.TopDownDataset` calls :meth:`load` instead of decoding the
+    #: clean image first (only its size is needed, read from the file header).
+    loads_image = True
+
+    def load(self, record: PersonRecord) -> np.ndarray:
+        """The corrupted image of ``record``, checked against the clean image's size.
+
+        The clean size is read from the clean file's header (a missing or broken clean
+        file is an :class:`ImageReadError` naming it); its pixels are never decoded.
+        """
+        path = self.path_for(record)
+        out = load_image(path)
+        _check_size(path, out, *image_file_size(record.image_path))
+        return out
+
     def __call__(self, image: np.ndarray, record: PersonRecord) -> np.ndarray:
         path = self.path_for(record)
         out = load_image(path)
-        if out.shape != image.shape:
-            from .images import ImageReadError
-
-            raise ImageReadError(path, f"size {out.shape[1]}x{out.shape[0]} differs from the "
-                                       f"clean image's {image.shape[1]}x{image.shape[0]}")
+        _check_size(path, out, image.shape[1], image.shape[0])
         return out
+
+
+def _check_size(path: Path, out: np.ndarray, width: int, height: int) -> None:
+    if out.shape[:2] != (height, width):
+        raise ImageReadError(path, f"size {out.shape[1]}x{out.shape[0]} differs from the "
+                                   f"clean image's {width}x{height}")

@@ -75,9 +75,14 @@ class TopDownDataset(Dataset):
         self.epoch = int(epoch)
 
     def _read(self, record: PersonRecord) -> np.ndarray:
-        image = load_image(record.image_path)
-        if self.image_transform is not None:
-            image = self.image_transform(image, record)
+        transform = self.image_transform
+        if getattr(transform, "loads_image", False):  # e.g. a -C folder: clean pixels unused
+            image = transform.load(record)
+        else:
+            image = load_image(record.image_path)
+            if transform is not None:
+                image = transform(image, record)
+        if transform is not None:
             if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3):
                 raise TypeError("image_transform must return a uint8 H x W x 3 array")
         return image

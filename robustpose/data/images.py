@@ -7,7 +7,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import cv2
 import numpy as np
 
-__all__ = ["ImageReadError", "load_image", "resolve_under_root"]
+__all__ = ["ImageReadError", "image_file_size", "load_image", "resolve_under_root"]
 
 
 class ImageReadError(ValueError):
@@ -44,6 +44,24 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     if image is None or image.size == 0:
         raise ImageReadError(path, "not a readable image (unknown format or corrupt data)")
     return np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+
+
+def image_file_size(path: str | os.PathLike) -> tuple[int, int]:
+    """``(width, height)`` of an image file from its header, without decoding the pixels.
+
+    Like :func:`load_image`, EXIF orientation is ignored. Raises :class:`ImageReadError`
+    naming the file when it is missing or not an image.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            return int(im.width), int(im.height)
+    except FileNotFoundError:
+        raise ImageReadError(path, "image file not found") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ImageReadError(path, f"not a readable image ({exc})") from None
 
 
 def _is_truncated(data: np.ndarray) -> bool:
