@@ -325,3 +325,16 @@ def test_corrupted_root_gives_the_same_cells_as_on_the_fly(data_root, setup, ref
     from_folder = run(setup, tmp_path / "run", corrupted_root=tmp_path / "C")
     assert from_folder["per_cell"] == card["per_cell"]
     assert from_folder["conventions"]["corruption_source"].startswith("-C folders")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_device_cuda_without_a_gpu_is_a_one_line_error(tmp_path):
+    """Refused before any model or dataset is loaded, and the CLI prints one line."""
+    with pytest.raises(ValueError, match="torch sees no CUDA device"):
+        run_benchmark(device="cuda", out=tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+    proc = subprocess.run([sys.executable, "-m", "robustpose", "benchmark", "--device", "cuda",
+                           "--out", str(tmp_path / "run")], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].endswith("torch sees no CUDA device")

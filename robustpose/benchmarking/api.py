@@ -110,6 +110,8 @@ def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = N
     """
     import torch
 
+    if str(device).startswith("cuda") and not torch.cuda.is_available():  # before loading
+        raise ValueError("--device cuda given but torch sees no CUDA device")
     if str(device) == "cuda" and os.environ.get("LOCAL_RANK"):  # torchrun: one GPU per rank
         device = f"cuda:{int(os.environ['LOCAL_RANK'])}"
     if num_joints is None:  # registry models are built for the dataset's keypoints
@@ -162,8 +164,6 @@ def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = N
 
     store = ResultsStore(store_path(out_dir, shard))
     predictions_dir = out_dir / "predictions" if save_predictions else None
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda given but torch sees no CUDA device")
     evaluate_cells(adapter, source, todo, store, model_name=adapter.name, flip_test=flip,
                    seed=seed, batch_size=batch_size, workers=workers,
                    corrupted_root=Path(corrupted_root) if corrupted_root else None,
