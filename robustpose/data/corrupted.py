@@ -141,19 +141,17 @@ class CorruptedFolder:
         The clean size is read from the clean file's header (a missing or broken clean
         file is an :class:`ImageReadError` naming it); its pixels are never decoded.
         """
-        path = self.path_for(record)
-        out = load_image(path)
-        _check_size(path, out, *image_file_size(record.image_path))
-        return out
+        return self._read_checked(record, lambda: image_file_size(record.image_path))
 
     def __call__(self, image: np.ndarray, record: PersonRecord) -> np.ndarray:
+        return self._read_checked(record, lambda: (image.shape[1], image.shape[0]))
+
+    def _read_checked(self, record: PersonRecord,
+                      clean_size: Callable[[], tuple[int, int]]) -> np.ndarray:
         path = self.path_for(record)
         out = load_image(path)
-        _check_size(path, out, image.shape[1], image.shape[0])
+        width, height = clean_size()
+        if out.shape[:2] != (height, width):
+            raise ImageReadError(path, f"size {out.shape[1]}x{out.shape[0]} differs from the "
+                                       f"clean image's {width}x{height}")
         return out
-
-
-def _check_size(path: Path, out: np.ndarray, width: int, height: int) -> None:
-    if out.shape[:2] != (height, width):
-        raise ImageReadError(path, f"size {out.shape[1]}x{out.shape[0]} differs from the "
-                                   f"clean image's {width}x{height}")
