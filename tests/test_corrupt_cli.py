@@ -15,7 +15,8 @@ from PIL import Image
 
 from robustpose.cli import main
 from robustpose.corruptions import corrupt
-from robustpose.corruptions.writer import SUMMARY_NAME, read_image_rgb
+from robustpose.data import load_image
+from robustpose.data.corrupted_writer import CONFIG_NAME, SUMMARY_NAME, image_ids_from_annotations
 from robustpose.utils.seeding import derive_seed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,7 +50,9 @@ def _files(root: Path) -> dict[str, bytes]:
             for p in sorted(root.rglob("*")) if p.is_file() and not p.name.endswith(".json")}
 
 
-def test_writes_every_file_where_documented_with_path_seeds(images, tmp_path):
+def test_writes_every_file_where_documented_with_image_id_seeds(images, tmp_path):
+    """Without --annotations the image id is the relative path; the seed of each output is
+    derive_seed(seed, id, corruption, severity), the rule of on-the-fly CorruptedImages."""
     in_dir, rels = images
     out = tmp_path / "out"
     assert _run(in_dir, out, "--corruptions", "gaussian_noise,contrast", "--severities", "1,3",
@@ -58,11 +61,13 @@ def test_writes_every_file_where_documented_with_path_seeds(images, tmp_path):
                 for c in ("gaussian_noise", "contrast") for s in (1, 3) for r in rels}
     assert set(_files(out)) == expected
     for rel in rels:
-        clean = read_image_rgb(in_dir / rel)
+        clean = load_image(in_dir / rel)
         for s in (1, 3):
             got = np.asarray(Image.open(out / "gaussian_noise" / str(s) / Path(rel).with_suffix(".png")))
-            want = corrupt(clean, "gaussian_noise", s, seed=derive_seed(7, rel))
+            want = corrupt(clean, "gaussian_noise", s, seed=derive_seed(7, rel, "gaussian_noise", s))
             np.testing.assert_array_equal(got, want)  # PNG is lossless: exactly corrupt()'s output
+    config = json.loads((out / CONFIG_NAME).read_text())
+    assert config["image_ids"] == "relative path" and config["seed"] == 7
     summary = json.loads((out / SUMMARY_NAME).read_text())
     assert summary["written"] == 12 and summary["failed"] == [] and summary["images"] == 3
 
@@ -126,7 +131,7 @@ def test_advmix_layout_matches_the_official_script(images, tmp_path):
     ref_dir = tmp_path / "ref"
     ref_dir.mkdir()
     for rel in rels:
-        image = read_image_rgb(in_dir / rel)
+        image = load_image(in_dir / rel)
         for severity in (1, 5):
             np.random.seed(1)  # the official script's (global) seeding, reproduced here only
             ref = reference.corrupt(image, corruption_name="gaussian_noise", severity=severity)
@@ -151,16 +156,31 @@ def test_advmix_layout_refuses_clashing_file_names(images, tmp_path, capsys):
     assert "other/b.jpg" in err and "sub/b.jpg" in err and "--layout robustpose" in err
 
 
-def test_corruption_and_severity_specs():
-    from robustpose.corruptions.writer import parse_corruptions, parse_severities
+def test_image_ids_of_an_mpii_file_are_the_records_ids(data_root):
+    """--annotations with an HRNet MPII json seeds by the ids load_mpii_records gives."""
+    from robustpose.data import load_mpii_records
 
-    assert len(parse_corruptions("benchmark")) == 15 and len(parse_corruptions("all")) == 19
-    assert parse_corruptions("weather") == ["snow", "frost", "fog", "brightness"]
-    assert parse_corruptions("fog, fog,snow") == ["fog", "snow"]
-    assert parse_severities("1-5") == [1, 2, 3, 4, 5] and parse_severities("5,1,3") == [1, 3, 5]
-    for bad in ("", "x", "0", "2-6"):
-        with pytest.raises(ValueError):
-            parse_severities(bad)
+    d = data_root / "mpii_mini"
+    ids = image_ids_from_annotations(d / "annotations.json", d / "images")
+    records = load_mpii_records(d / "annotations.json", d / "images")
+    assert ids == {r.image_path.relative_to(d / "images").as_posix(): r.image_id
+                   for r in records}
+
+
+def test_clashing_outputs_and_folders_of_an_older_seeding_are_refused(images, tmp_path, capsys):
+    in_dir, _ = images
+    out = tmp_path / "out"
+    out.mkdir()
+    # a folder written before the seeding rule was per (image id, corruption, severity)
+    (out / CONFIG_NAME).write_text(json.dumps({"layout": "robustpose", "seed": 0,
+                                               "image_format": "png", "quality": 75}))
+    assert _run(in_dir, out, "--corruptions", "contrast", "--severities", "1") == 1
+    err = capsys.readouterr().err.strip()
+    assert "older robustpose" in err and "--overwrite" in err and "\n" not in err
+    Image.new("RGB", (40, 40)).save(in_dir / "a.png")  # a.jpg and a.png -> a.png
+    assert _run(in_dir, tmp_path / "out2", "--corruptions", "contrast") == 1
+    err = capsys.readouterr().err
+    assert "a.jpg and a.png would both be written as a.png" in err
 
 
 def test_one_line_errors(tmp_path, capsys):
@@ -172,11 +192,15 @@ def test_one_line_errors(tmp_path, capsys):
     assert "no images" in capsys.readouterr().err
     for bad, message in ((("--corruptions", "gaussian_nose"), "unknown corruption(s) gaussian_nose"),
                          (("--severities", "0-6"), "severities must lie in 1..5"),
+                         (("--corruptions", "none"), "selects nothing to write"),
                          (("--format", "png", "--quality", "80"), "--quality applies to --format jpg")):
         assert _run(tmp_path, tmp_path / "out", *bad) == 1
         err = capsys.readouterr().err.strip()
         assert err.startswith("robustpose corrupt: error:") and "\n" not in err
         assert message in err, err
+    assert _run(tmp_path / "empty", tmp_path / "out", "--annotations", tmp_path / "nope.json") == 1
+    err = capsys.readouterr().err.strip()
+    assert "nope.json: annotation file not found" in err and "\n" not in err
 
 
 def test_killed_run_leaves_only_whole_images_and_rerun_completes(tmp_path, data_root):
@@ -206,3 +230,22 @@ def test_killed_run_leaves_only_whole_images_and_rerun_completes(tmp_path, data_
     summary = json.loads((out / SUMMARY_NAME).read_text())
     assert summary["written"] + summary["skipped_existing"] == 3 * 19 * 5
     assert not [p for p in out.rglob(".*") if ".tmp." in p.name]
+
+
+def test_cli_choices_are_the_layouts_and_formats_of_the_writer():
+    """The parser lists its choices literally (building it must not import torch); they
+    must stay those of the one layout definition."""
+    import argparse
+
+    from robustpose.commands import corrupt as command
+    from robustpose.data import LAYOUTS
+    from robustpose.data.corrupted_writer import FORMATS
+
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    for layout in LAYOUTS:
+        assert parser.parse_args(["in", "out", "--layout", layout]).layout == layout
+    for image_format in FORMATS:
+        assert parser.parse_args(["in", "out", "--format", image_format]).image_format == image_format
+    with pytest.raises(SystemExit):
+        parser.parse_args(["in", "out", "--layout", "imagenet"])

@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 
 from robustpose.data import (CorruptedFolder, CorruptedImages, ImageReadError, TopDownDataset,
                              corrupted_image_path, load_coco_records)
+from robustpose.data.corrupted import find_corrupted_image
 from robustpose.utils.seeding import derive_seed
 
 torch.set_num_threads(1)
@@ -33,7 +34,7 @@ def _engine():
 @pytest.fixture(scope="module")
 def coco(data_root):
     d = data_root / "coco_val_mini"
-    records, spec = load_coco_records(d / "annotations.json", d / "images")
+    records, spec = load_coco_records(d / "annotations.json", d / "images", aspect_ratio=192 / 256)
     return records[:12], spec
 
 
@@ -91,6 +92,18 @@ def test_corrupted_image_path_layouts(tmp_path):
         tmp_path / "snow/0/b.jpg"
     assert corrupted_image_path(tmp_path, "fog", 5, "b.jpg", layout="advmix") == \
         tmp_path / "fog/4/b.jpg"
+    # the writer's names: the suffix of its --format replaces the clean file's
+    assert corrupted_image_path(tmp_path, "snow", 1, "a/b.jpg", suffix=".png") == \
+        tmp_path / "snow/1/a/b.png"
+    assert corrupted_image_path(tmp_path, "fog", 2, "a/b.png", layout="advmix", suffix=".jpg") == \
+        tmp_path / "fog/1/b.jpg"
+    # the reader's: the exact name first, then the same name with another image suffix
+    assert find_corrupted_image(tmp_path, "snow", 1, "a/b.jpg") == tmp_path / "snow/1/a/b.jpg"
+    (tmp_path / "snow/1/a").mkdir(parents=True)
+    (tmp_path / "snow/1/a/b.png").write_bytes(b"")
+    assert find_corrupted_image(tmp_path, "snow", 1, "a/b.jpg") == tmp_path / "snow/1/a/b.png"
+    (tmp_path / "snow/1/a/b.jpg").write_bytes(b"")
+    assert find_corrupted_image(tmp_path, "snow", 1, "a/b.jpg") == tmp_path / "snow/1/a/b.jpg"
     with pytest.raises(ValueError, match="severity must be 1..5"):
         corrupted_image_path(tmp_path, "snow", 0, "b.jpg")
     with pytest.raises(ValueError, match="escapes"):
@@ -169,11 +182,11 @@ def test_c_folder_checks_the_clean_size_from_the_header_only(tmp_path, coco, mon
 
 @pytest.mark.parametrize("layout,fmt", [("robustpose", "png"), ("advmix", "jpg")])
 def test_reads_what_robustpose_corrupt_writes(tmp_path, data_root, layout, fmt):
-    """End to end with the -C writer of robustpose.corruptions."""
-    from robustpose.corruptions.writer import WriterSettings, write_corrupted_dataset
+    """End to end with the -C writer (robustpose.data.write_corrupted_dataset)."""
+    from robustpose.data import WriterSettings, write_corrupted_dataset
 
     d = data_root / "coco_mmpose"
-    records, spec = load_coco_records(d / "annotations.json", d / "images")
+    records, spec = load_coco_records(d / "annotations.json", d / "images", aspect_ratio=192 / 256)
     names = sorted({r.image_path.name for r in records})[:2]
     records = [r for r in records if r.image_path.name in names]
     out = tmp_path / "coco-C"

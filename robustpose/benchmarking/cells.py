@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Sequence
+
+# One grammar for every command (robustpose corrupt reads the same); re-exported here.
+from robustpose.corruptions.selection import parse_corruptions, parse_severities  # noqa: F401
 
 CLEAN = "clean"
 
@@ -26,66 +29,6 @@ class Cell:
     @property
     def label(self) -> str:
         return CLEAN if self.is_clean else f"{self.corruption}/{self.severity}"
-
-
-def parse_corruptions(choice: str | Sequence[str] | None) -> list[str]:
-    """'benchmark' (the paper's 15), 'all' (19), 'validation' (4), a family name
-    ('noise', 'blur', 'weather', 'digital'), 'none', or comma-separated names."""
-    if choice is None:
-        choice = "benchmark"
-    if isinstance(choice, str):
-        items = [part.strip() for part in choice.split(",") if part.strip()]
-    else:
-        items = [str(part) for part in choice]
-    subsets = {"benchmark": "common", "common": "common", "all": "all",
-               "validation": "validation", "noise": "noise", "blur": "blur",
-               "weather": "weather", "digital": "digital"}
-    names: list[str] = []
-    if all(item == "none" for item in items):
-        return names
-    from robustpose.corruptions import get_corruption_names
-
-    known = list(get_corruption_names("all"))
-    for item in items:
-        if item == "none":
-            continue
-        if item in subsets:
-            new = list(get_corruption_names(subsets[item]))
-        elif item in known:
-            new = [item]
-        else:
-            raise ValueError(f"unknown corruption {item!r}; choose from benchmark, all, "
-                             f"validation, a family or names: {', '.join(known)}")
-        names.extend(n for n in new if n not in names)
-    return names
-
-
-def parse_severities(choice: str | int | Iterable[int] | None) -> list[int]:
-    """'1-5', '3', '1,3,5' or a list of ints -> sorted unique severities in 1..5."""
-    if choice is None:
-        return [1, 2, 3, 4, 5]
-    if isinstance(choice, int):
-        values = [choice]
-    elif isinstance(choice, str):
-        values = []
-        for part in choice.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            try:
-                if "-" in part:
-                    low, high = (int(p) for p in part.split("-", 1))
-                    values.extend(range(low, high + 1))
-                else:
-                    values.append(int(part))
-            except ValueError:
-                raise ValueError(f"bad severities {choice!r}: use e.g. 1-5, 3 or 1,3,5") from None
-    else:
-        values = [int(v) for v in choice]
-    bad = [v for v in values if not 1 <= v <= 5]
-    if bad or not values:
-        raise ValueError(f"severities must lie in 1..5, got {choice!r}")
-    return sorted(set(values))
 
 
 def build_cells(corruptions: Sequence[str], severities: Sequence[int],

@@ -1,4 +1,8 @@
-"""``robustpose corrupt INPUT_DIR OUTPUT_DIR``: write a corrupted (-C) copy of an image folder."""
+"""``robustpose corrupt INPUT_DIR OUTPUT_DIR``: write a corrupted (-C) copy of an image folder.
+
+The writer is :func:`robustpose.data.write_corrupted_dataset`; ``--corruptions`` and
+``--severities`` use the grammar of ``robustpose benchmark`` (robustpose.corruptions).
+"""
 from __future__ import annotations
 
 import argparse
@@ -9,10 +13,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input_dir", metavar="INPUT_DIR", help="folder of images (searched recursively)")
     parser.add_argument("output_dir", metavar="OUTPUT_DIR",
                         help="writes OUTPUT_DIR/<corruption>/<severity>/<relative path>")
+    parser.add_argument("--annotations", metavar="FILE", default=None,
+                        help="COCO-format (or HRNet MPII) json of the set: write its images, "
+                             "seeded by image id exactly as `robustpose benchmark` corrupts "
+                             "them on the fly (default: every image, id = relative path)")
     parser.add_argument("--corruptions", default="benchmark",
-                        help="benchmark (the 15, default), all (19), common, validation, noise, "
-                             "blur, weather, digital, or comma-separated names")
-    parser.add_argument("--severities", default="1-5", help="e.g. 1-5 (default), 3, 1,3,5")
+                        help="benchmark (the 15, default), all (19), validation or extra (4), "
+                             "common, noise, blur, weather, digital, or comma-separated names")
+    parser.add_argument("--severities", default="1-5",
+                        help="e.g. 1-5 (default), 3, 1,3,5 or all")
     parser.add_argument("--seed", type=int, default=None,
                         help="base seed (default 0; 1 with --layout advmix, as its script)")
     parser.add_argument("--workers", type=int, default=1, help="processes (default 1)")
@@ -32,9 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from robustpose.corruptions.writer import (DEFAULT_JPEG_QUALITY, SUMMARY_NAME, WriterSettings,
-                                               parse_corruptions, parse_severities,
-                                               write_corrupted_dataset)
+    from robustpose.corruptions import parse_corruptions, parse_severities
+    from robustpose.data.corrupted_writer import (DEFAULT_JPEG_QUALITY, SUMMARY_NAME,
+                                                  WriterSettings, write_corrupted_dataset)
 
     input_dir = Path(args.input_dir)
     if not input_dir.is_dir():
@@ -53,12 +62,19 @@ def run(args: argparse.Namespace) -> int:
     )
     corruptions = parse_corruptions(args.corruptions)
     severities = parse_severities(args.severities)
+    if not corruptions:
+        raise ValueError("--corruptions none selects nothing to write")
     summary = write_corrupted_dataset(input_dir, args.output_dir, corruptions, severities,
                                       settings=settings, workers=args.workers,
-                                      overwrite=args.overwrite, progress=not args.no_progress)
+                                      overwrite=args.overwrite, progress=not args.no_progress,
+                                      annotations=args.annotations)
     failed_inputs = sorted({f["path"] for f in summary.failed})
+    seeding = (f"seed {settings.seed} for every image (advmix)" if advmix else
+               f"seeded by image id from {Path(args.annotations).name}" if args.annotations
+               else "seeded by relative path (--annotations seeds by image id, as the "
+                    "benchmark on the fly)")
     print(f"robustpose corrupt: {summary.images} images x {len(corruptions)} corruptions x "
-          f"{len(severities)} severities: {summary.written} written, "
+          f"{len(severities)} severities, {seeding}: {summary.written} written, "
           f"{summary.skipped_existing} already there, {len(summary.failed)} failed "
           f"({len(failed_inputs)} inputs) in {summary.seconds:.1f} s; "
           f"summary in {Path(args.output_dir) / SUMMARY_NAME}")

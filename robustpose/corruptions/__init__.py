@@ -7,6 +7,8 @@
 >>> out.shape, out.dtype.name
 ((64, 64, 3), 'uint8')
 
+``parse_corruptions`` / ``parse_severities`` read the ``--corruptions`` / ``--severities``
+choices of every command (one grammar, see docs/corruptions.md).
 ``corrupt_batch`` (the torch path) is imported lazily, so importing this package never
 imports torch.
 """
@@ -16,11 +18,14 @@ from typing import Any
 
 from .api import corrupt, get_corruption_names, resolve_rng, validate_image
 from .params import CORRUPTION_NAMES, FAMILIES, SEVERITY_PARAMS, SUBSETS
+from .selection import parse_corruptions, parse_severities
 
 __all__ = [
     "corrupt",
     "corrupt_batch",
     "get_corruption_names",
+    "parse_corruptions",
+    "parse_severities",
     "resolve_rng",
     "validate_image",
     "CORRUPTION_NAMES",
