@@ -1,18 +1,21 @@
-"""The compiled replay of numpy's legacy samplers (robustpose.corruptions._legacy_draws):
-the same values as ``RandomState.normal / poisson / random_sample`` and the same final
-state (MT19937 words, position, cached Gaussian), from fresh seeds and from states part
-way through a block, with a cached Gaussian, or at a block's last word."""
+"""The noise corruptions draw what numpy's legacy samplers draw: through ``corrupt(...,
+seed=rng)`` the same values as ``RandomState.normal / poisson / random_sample`` and the same
+final state (MT19937 words, position, cached Gaussian), from fresh seeds and from states part
+way through a block, with a cached Gaussian, or at a block's last word (the compiled replay,
+``_legacy_draws``), and from a PCG64 generator (numpy's own samplers).
+
+The MT19937 word stream itself (``_mt19937``) is tested directly at chosen word counts
+(0, 1, 623, 624, 625, ...): no public function draws a count the caller can choose."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from robustpose.corruptions import _legacy_draws as draws
 from robustpose.corruptions import _mt19937 as stream
 from robustpose.corruptions import corrupt
 from robustpose.corruptions.params import SEVERITY_PARAMS
 
-pytestmark = pytest.mark.skipif(not stream.HAVE_NUMBA, reason="the replay needs numba")
+NEEDS_NUMBA = pytest.mark.skipif(not stream.HAVE_NUMBA, reason="the replay needs numba")
 
 
 def same_state(a: np.random.RandomState, b: np.random.RandomState) -> bool:
@@ -50,73 +53,79 @@ def image() -> np.ndarray:
 WARMUPS = ["none", "odd", "cached_gauss", "block_end", "block_done"]
 
 
-@pytest.mark.parametrize("warmup", WARMUPS)
-@pytest.mark.parametrize("photons", SEVERITY_PARAMS["shot_noise"] + (400,))
-def test_poisson_matches_numpy(image, warmup, photons):
-    levels = (np.arange(256) / 255.0) * photons
-    for seed in range(3):
+def sampler_twins(seed: int, warmup: str, kind: str):
+    """Two identical generators: legacy MT19937 ``RandomState``s advanced by ``warmup`` (the
+    compiled replay) or ``Generator``s on PCG64 (numpy's own samplers), each paired with
+    the ``RandomState`` the corruption draws from (``resolve_rng``)."""
+    if kind == "legacy":
         ours, ref = twin_states(seed, warmup)
-        expected = ref.poisson(np.take(levels, image))
-        got = draws.poisson_levels(ours, levels, image)
-        assert got.shape == image.shape
-        np.testing.assert_array_equal(got, expected)
-        assert same_state(ours, ref)
-        assert ours.random_sample() == ref.random_sample()
-    ours, ref = twin_states(5, warmup)
-    capped = draws.poisson_levels(ours, levels, image, cap=7)
-    assert capped.dtype == np.uint8
-    np.testing.assert_array_equal(capped, np.minimum(ref.poisson(np.take(levels, image)), 7))
-    assert same_state(ours, ref)
+        return ours, ref
+    ours = np.random.default_rng(seed)
+    return ours, np.random.RandomState(np.random.default_rng(seed).bit_generator)
 
 
-@pytest.mark.parametrize("warmup", WARMUPS)
-@pytest.mark.parametrize("multiplicative", [False, True])
-def test_normal_matches_numpy(image, warmup, multiplicative):
-    for seed, scale in enumerate([0.08, 0.38, 0.6]):
-        ours, ref = twin_states(seed, warmup)
+def same_after(ours, ref: np.random.RandomState) -> bool:
+    """Both generators at the same point of their streams (the next double agrees)."""
+    if isinstance(ours, np.random.Generator):
+        return ours.random() == ref.random_sample()
+    return same_state(ours, ref)
+
+
+CASES = [(w, "legacy") for w in WARMUPS] + [("none", "pcg64")]
+
+
+@pytest.mark.parametrize("warmup,kind", CASES)
+@pytest.mark.parametrize("severity", [1, 2, 3, 4, 5])
+def test_shot_noise_draws_what_numpy_poisson_draws(image, warmup, kind, severity):
+    """``corrupt(..., seed=rng)``: the reference's ``poisson(x * c) / c`` from the same state,
+    and the generator left where numpy's sampler leaves it."""
+    photons = SEVERITY_PARAMS["shot_noise"][severity - 1]
+    for seed in range(2):
+        ours, ref = sampler_twins(seed, warmup, kind)
+        counts = ref.poisson(image / 255.0 * photons)
+        expected = (np.clip(counts / float(photons), 0, 1) * 255).astype(np.uint8)
+        np.testing.assert_array_equal(corrupt(image, "shot_noise", severity, seed=ours), expected)
+        assert same_after(ours, ref)
+
+
+@pytest.mark.parametrize("warmup,kind", CASES)
+@pytest.mark.parametrize("name", ["gaussian_noise", "speckle_noise"])
+def test_gaussian_and_speckle_draw_what_numpy_normal_draws(image, warmup, kind, name):
+    for severity in (1, 3, 5):
+        scale = SEVERITY_PARAMS[name][severity - 1]
+        ours, ref = sampler_twins(severity, warmup, kind)
         x = image / 255.0
         noise = ref.normal(size=image.shape, scale=scale)
-        expected = (np.clip(x + x * noise if multiplicative else x + noise, 0, 1) * 255).astype(np.uint8)
-        got = draws.normal_add_u8(ours, image, scale, multiplicative=multiplicative)
-        np.testing.assert_array_equal(got, expected)
-        assert same_state(ours, ref)
-        assert ours.normal() == ref.normal()  # the cached Gaussian carried over too
+        expected = (np.clip(x + x * noise if name == "speckle_noise" else x + noise, 0, 1)
+                    * 255).astype(np.uint8)
+        np.testing.assert_array_equal(corrupt(image, name, severity, seed=ours), expected)
+        assert same_after(ours, ref)
+        if kind == "legacy":
+            assert ours.normal() == ref.normal()  # the cached Gaussian carried over too
 
 
-@pytest.mark.parametrize("warmup", WARMUPS)
-def test_uniform_and_salt_pepper_match_numpy(image, warmup):
-    table = np.arange(256, dtype=np.uint8)[::-1].copy()
-    for seed, amount in enumerate([0.03, 0.27]):
-        ours, ref = twin_states(seed, warmup)
+@pytest.mark.parametrize("warmup,kind", CASES)
+def test_impulse_noise_draws_two_uniform_fields(image, warmup, kind):
+    """scikit-image's s&p from a legacy stream: flip where U <= amount, salt where U' <= 0.5,
+    unflipped values through the reference's float round trip."""
+    for severity in (1, 5):
+        amount = SEVERITY_PARAMS["impulse_noise"][severity - 1]
+        ours, ref = sampler_twins(severity, warmup, kind)
         flipped = ref.random_sample(image.shape) <= amount
         salted = ref.random_sample(image.shape) <= 0.5
-        expected = table[image]
+        expected = (np.clip(image / 255.0, 0, 1) * 255).astype(np.uint8)
         expected[flipped & salted] = 255
         expected[flipped & ~salted] = 0
-        np.testing.assert_array_equal(draws.salt_and_pepper_u8(ours, image, amount, table), expected)
-        assert same_state(ours, ref)
-        ours, ref = twin_states(seed, warmup)
-        np.testing.assert_array_equal(draws.uniform_below(ours, (5, 251), amount),
-                                      ref.random_sample((5, 251)) <= amount)
-        assert same_state(ours, ref)
+        np.testing.assert_array_equal(corrupt(image, "impulse_noise", severity, seed=ours),
+                                      expected)
+        assert same_after(ours, ref)
 
 
+@NEEDS_NUMBA
 def test_only_legacy_mt19937_states_are_replayed():
     assert stream.replayable(np.random.RandomState(0))
     assert not stream.replayable(np.random.default_rng(0))
     assert not stream.replayable(np.random.RandomState(np.random.PCG64(0)))
-
-
-@pytest.mark.parametrize("name", ["gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise"])
-def test_noise_corruptions_same_with_and_without_replay(monkeypatch, image, name):
-    """The corruption through the replay equals its numpy-sampler path for the same seed."""
-    big = np.tile(image, (2, 2, 1))
-    for severity in (1, 5):
-        fast = corrupt(big, name, severity, seed=severity)
-        monkeypatch.setattr(draws, "replayable", lambda rng: False)
-        slow = corrupt(big, name, severity, seed=severity)
-        monkeypatch.undo()
-        np.testing.assert_array_equal(fast, slow)
 
 
 @pytest.mark.parametrize("warmup", WARMUPS)

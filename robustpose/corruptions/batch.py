@@ -10,7 +10,7 @@ Native torch (run on the tensor's device, CUDA included):
     elastic_transform, pixelate, spatter.
     (frost: each texture is rescaled with cv2 once per image size, as the numpy path, and
     cached on the device; crop and blend run on the device. spatter 1-3: OpenCV's Canny,
-    distance transform and histogram equalisation rebuilt in torch, _batch_spatter.py.)
+    distance transform and histogram equalisation rebuilt in torch, _torch/spatter.py.)
 Fallback to the numpy ``corrupt`` per image on the CPU (copied to host and back):
     glass_blur (its pixel shuffle is an inherently sequential chain of swaps),
     jpeg_compression (libjpeg's codec).
@@ -32,9 +32,9 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from . import _batch_ops as ops
-from . import _batch_weather as weather
-from ._batch_spatter import spatter_water
+from ._torch import ops
+from ._torch import weather
+from ._torch.spatter import spatter_water
 from .params import (CORRUPTION_NAMES, ELASTIC_MAX_SHIFT_FRACTION, ELASTIC_SIGMA_FRACTION,
                      SEVERITY_PARAMS)
 
@@ -205,8 +205,8 @@ assert set(_KERNELS) == set(NATIVE_CORRUPTIONS)
 assert set(NATIVE_CORRUPTIONS) | set(FALLBACK_CORRUPTIONS) == set(CORRUPTION_NAMES)
 
 
-def is_native(corruption_name: str, severity: int) -> bool:
-    """Whether ``corrupt_batch`` computes this (corruption, severity) with torch ops."""
+def is_native(corruption_name: str) -> bool:
+    """Whether ``corrupt_batch`` computes this corruption with torch ops (at every severity)."""
     return corruption_name in _KERNELS
 
 
@@ -252,7 +252,7 @@ def corrupt_batch(images: torch.Tensor, corruption_name: str, severity: int = 1,
     seed_list = _check(images, corruption_name, severity, seeds)
     if images.shape[0] == 0:
         return images.clone()
-    if not is_native(corruption_name, severity):
+    if not is_native(corruption_name):
         return _numpy_fallback(images, corruption_name, severity, seed_list)
     params = SEVERITY_PARAMS[corruption_name][severity - 1]
     gens = [torch.Generator(device=images.device).manual_seed(s % (2**64)) for s in seed_list]

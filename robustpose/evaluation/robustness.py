@@ -12,18 +12,12 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-try:  # the corruption engine's tables (the single source of the names and families)
-    from robustpose.corruptions.params import CORRUPTION_NAMES as _ALL_NAMES
-    from robustpose.corruptions.params import FAMILIES as _FAMILIES
-    BENCHMARK_CORRUPTIONS: tuple[str, ...] = tuple(_ALL_NAMES[:15])
-    FAMILIES: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in _FAMILIES.items()}
-except ImportError:  # pragma: no cover - only without the corruptions package
-    BENCHMARK_CORRUPTIONS = (
-        "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur",
-        "motion_blur", "zoom_blur", "snow", "frost", "fog", "brightness", "contrast",
-        "elastic_transform", "pixelate", "jpeg_compression")
-    FAMILIES = {"noise": BENCHMARK_CORRUPTIONS[0:3], "blur": BENCHMARK_CORRUPTIONS[3:7],
-                "weather": BENCHMARK_CORRUPTIONS[7:11], "digital": BENCHMARK_CORRUPTIONS[11:15]}
+from robustpose.corruptions import CORRUPTION_NAMES
+from robustpose.corruptions import FAMILIES as _FAMILIES
+
+#: the 15 corruptions of mPC, in the corruption engine's order (its tables are the source)
+BENCHMARK_CORRUPTIONS: tuple[str, ...] = tuple(CORRUPTION_NAMES[:15])
+FAMILIES: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in _FAMILIES.items()}
 
 SEVERITIES = (1, 2, 3, 4, 5)
 CLEAN = "clean"

@@ -1,6 +1,6 @@
 """Measure ``corrupt_batch`` against the numpy ``corrupt``: agreement and speed, all 19 x 5.
 
-    python -m robustpose.corruptions._batch_report --images 4 --seeds 8 --size 320x240
+    .venv/bin/python benchmarks/corrupt_batch.py --images 4 --seeds 8 --size 320x240
 
 Prints a markdown table (docs/writing-c-datasets.md holds a copy): for deterministic
 corruptions the largest |difference| and the share of identical values; for random ones
@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from robustpose.corruptions import corrupt
-from robustpose.corruptions.batch import corrupt_batch, is_native
-from robustpose.corruptions.params import CORRUPTION_NAMES
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # this checkout's robustpose, whatever the install
+from robustpose.corruptions import corrupt  # noqa: E402
+from robustpose.corruptions.batch import corrupt_batch, is_native  # noqa: E402
+from robustpose.corruptions.params import CORRUPTION_NAMES  # noqa: E402
 
 DETERMINISTIC = {"defocus_blur", "zoom_blur", "gaussian_blur", "brightness", "contrast",
                  "saturate", "pixelate"}
@@ -45,7 +48,7 @@ def _psnr(out: np.ndarray, ref: np.ndarray) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", default=os.environ.get(
-        "ROBUSTPOSE_DATA", str(Path(__file__).resolve().parents[3] / "shared" / "data")))
+        "ROBUSTPOSE_DATA", str(REPO.parent / "shared" / "data")))
     parser.add_argument("--images", type=int, default=4)
     parser.add_argument("--seeds", type=int, default=8, help="seeds per image for random ones")
     parser.add_argument("--size", default="320x240", help="WxH all images are resized to")
@@ -63,7 +66,7 @@ def main() -> None:
     totals = [0.0, 0.0]
     for name in args.corruptions.split(","):
         for severity in (int(s) for s in args.severities.split(",")):
-            native = is_native(name, severity)
+            native = is_native(name)
             batch = torch.from_numpy(np.stack([im for im in images for _ in seeds])).permute(0, 3, 1, 2).contiguous()
             batch_seeds = [s for _ in images for s in seeds]
             start = time.perf_counter()

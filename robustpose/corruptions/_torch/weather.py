@@ -10,8 +10,8 @@ from functools import lru_cache
 
 import torch
 
-from . import _batch_ops as ops
-from .params import SPATTER_MUD_RGB
+from . import ops
+from ..params import SPATTER_MUD_RGB
 
 
 def _uniform(shape, low: float, high: float, gen: torch.Generator, device, dtype=torch.float64):
@@ -120,7 +120,7 @@ def spatter_mud(x: torch.Tensor, params, gens) -> torch.Tensor:
 def frost_texture_on(index: int, height: int, width: int, device: str) -> torch.Tensor:
     """Frost texture ``index`` rescaled for an H x W image exactly as the numpy path does
     (cv2 bicubic, once per size), as an RGB uint8 3 x h x w tensor cached on ``device``."""
-    from .weather import _frost_rescaled
+    from ..weather import _frost_rescaled
 
     bgr = _frost_rescaled(index, height, width)
     return torch.from_numpy(bgr[..., ::-1].copy()).permute(2, 0, 1).contiguous().to(device)

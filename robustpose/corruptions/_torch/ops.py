@@ -12,8 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from robustpose.corruptions._kernels import _gaussian_taps, motion_kernel
-from robustpose.corruptions.blur import disk_kernel
+from .._kernels import _gaussian_taps, motion_kernel
+from ..blur import disk_kernel
 
 
 # ----------------------------------------------------------------------------- padding

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import _batch_ops as ops
-from .params import SPATTER_WATER_BGR
+from . import ops
+from ..params import SPATTER_WATER_BGR
 
 _CANNY_SHIFT = 15
 _TG22 = int(0.4142135623730950488016887242097 * (1 << _CANNY_SHIFT) + 0.5)
