@@ -11,9 +11,10 @@ A checkpoint is a dict of tensors and plain Python types only (so it loads with
     config        the experiment config (plain dict)
     epoch         number of finished epochs (resume starts at this epoch index)
     best_metric, best_epoch
-    optimizers, schedulers           {name: state_dict}; 'model' is the main optimizer
-    scaler        GradScaler state (AMP) or {}
-    extra_modules {name: state_dict} of the method's modules; method: its state
+    optimizers, schedulers, scalers  {name: state_dict}; 'model' is the main optimizer
+    extra_modules {name: state_dict} of the method's trained modules (its frozen modules,
+                  e.g. a teacher, are not saved: the method rebuilds them from their
+                  source); method: its state
     rng           {'numpy': bit-generator state, 'torch_cpu': uint8 tensor,
                    'torch_cuda': uint8 tensor or None}
 """

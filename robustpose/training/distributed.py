@@ -115,3 +115,20 @@ def all_reduce_mean(value: float, info: DistInfo) -> float:
                           device=info.device if info.device.type == "cuda" else "cpu")
     dist.all_reduce(tensor)
     return float(tensor.item()) / info.world_size
+
+
+@contextlib.contextmanager
+def no_sync(*modules: torch.nn.Module) -> Iterator[None]:
+    """DDP's ``no_sync`` for every DDP-wrapped module given; a no-op for the others.
+
+    Inside it, backward passes of those modules accumulate gradients locally instead of
+    all-reducing them. DDP decides at *forward* time, so the forward and the backward
+    both go inside the block. Use it where one player's backward must not sync another
+    player's gradients (AdvMix's generator step back-propagates through the pose model).
+    """
+    from torch.nn.parallel import DistributedDataParallel
+    with contextlib.ExitStack() as stack:
+        for module in modules:
+            if isinstance(module, DistributedDataParallel):
+                stack.enter_context(module.no_sync())
+        yield
