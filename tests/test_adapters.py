@@ -10,8 +10,8 @@ import torch
 
 from robustpose.data import (TopDownDataset, affine_transform_points, get_affine_transform,
                              get_spec, load_coco_records)
-from robustpose.models.adapters import (CallableAdapter, OnnxAdapter, as_adapter,
-                                        decode_coord_output, load_onnx_spec)
+from robustpose.codecs import CoordinateRegression, InferenceSetting, decode_outputs
+from robustpose.models.adapters import CallableAdapter, OnnxAdapter, as_adapter, load_onnx_spec
 
 REPO = Path(__file__).resolve().parents[1]
 BLAZEPOSE_SPEC = REPO / "configs" / "onnx" / "blazepose_landmark_lite.yaml"
@@ -113,7 +113,8 @@ def test_crop_pixels_map_back_to_image_pixels_exactly(data_root):
     matrix = get_affine_transform(record.center, record.scale, 0, (192, 256))
     crop_xy = affine_transform_points(record.keypoints[:, :2], matrix)
     meta = {"center": record.center[None], "scale": record.scale[None]}
-    back = decode_coord_output(crop_xy[None], None, meta, spec, (192, 256))
+    back = decode_outputs(CoordinateRegression((192, 256)), crop_xy[None], None, meta, spec,
+                          InferenceSetting((192, 256)))
     np.testing.assert_allclose(back[0, :, :2], record.keypoints[:, :2], atol=1e-3)
     assert np.all(back[0, :, 2] == 1.0)  # no score column -> score 1
 
@@ -169,10 +170,39 @@ def test_registry_adapter_decodes_with_dark_when_asked():
     metas = {"center": torch.tensor([[50.0, 60.0], [80.0, 90.0]]),
              "scale": torch.tensor([[0.6, 0.8], [0.9, 1.2]])}
     spec = get_spec("coco")
-    adapter = RegistryAdapter(model, (96, 128), post_process="dark", dark_kernel=5)
-    want = predict_keypoints(model, crops, metas, spec, flip_test=True, refine="dark", blur_kernel=5)
+    setting = InferenceSetting((96, 128), refine="dark", dark_kernel=5)
+    adapter = RegistryAdapter(model, setting)
+    assert adapter.inference is setting and adapter.inference.refine == "dark"
+    want = predict_keypoints(model, crops, metas, spec, setting)
     np.testing.assert_allclose(adapter.predict(crops, metas, spec, True), want, rtol=1e-6)
     quarter = RegistryAdapter(model, (96, 128)).predict(crops, metas, spec, True)
     assert not np.allclose(quarter, want)
-    with pytest.raises(ValueError, match="post_process"):
-        RegistryAdapter(model, (96, 128), post_process="argmax")
+    with pytest.raises(ValueError, match="refine"):
+        as_adapter(model, input_size=(96, 128), post_process="argmax")
+    via_options = as_adapter(model, input_size=(96, 128), post_process="dark", dark_kernel=5)
+    assert via_options.inference == setting
+
+
+def test_every_adapter_carries_one_inference_setting(blazepose):
+    """input_size / padding / default_flip_test are read from ``adapter.inference``."""
+    from robustpose.models import create_model
+    from robustpose.models.adapters import RegistryAdapter
+
+    spec = load_onnx_spec(BLAZEPOSE_SPEC)
+    assert blazepose.inference == InferenceSetting(spec.input_size, padding=spec.padding,
+                                                   flip_test=spec.flip_test)
+    model = create_model("sbl_resnet18", extra={"NUM_DECONV_FILTERS": [32, 32, 32]})
+    setting = InferenceSetting((64, 96), padding=1.4, flip_test=False, flip_shift=False)
+    callable_ = CallableAdapter(_bright_spot_heatmaps, input_size=(64, 96), padding=1.4,
+                                shift=False)
+    for adapter in (blazepose, RegistryAdapter(model, setting), callable_):
+        assert adapter.input_size == adapter.inference.input_size
+        assert adapter.padding == adapter.inference.padding
+        assert adapter.default_flip_test == adapter.inference.flip_test
+    assert callable_.inference == setting and callable_.inference.flip_shift is False
+    with pytest.raises(AttributeError):
+        callable_.input_size = (1, 1)  # derived, not a second copy
+    with pytest.raises(ValueError, match="decodes heatmaps"):
+        from robustpose.codecs import GaussianHeatmap
+        RegistryAdapter(create_model("deeppose_resnet18"), (64, 64),
+                        codec=GaussianHeatmap((64, 64), (16, 16)))

@@ -7,8 +7,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from robustpose.codecs import (GaussianHeatmap, flip_heatmaps, heatmaps_to_image_coords,
-                               predict_heatmaps, predict_keypoints)
+from robustpose.codecs import (GaussianHeatmap, InferenceSetting, flip_heatmaps,
+                               heatmaps_to_image_coords, predict_heatmaps, predict_keypoints)
 from robustpose.data import TopDownDataset, fliplr_keypoints, get_spec, load_coco_records
 
 torch.set_num_threads(1)
@@ -95,7 +95,8 @@ def test_predict_keypoints_with_oracle_on_real_crops(data_root):
     """GT heatmaps of each crop and of its mirror as the 'model': predict_keypoints lands
     on the ground truth, and HRNet's 1-px flip shift beats no shift."""
     d = data_root / "coco_val_mini"
-    records, spec = load_coco_records(d / "annotations.json", d / "images")
+    records, spec = load_coco_records(d / "annotations.json", d / "images",
+                                      aspect_ratio=192 / 256)
     ds = TopDownDataset(records[:16], spec)
     codec = ds.codec
     oracle = OracleModel()
@@ -103,7 +104,7 @@ def test_predict_keypoints_with_oracle_on_real_crops(data_root):
     for it in items:
         oracle.table[oracle.key(it["image"])] = it["target"]
         mirrored = fliplr_keypoints(it["meta"]["joints"], 192, spec.flip_pairs)
-        oracle.table[oracle.key(it["image"].flip(2))] = torch.from_numpy(codec.encode(mirrored)[0])
+        oracle.table[oracle.key(it["image"].flip(2))] = torch.from_numpy(codec.encode(mirrored)["target"])
     images = torch.stack([it["image"] for it in items])
     metas = {k: np.stack([it["meta"][k] for it in items]) for k in ("center", "scale")}
     gt = np.stack([it["meta"]["keypoints"] for it in items])
@@ -111,7 +112,7 @@ def test_predict_keypoints_with_oracle_on_real_crops(data_root):
     to_input = 192 / (metas["scale"][:, 0] * 200)
 
     def mean_err(**kw):
-        pred = predict_keypoints(oracle, images, metas, spec, **kw)
+        pred = predict_keypoints(oracle, images, metas, spec, InferenceSetting(**kw))
         assert pred.shape == (16, 17, 3)
         err = np.linalg.norm(pred[..., :2] - gt[..., :2], axis=-1) * to_input[:, None]
         return err[weight].mean(), pred
@@ -119,8 +120,8 @@ def test_predict_keypoints_with_oracle_on_real_crops(data_root):
     plain, pred = mean_err(flip_test=False)
     assert plain < 2.0
     assert (pred[..., 2][weight] == 1.0).mean() > 0.95  # score = heatmap max (1 for GT maps)
-    with_shift, _ = mean_err(flip_test=True, shift=True)
-    no_shift, _ = mean_err(flip_test=True, shift=False)
+    with_shift, _ = mean_err(flip_test=True, flip_shift=True)
+    no_shift, _ = mean_err(flip_test=True, flip_shift=False)
     assert with_shift < 2.5 and with_shift < no_shift
     list_meta = [{"center": c, "scale": s} for c, s in zip(metas["center"], metas["scale"])]
     assert np.allclose(predict_keypoints(oracle, images, list_meta, spec)[..., :2],
@@ -153,7 +154,8 @@ def test_predict_keypoints_for_coordinate_models():
              "scale": np.array([[0.24, 0.32], [0.48, 0.64]])}
     images = torch.zeros(2, 3, 64, 48)
     for flip in (False, True):
-        out = predict_keypoints(CoordModel(coords), images, metas, COCO, flip_test=flip)
+        out = predict_keypoints(CoordModel(coords), images, metas, COCO,
+                                InferenceSetting((48, 64), flip_test=flip))
         expected = heatmaps_to_image_coords(coords.numpy(), metas["center"], metas["scale"],
                                             (48, 64))
         assert np.allclose(out[..., :2], expected, atol=1e-4) and np.all(out[..., 2] == 1)

@@ -12,6 +12,7 @@ from robustpose.data import box_to_center_scale, get_spec, load_coco_records
 
 def _load(data_root, name, **kw):
     d = data_root / name
+    kw.setdefault("aspect_ratio", 192 / 256)
     return load_coco_records(d / "annotations.json", d / "images", **kw)
 
 
@@ -86,7 +87,7 @@ def test_keypoint_count_mismatch_names_file_and_annotation(mini):
     data["annotations"][0]["keypoints"] = data["annotations"][0]["keypoints"][:-3]
     path = _write(tmp_path, data)
     with pytest.raises(ValueError) as err:
-        load_coco_records(path, tmp_path / "images")
+        load_coco_records(path, tmp_path / "images", aspect_ratio=0.75)
     msg = str(err.value)
     assert str(path) in msg and "16 keypoints but its category has 17" in msg
     assert "\n" not in msg
@@ -96,7 +97,7 @@ def test_spec_of_other_size_is_refused(mini):
     tmp_path, data = mini
     path = _write(tmp_path, data)
     with pytest.raises(ValueError, match="has 17 keypoints but spec 'mpii' has 16"):
-        load_coco_records(path, tmp_path / "images", spec=get_spec("mpii"))
+        load_coco_records(path, tmp_path / "images", spec=get_spec("mpii"), aspect_ratio=0.75)
 
 
 @pytest.mark.parametrize("file_name,problem", [("../secret.jpg", "escapes the image root"),
@@ -107,7 +108,7 @@ def test_file_name_escaping_the_root_is_refused(mini, file_name, problem):
     data["images"][1]["file_name"] = file_name
     path = _write(tmp_path, data)
     with pytest.raises(ValueError, match=problem) as err:
-        load_coco_records(path, tmp_path / "images")
+        load_coco_records(path, tmp_path / "images", aspect_ratio=0.75)
     assert str(path) in str(err.value)
 
 
@@ -117,7 +118,7 @@ def test_symlink_leaving_the_root_is_refused(mini):
     (tmp_path / "images" / "link.jpg").symlink_to(tmp_path / "outside.jpg")
     data["images"][0]["file_name"] = "link.jpg"
     with pytest.raises(ValueError, match="resolves outside the image root"):
-        load_coco_records(_write(tmp_path, data), tmp_path / "images")
+        load_coco_records(_write(tmp_path, data), tmp_path / "images", aspect_ratio=0.75)
 
 
 def test_empty_dataset_is_an_error(mini):
@@ -125,7 +126,7 @@ def test_empty_dataset_is_an_error(mini):
     data["annotations"] = []
     path = _write(tmp_path, data)
     with pytest.raises(ValueError, match="empty dataset") as err:
-        load_coco_records(path, tmp_path / "images")
+        load_coco_records(path, tmp_path / "images", aspect_ratio=0.75)
     assert str(path) in str(err.value)
 
 
@@ -135,21 +136,39 @@ def test_detections_edge_cases(mini):
     with pytest.raises(ValueError, match="no person boxes with score >= 2"):
         load_coco_records(path, tmp_path / "images",
                           detections=[{"image_id": 785, "bbox": [0, 0, 5, 5], "score": 0.9}],
-                          det_score_thr=2.0)
+                          det_score_thr=2.0, aspect_ratio=0.75)
     with pytest.raises(ValueError, match="image_id 1 which is not in"):
         load_coco_records(path, tmp_path / "images",
-                          detections=[{"image_id": 1, "bbox": [0, 0, 5, 5], "score": 0.9}])
+                          detections=[{"image_id": 1, "bbox": [0, 0, 5, 5], "score": 0.9}],
+                          aspect_ratio=0.75)
     with pytest.raises(ValueError, match="not 4 finite numbers"):
         load_coco_records(path, tmp_path / "images",
                           detections=[{"image_id": 785, "bbox": [0, float("nan"), 5, 5],
-                                       "score": 0.9}])
+                                       "score": 0.9}], aspect_ratio=0.75)
 
 
 def test_missing_or_broken_annotation_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="annotation file not found"):
-        load_coco_records(tmp_path / "nope.json", tmp_path)
+        load_coco_records(tmp_path / "nope.json", tmp_path, aspect_ratio=0.75)
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     with pytest.raises(ValueError, match="not valid json") as err:
-        load_coco_records(bad, tmp_path)
+        load_coco_records(bad, tmp_path, aspect_ratio=0.75)
     assert str(bad) in str(err.value)
+
+
+def test_aspect_ratio_is_required_and_widens_the_boxes(data_root):
+    """The crop shape is the model's: no default aspect ratio (a 128x128 model must not
+    get 192x256 crops), a bad one is a one-line error, and a square one gives square
+    scales."""
+    d = data_root / "coco_val_mini"
+    with pytest.raises(TypeError, match="aspect_ratio"):
+        load_coco_records(d / "annotations.json", d / "images")
+    for bad in (0, -1.0, float("nan"), "wide"):
+        with pytest.raises(ValueError, match="aspect_ratio must be a positive number"):
+            load_coco_records(d / "annotations.json", d / "images", aspect_ratio=bad)
+    square, _ = load_coco_records(d / "annotations.json", d / "images", aspect_ratio=1.0)
+    tall, _ = load_coco_records(d / "annotations.json", d / "images", aspect_ratio=0.75)
+    assert all(r.scale[0] == pytest.approx(r.scale[1]) for r in square)
+    assert all(r.scale[0] == pytest.approx(0.75 * r.scale[1]) for r in tall)
+    assert any(not np.allclose(a.scale, b.scale) for a, b in zip(square, tall))

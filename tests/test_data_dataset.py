@@ -18,7 +18,7 @@ torch.set_num_threads(1)
 @pytest.fixture(scope="module")
 def coco(data_root):
     d = data_root / "coco_val_mini"
-    return load_coco_records(d / "annotations.json", d / "images")
+    return load_coco_records(d / "annotations.json", d / "images", aspect_ratio=192 / 256)
 
 
 def test_eval_item_layout(coco):
@@ -158,7 +158,8 @@ def test_empty_dataset_is_refused(coco):
 def test_detector_records_and_mpii_items(data_root):
     d = data_root / "coco_mmpose"
     records, spec = load_coco_records(d / "annotations.json", d / "images",
-                                      detections=d / "detections.json", det_score_thr=0.9)
+                                      detections=d / "detections.json", det_score_thr=0.9,
+                                      aspect_ratio=192 / 256)
     item = TopDownDataset(records, spec)[0]
     assert item["meta"]["valid"] and item["target_weight"].sum() == 0
     assert item["meta"]["score"] >= 0.9 and np.all(item["meta"]["keypoints"] == 0)
@@ -181,3 +182,29 @@ def test_detector_records_and_mpii_items(data_root):
     px = mpii[0].scale[0] * 200 / 256
     assert w.sum() >= 10
     assert np.abs(xy[w] - mpii[0].keypoints[w, :2]).max() <= 2.0 * px + 1e-3
+
+
+def test_item_holds_every_key_the_codec_encodes(coco):
+    """Any codec: the item carries each key of ``encode`` as a tensor (target_weight K x 1);
+    ``encode_targets=False`` (evaluation) gives empty targets; a codec made for another
+    crop size is refused."""
+    from robustpose.codecs import GaussianHeatmap
+
+    class WithVisible(GaussianHeatmap):
+        def encode(self, keypoints):
+            out = super().encode(keypoints)
+            out["visible"] = (np.asarray(keypoints)[:, 2] > 0).astype(np.float32)
+            return out
+
+    records, spec = coco
+    item = TopDownDataset(records, spec, codec=WithVisible())[3]
+    plain = TopDownDataset(records, spec)[3]
+    assert set(item) == {"image", "target", "target_weight", "visible", "meta"}
+    assert torch.equal(item["target"], plain["target"]) and item["visible"].shape == (17,)
+    assert torch.equal(item["visible"], (torch.from_numpy(item["meta"]["joints"][:, 2]) > 0).float())
+    assert item["target_weight"].shape == (17, 1)
+    bare = TopDownDataset(records, spec, encode_targets=False)[3]
+    assert bare["target"].shape == (17, 0, 0) and torch.all(bare["target_weight"] == 1)
+    assert torch.equal(bare["image"], plain["image"])
+    with pytest.raises(ValueError, match="codec input_size"):
+        TopDownDataset(records, spec, input_size=(96, 128), codec=GaussianHeatmap())

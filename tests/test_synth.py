@@ -187,10 +187,11 @@ def test_cli_rejects_bad_arguments(tmp_path, capsys):
 
 def test_build_records_materialises_once_and_fills_the_block(tmp_path):
     block = {"split": "val", "num_images": 4}
-    records, spec = build_records(block, cache_dir=tmp_path, progress=False)
+    records, spec = build_records(block, aspect_ratio=0.75, cache_dir=tmp_path, progress=False)
     ann = block["annotations"]
     assert ann.is_file() and spec.name == "coco" and len(records) >= 4
     assert all(r.keypoints is not None and r.keypoints.shape == (17, 3) for r in records)
     stamp = ann.stat().st_mtime_ns
-    again, _ = build_records({"split": "val", "num_images": 4}, cache_dir=tmp_path, progress=False)
+    again, _ = build_records({"split": "val", "num_images": 4}, aspect_ratio=0.75,
+                             cache_dir=tmp_path, progress=False)
     assert ann.stat().st_mtime_ns == stamp and len(again) == len(records)

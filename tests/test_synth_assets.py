@@ -50,7 +50,12 @@ def test_export_round_trip_keeps_the_weights(tmp_path):
     assert packed.stat().st_size < 0.6 * weights.stat().st_size
     meta = torch.load(packed, weights_only=True)["meta"]
     cfg_val = load_config(CONFIG)["val"]
-    assert (meta["post_process"], meta["dark_kernel"]) == (cfg_val["post_process"], cfg_val["dark_kernel"])
+    assert (meta["inference"]["refine"], meta["inference"]["dark_kernel"]) == (
+        cfg_val["refine"], cfg_val["dark_kernel"])
+    from robustpose.codecs import InferenceSetting
+    info = load_bundled_model()[1]  # the shipped file predates the key: read from old keys
+    assert info["inference"] == InferenceSetting.from_dict(meta["inference"])
+    assert info["inference"].refine == "dark" and info["post_process"] == "dark"
 
 
 def test_bundled_model_reproduces_its_recorded_val_ap(tmp_path, monkeypatch):

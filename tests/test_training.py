@@ -1,5 +1,5 @@
-"""Trainer unit tests on tiny stand-ins (a 2-layer conv net, random-tensor data): loss,
-configs, checkpoints (exact resume, weights_only), seeding, validation plumbing."""
+"""Trainer unit tests on tiny stand-ins (tests/training_standins.py): configs, the loop,
+checkpoints (exact resume, weights_only), seeding, clipping, validation plumbing."""
 from __future__ import annotations
 
 import io
@@ -15,151 +15,11 @@ import torch
 from robustpose.training import (ConfigError, JointsMSELoss, StandardHeatmap, Trainer,
                                  config_from_dict, load_config)
 from robustpose.training.checkpoint import load_checkpoint_file
-from robustpose.training.config import apply_overrides
+from robustpose.config import apply_overrides
+from training_standins import (FakeKeypointDataset, FakeSpec, MeanErrorMetric, Split, TinyHeatmapNet,
+                               make_trainer, seeded_standin, tiny_config)
 
 REPO = Path(__file__).resolve().parents[1]
-from dataclasses import dataclass, field
-
-import numpy as np
-import torch
-from torch import nn
-
-
-class TinyHeatmapNet(nn.Module):
-    """Two stride-2 convs: N x 3 x H x W in [0,1] -> N x K x H/4 x W/4."""
-
-    output_kind = "heatmaps"
-
-    def __init__(self, num_joints: int = 4, width: int = 8) -> None:
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(3, width, 3, 2, 1), nn.BatchNorm2d(width), nn.ReLU(),
-                                  nn.Conv2d(width, num_joints, 3, 2, 1))
-
-    def forward_all(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return [self.body(x - 0.5)]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_all(x)[-1]
-
-
-class FakeKeypointDataset(torch.utils.data.Dataset):
-    """Random images whose targets are Gaussians at a fixed per-item location; the
-    location is also painted into the image so a conv net can learn it."""
-
-    def __init__(self, n: int = 16, num_joints: int = 4, size=(24, 32), seed: int = 0) -> None:
-        rng = np.random.default_rng(seed)
-        w, h = size
-        self.hw = (h // 4, w // 4)
-        self.images = torch.from_numpy(rng.random((n, 3, h, w), dtype=np.float32) * 0.2)
-        self.points = rng.integers(1, [self.hw[1] - 1, self.hw[0] - 1], size=(n, num_joints, 2))
-        ys, xs = np.mgrid[0:self.hw[0], 0:self.hw[1]]
-        self.targets = np.zeros((n, num_joints, *self.hw), np.float32)
-        for i in range(n):
-            for k in range(num_joints):
-                x, y = self.points[i, k]
-                self.targets[i, k] = np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / 2.0)
-                self.images[i, k % 3, y * 4:(y + 1) * 4, x * 4:(x + 1) * 4] = 1.0
-        self.weights = np.ones((n, num_joints, 1), np.float32)
-        self.weights[:, -1] = 0.0  # one unlabelled joint
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i: int) -> dict:
-        return {"image": self.images[i], "target": torch.from_numpy(self.targets[i]),
-                "target_weight": torch.from_numpy(self.weights[i]),
-                "meta": {"index": i, "image_id": i, "score": 1.0, "area": 100.0,
-                         "center": np.zeros(2, np.float32), "scale": np.ones(2, np.float32)}}
-
-
-@dataclass
-class FakeSpec:
-    keypoint_names: list = field(default_factory=lambda: ["a", "b", "c", "d"])
-
-
-class MeanErrorMetric:
-    """Scores argmax keypoints against the dataset's points: AP := -mean pixel error."""
-
-    def __init__(self, dataset: FakeKeypointDataset) -> None:
-        self.dataset = dataset
-        self.seen: list[np.ndarray] = []
-        self.err: list[float] = []
-
-    def accumulate(self, keypoints: np.ndarray, meta: dict) -> None:
-        self.seen.append(np.asarray(meta["index"]))
-        gt = self.dataset.points[np.asarray(meta["index"])]
-        self.err.append(float(np.abs(keypoints[..., :2] - gt).mean()))
-
-    def stats(self) -> dict:
-        return {"AP": -float(np.mean(self.err))}
-
-
-def argmax_predict(model, images, metas, spec, flip_test=True, shift=True) -> np.ndarray:
-    """Stand-in for codecs.predict_keypoints: argmax location in heatmap pixels."""
-    with torch.no_grad():
-        heat = model(images)
-    n, k, h, w = heat.shape
-    flat = heat.reshape(n, k, -1)
-    score, idx = flat.max(-1)
-    return torch.stack([idx % w, idx // w, score], -1).float().numpy()
-
-
-@dataclass
-class Split:
-    dataset: object
-    spec: object
-    metric_factory: object = None
-
-
-torch.set_num_threads(1)
-
-
-def tiny_config(tmp_path: Path, **train) -> dict:
-    return config_from_dict({
-        "name": "tiny", "seed": 3, "output_dir": str(tmp_path / "run"),
-        "model": {"name": "standin"},
-        "data": {"input_size": [24, 32], "heatmap_size": [6, 8], "num_workers": 0},
-        "train": {"batch_size": 4, "epochs": 2, "lr": 1e-2, "lr_steps": [1], "amp": False, **train},
-        "val": {"every": 1, "batch_size": 5},
-    })
-
-
-def make_trainer(config: dict, data_seed: int = 0) -> Trainer:
-    data = FakeKeypointDataset(n=12, seed=data_seed)
-    model = TinyHeatmapNet()
-    return Trainer(config, model=model, train_data=Split(data, FakeSpec()),
-                   val_data=Split(data, FakeSpec(), lambda: MeanErrorMetric(data)),
-                   device="cpu", predict_fn=argmax_predict, progress=False)
-
-
-def seeded_standin(seed: int) -> TinyHeatmapNet:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return TinyHeatmapNet()
-
-
-# ---------------------------------------------------------------- loss
-def test_joints_mse_loss_matches_hrnet_definition():
-    gen = torch.Generator().manual_seed(0)
-    pred, gt = torch.rand(3, 5, 8, 6, generator=gen), torch.rand(3, 5, 8, 6, generator=gen)
-    weight = torch.rand(3, 5, 1, generator=gen)
-    # HRNet: sum over joints of 0.5 * MSELoss(pred_k * w_k, gt_k * w_k), divided by K
-    expected = sum(0.5 * torch.nn.functional.mse_loss(pred[:, k] * weight[:, k, :, None],
-                                                      gt[:, k] * weight[:, k, :, None])
-                   for k in range(5)) / 5
-    assert torch.allclose(JointsMSELoss(True)(pred, gt, weight), expected, atol=1e-7)
-    plain = sum(0.5 * torch.nn.functional.mse_loss(pred[:, k], gt[:, k]) for k in range(5)) / 5
-    assert torch.allclose(JointsMSELoss(False)(pred, gt), plain, atol=1e-7)
-
-
-def test_zero_target_weight_joint_does_not_contribute():
-    pred, gt = torch.zeros(2, 3, 4, 4), torch.zeros(2, 3, 4, 4)
-    weight = torch.ones(2, 3, 1)
-    weight[:, 1] = 0
-    pred[:, 1] = 100.0  # wrong everywhere, but unlabelled
-    assert JointsMSELoss(True)(pred, gt, weight).item() == 0.0
-    pred[0, 0, 0, 0] = 1.0  # one wrong pixel of a labelled joint
-    assert JointsMSELoss(True)(pred, gt, weight).item() == pytest.approx(0.5 / (2 * 3 * 16))
 
 
 # ---------------------------------------------------------------- configs
@@ -278,6 +138,9 @@ def test_resume_with_a_lengthened_schedule_follows_the_config(tmp_path):
     longer = make_trainer(tiny_config(tmp_path, epochs=4, lr_steps=[3]))
     longer.resume(tmp_path / "run" / "checkpoint.pt")
     assert longer.optimizers["model"].param_groups[0]["lr"] == pytest.approx(1e-2)
+    # the scheduler itself agrees (public API only: no stale private _last_lr)
+    assert longer.schedulers["model"].get_last_lr() == pytest.approx([1e-2])
+    assert longer.schedulers["model"].last_epoch == 2
     longer.fit()
     rows = (tmp_path / "run" / "log.csv").read_text().strip().splitlines()
     lrs = [float(r.split(",")[1]) for r in rows[1:]]
@@ -416,6 +279,19 @@ def test_stacked_outputs_get_intermediate_supervision():
     assert torch.allclose(both, crit(outs[0], batch["target"], batch["target_weight"]) +
                           crit(outs[1], batch["target"], batch["target_weight"]))
     assert torch.allclose(last, crit(outs[1], batch["target"], batch["target_weight"]))
+
+
+def test_standard_method_can_train_with_the_official_advmix_criterion(tmp_path):
+    from robustpose.losses import JointsSmoothL1Loss
+    from robustpose.training import build_method
+    cfg = tiny_config(tmp_path)
+    cfg["train"]["method_args"] = {"loss": "smoothl1"}
+    method = build_method(cfg)
+    assert isinstance(method.criterion, JointsSmoothL1Loss) and method.criterion.use_target_weight
+    assert isinstance(StandardHeatmap().criterion, JointsMSELoss)  # HRNet's is the default
+    cfg["train"]["method_args"] = {"loss": "coord_l1"}
+    with pytest.raises(ValueError, match="method 'standard': loss must be 'mse' or 'smoothl1'"):
+        build_method(cfg)
 
 
 def test_standard_method_refuses_coordinate_models(tmp_path):

@@ -94,7 +94,8 @@ def test_train_then_test_commands(data_root, tmp_path, capsys):
 def test_mpii_config_scores_pckh(data_root, tmp_path):
     """The MPII configs' data path: HRNet-json records + PCKh through `evaluate_checkpoint`."""
     from robustpose.models import save_checkpoint
-    from robustpose.training.evaluate import build_model_for, evaluate_checkpoint
+    from robustpose.config import build_model_for
+    from robustpose.training.evaluate import evaluate_checkpoint
     config = load_config(REPO / "configs" / "mpii" / "sbl_resnet50_256x256.yaml", [
         f"data.root={data_root / 'mpii_mini'}", "data.val.annotations=annotations.json",
         "data.val.images=images", "model.name=sbl_resnet18", "data.input_size=[64,64]",
@@ -144,39 +145,59 @@ def test_init_from_starts_from_saved_weights(data_root, tmp_path):
 
 
 def test_unbiased_targets_and_dark_decoding_follow_the_config(data_root, tmp_path):
-    """data.target_encoding=unbiased trains on DARK's sub-pixel Gaussians; val.post_process=dark
-    decodes validation (and `robustpose test`) with DARK's refinement; bad values fail in one
-    line naming the key."""
+    """data.target_encoding=unbiased (alias of data.codec.type) trains on DARK's sub-pixel
+    Gaussians; val.refine=dark decodes validation (and `robustpose test`) with DARK's
+    refinement, through the codec that made the targets; bad values fail in one line
+    naming the key."""
     import numpy as np
 
-    from robustpose.codecs import predict_keypoints
+    from robustpose.codecs import InferenceSetting, predict_keypoints
     from robustpose.training import ConfigError
     from robustpose.training.validation import predict_fn_for
 
     plain = Trainer(tiny(data_root, tmp_path / "a"), device="cpu", progress=False)
     dark = Trainer(tiny(data_root, tmp_path / "b", "data.target_encoding=unbiased",
-                        "val.post_process=dark", "val.dark_kernel=5"), device="cpu", progress=False)
+                        "val.refine=dark", "val.dark_kernel=5"), device="cpu", progress=False)
     assert not plain.train_data.dataset.codec.unbiased and dark.train_data.dataset.codec.unbiased
+    assert dark.codec is dark.train_data.dataset.codec  # one instance: targets and decoding
     # unbiased targets peak between pixels: their maxima are below 1 where HRNet's are exactly 1
     a, b = plain.train_data.dataset[0], dark.train_data.dataset[0]
     labelled = a["target_weight"].reshape(-1) > 0
     assert torch.all(a["target"].amax((1, 2))[labelled] == 1)
     assert torch.any(b["target"].amax((1, 2))[labelled] < 0.99)
-    assert plain.predict_fn is predict_keypoints
+    assert plain.predict_fn.func is predict_keypoints
+    assert plain.predict_fn.keywords["setting"] == InferenceSetting((64, 96), (16, 24))
     from robustpose.training.datasets import build_split
-    val = build_split(dark.config, "val", train=False, progress=False)
+    val = build_split(dark.config, "val", train=False, progress=False, codec=dark.codec)
     batch = torch.utils.data.default_collate([val.dataset[i] for i in range(4)])
     spec = val.spec
     got = dark.predict_fn(dark.model, batch["image"], batch["meta"], spec)
-    want = predict_keypoints(dark.model, batch["image"], batch["meta"], spec, refine="dark",
-                             blur_kernel=5)
+    setting = InferenceSetting((64, 96), (16, 24), refine="dark", dark_kernel=5)
+    want = predict_keypoints(dark.model, batch["image"], batch["meta"], spec, setting)
     quarter = predict_keypoints(dark.model, batch["image"], batch["meta"], spec)
     np.testing.assert_array_equal(got, want)
     assert not np.array_equal(got, quarter)
-    assert predict_fn_for(tiny(data_root, tmp_path, "val.post_process=dark")).keywords == {
-        "refine": "dark", "blur_kernel": 11}
+    assert predict_fn_for(tiny(data_root, tmp_path, "val.post_process=dark")).keywords[
+        "setting"].replace(input_size=(192, 256), heatmap_size=None) == InferenceSetting(
+        refine="dark", dark_kernel=11)
     for override, key in [("data.target_encoding=dark", "data.target_encoding"),
                           ("val.post_process=argmax", "val.post_process"),
+                          ("val.refine=argmax", "val.refine"),
                           ("val.dark_kernel=4", "val.dark_kernel")]:
         with pytest.raises(ConfigError, match=key):
             tiny(data_root, tmp_path, override)
+
+
+def test_best_weights_carry_the_inference_setting_and_codec(data_root, tmp_path):
+    """best.pt's meta holds the setting and codec block the run validated with."""
+    from robustpose.codecs import InferenceSetting, build_codec
+
+    trainer = Trainer(tiny(data_root, tmp_path, "data.codec={type: unbiased, sigma: 1.5}",
+                           "val.flip_shift=false"), device="cpu", progress=False)
+    trainer._save_weights(tmp_path / "best.pt", 1)
+    meta = torch.load(tmp_path / "best.pt", weights_only=True)["meta"]
+    assert InferenceSetting.from_dict(meta["inference"]) == trainer.inference
+    assert trainer.inference.flip_shift is False
+    codec = build_codec(meta["codec"])
+    assert type(codec) is type(trainer.codec) and codec.config() == trainer.codec.config()
+    assert codec.sigma == 1.5 and codec.input_size == (64, 96)

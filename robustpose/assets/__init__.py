@@ -31,14 +31,18 @@ def bundled_checkpoint_path() -> Path:
 def load_bundled_model(map_location: str = "cpu") -> tuple[Any, dict]:
     """``(model, info)``: the bundled SynthPose model (eval mode) and its conventions.
 
-    ``info`` holds ``input_size`` (width, height), ``heatmap_size``, ``flip_test``,
-    ``shift``, ``post_process`` ('quarter' or 'dark') and ``dark_kernel`` (keypoint
-    decoding), ``name`` (registry name), ``extra``, ``config`` (the training config file
-    name), ``val_AP`` (AP* on the SynthPose validation split measured at export) and
-    ``checkpoint`` (path).
+    ``info["inference"]`` is its :class:`~robustpose.codecs.InferenceSetting` (crop size,
+    padding, flip test, flip shift, refinement, DARK kernel), read from the meta's
+    ``inference`` block or, for files packed before it existed, from the older flat keys.
+    ``info`` also holds ``input_size`` (width, height), ``heatmap_size``, ``name``
+    (registry name), ``extra``, ``config`` (the training config file name), ``val_AP``
+    (AP* on the SynthPose validation split measured at export), ``checkpoint`` (path) and,
+    read from the setting, the older names ``flip_test``, ``shift`` (= ``flip_shift``),
+    ``post_process`` (= ``refine``) and ``dark_kernel``.
     """
     import torch
 
+    from robustpose.codecs import InferenceSetting
     from robustpose.models import load_model
 
     path = bundled_checkpoint_path()
@@ -47,11 +51,13 @@ def load_bundled_model(map_location: str = "cpu") -> tuple[Any, dict]:
     obj = torch.load(path, map_location=map_location, weights_only=True)
     meta = dict(obj.get("meta") or {})
     model = load_model(path, map_location=map_location).float().eval()
-    info = {key: meta.get(key) for key in ("name", "extra", "flip_test", "shift", "config", "val_AP",
-                                           "post_process", "dark_kernel")}
-    info["post_process"] = info["post_process"] or "quarter"  # files packed before the key
-    info["input_size"] = tuple(meta["input_size"])
-    info["heatmap_size"] = tuple(meta["heatmap_size"])
+    setting = InferenceSetting.from_dict(meta.get("inference") or meta)
+    info = {key: meta.get(key) for key in ("name", "extra", "config", "val_AP")}
+    info["inference"] = setting
+    info["input_size"] = setting.input_size
+    info["heatmap_size"] = setting.heatmap_size
+    info.update(flip_test=setting.flip_test, shift=setting.flip_shift,
+                post_process=setting.refine, dark_kernel=setting.dark_kernel)
     info["checkpoint"] = str(path)
     model.input_size = info["input_size"]
     return model, info
@@ -62,13 +68,16 @@ def export_bundled(weights: str | os.PathLike, config: str | os.PathLike,
     """Pack trained weights (``best.pt`` of ``robustpose train``) as the bundled checkpoint.
 
     Weights are stored as fp16 (halving the file); the meta records the architecture
-    (registry name, ``extra``), crop and heatmap sizes, the flip/shift test and decoding
-    conventions and the training config, so :func:`load_bundled_model` needs nothing else.
+    (registry name, ``extra``), crop and heatmap sizes, the config's
+    :class:`~robustpose.codecs.InferenceSetting` (``inference``: flip test, flip shift,
+    refinement) and the training config, so :func:`load_bundled_model` needs nothing else.
     """
     import torch
 
+    from robustpose.codecs import InferenceSetting
+
     from robustpose.models import create_model, load_checkpoint
-    from robustpose.training.config import load_config
+    from robustpose.config import load_config
 
     cfg = load_config(config)
     model_cfg, data = cfg["model"], cfg["data"]
@@ -82,9 +91,7 @@ def export_bundled(weights: str | os.PathLike, config: str | os.PathLike,
             "kwargs": dict(model_cfg["kwargs"] or {}),
             "input_size": [int(v) for v in data["input_size"]],
             "heatmap_size": [int(v) for v in data["heatmap_size"]],
-            "flip_test": bool(cfg["val"]["flip_test"]), "shift": bool(cfg["val"]["shift"]),
-            "post_process": str(cfg["val"]["post_process"]),
-            "dark_kernel": int(cfg["val"]["dark_kernel"]),
+            "inference": InferenceSetting.from_config(cfg).to_dict(),
             "config": Path(config).name, "val_AP": None if val_ap is None else float(val_ap),
             "dtype": "float16"}
     target = Path(out) if out is not None else bundled_checkpoint_path()

@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
 
     path = export_bundled(args.weights, args.config, args.out)
     if not args.no_eval:
-        from robustpose.training import load_config
+        from robustpose.config import load_config
         from robustpose.training.evaluate import evaluate_checkpoint
 
         stats, _metric = evaluate_checkpoint(load_config(args.config), str(path), device="cpu")

@@ -1,8 +1,9 @@
 """Turn the user's model choice into an adapter (see robustpose.models.adapters).
 
 Choices, first match wins: a Python object (PoseModel / callable / adapter); ``onnx`` +
-``onnx_spec``; ``config`` (a training YAML: architecture, input size, flip/shift, and the
-checkpoint, by default ``<output_dir>/best.pt``); ``model`` name + ``checkpoint``;
+``onnx_spec``; ``config`` (a training YAML: architecture, its InferenceSetting (input
+size, flip test, flip shift, refinement), and the checkpoint, by default
+``<output_dir>/best.pt``, whose meta names the codec it was trained with); ``model`` name + ``checkpoint``;
 nothing: the bundled SynthPose model.
 """
 from __future__ import annotations
@@ -31,34 +32,45 @@ def _bundled(device: str) -> tuple[Any, str]:
     from robustpose.assets import bundled_checkpoint_path, load_bundled_model
     from robustpose.models.adapters import RegistryAdapter
 
-    loaded = load_bundled_model()
-    model, info = (loaded if isinstance(loaded, tuple) else (loaded, {}))
-    info = info if isinstance(info, dict) else {}
-    input_size = parse_input_size(info.get("input_size") or getattr(model, "input_size", None)
-                                  or DEFAULT_INPUT_SIZE)
+    model, info = load_bundled_model()
     name = f"bundled:{Path(bundled_checkpoint_path()).stem}"
-    adapter = RegistryAdapter(model, input_size, name=name, device=device,
-                              shift=bool(info.get("shift", True)),
-                              post_process=info.get("post_process") or "quarter",
-                              dark_kernel=int(info.get("dark_kernel") or 11))
-    adapter.default_flip_test = bool(info.get("flip_test", True))
-    return adapter, name
+    return RegistryAdapter(model, info["inference"], name=name, device=device), name
 
 
-def _registry(name: str, checkpoint: str | os.PathLike | None, input_size: tuple[int, int],
+def _load_weights(net: Any, checkpoint: str | os.PathLike, setting: Any, size: Any,
+                  default_codec: Any = None) -> tuple[Any, Any]:
+    """Load ``checkpoint`` into ``net``; -> (setting, codec) to predict with.
+
+    A robustpose file's meta carries the :class:`InferenceSetting` and the codec block it
+    was trained with (best.pt of ``robustpose train``): they win over ``setting`` /
+    ``default_codec``. An ``size`` other than the trained crop keeps the decoding choices
+    but falls back to the default codec of that size."""
+    from robustpose.codecs import InferenceSetting, build_codec
+    from robustpose.models import load_checkpoint
+
+    if not Path(checkpoint).is_file():
+        raise FileNotFoundError(f"{checkpoint}: checkpoint not found")
+    meta = load_checkpoint(net, checkpoint).meta
+    if meta.get("inference"):
+        setting = InferenceSetting.from_dict(meta["inference"])
+    codec = build_codec(dict(meta["codec"])) if meta.get("codec") else default_codec
+    if size is not None and tuple(size) != setting.input_size:
+        setting, codec = setting.replace(input_size=tuple(size), heatmap_size=None), None
+    return setting, codec
+
+
+def _registry(name: str, checkpoint: str | os.PathLike | None, size: tuple[int, int] | None,
               device: str, num_joints: int) -> Any:
-    from robustpose.models import create_model, load_checkpoint
+    from robustpose.codecs import InferenceSetting
+    from robustpose.models import create_model
     from robustpose.models.adapters import RegistryAdapter
 
     model = create_model(name, num_joints=num_joints)
-    label = name
+    setting, codec, label = InferenceSetting(input_size=size or DEFAULT_INPUT_SIZE), None, name
     if checkpoint is not None:
-        checkpoint = Path(checkpoint)
-        if not checkpoint.is_file():
-            raise FileNotFoundError(f"{checkpoint}: checkpoint not found")
-        load_checkpoint(model, checkpoint)
-        label = f"{name}:{checkpoint.stem}"
-    return RegistryAdapter(model, input_size, name=label, device=device)
+        setting, codec = _load_weights(model, checkpoint, setting, size)
+        label = f"{name}:{Path(checkpoint).stem}"
+    return RegistryAdapter(model, setting, name=label, device=device, codec=codec)
 
 
 def resolve_adapter(model: Any = None, checkpoint: str | os.PathLike | None = None,
@@ -84,32 +96,26 @@ def resolve_adapter(model: Any = None, checkpoint: str | os.PathLike | None = No
         adapter = OnnxAdapter(onnx, onnx_spec, device=device)
         return adapter, {"source": "onnx", "onnx": str(onnx), "onnx_spec": str(onnx_spec)}
     if config is not None:
-        from robustpose.training.config import load_config
+        from robustpose.codecs import InferenceSetting
+        from robustpose.config import build_codec_for, build_model_for, load_config
+        from robustpose.models.adapters import RegistryAdapter
 
         cfg = load_config(config)
         ckpt = checkpoint
         if ckpt is None:
-            out_dir = cfg.get("output_dir") or f"runs/{cfg['name']}"
-            ckpt = Path(out_dir) / "best.pt"
+            ckpt = Path(cfg.get("output_dir") or f"runs/{cfg['name']}") / "best.pt"
             if not ckpt.is_file():
                 raise FileNotFoundError(f"{config}: no --checkpoint given and {ckpt} not found")
-        size = size or tuple(cfg["data"]["input_size"])
-        if not Path(ckpt).is_file():
-            raise FileNotFoundError(f"{ckpt}: checkpoint not found")
-        from robustpose.models import load_checkpoint
-        from robustpose.models.adapters import RegistryAdapter
-        from robustpose.training.evaluate import build_model_for
-
         net = build_model_for(cfg, num_joints)
-        load_checkpoint(net, ckpt)
-        adapter = RegistryAdapter(net, size, device=device, shift=bool(cfg["val"]["shift"]),
-                                  post_process=cfg["val"]["post_process"],
-                                  dark_kernel=int(cfg["val"]["dark_kernel"]))
-        adapter.default_flip_test = bool(cfg["val"]["flip_test"])
-        adapter.name = f"{cfg['name']}:{Path(ckpt).stem}"
+        # what training validation used; a file from before meta carried its codec
+        # decodes with the config's (a training method's own codec is in best.pt's meta)
+        setting, codec = _load_weights(net, ckpt, InferenceSetting.from_config(cfg), size,
+                                       default_codec=build_codec_for(cfg))
+        adapter = RegistryAdapter(net, setting, name=f"{cfg['name']}:{Path(ckpt).stem}",
+                                  device=device, codec=codec)
         return adapter, {"source": "config", "config": str(config), "checkpoint": str(ckpt)}
     if model is not None:
-        adapter = _registry(model, checkpoint, size or DEFAULT_INPUT_SIZE, device, num_joints)
+        adapter = _registry(model, checkpoint, size, device, num_joints)
         return adapter, {"source": "registry", "checkpoint": None if checkpoint is None
                          else str(checkpoint)}
     if checkpoint is not None:

@@ -1,8 +1,16 @@
-"""Keypoints <-> training targets and back: Gaussian heatmaps, flip test, decoding."""
-from .gaussian import GaussianHeatmap, get_max_preds, refine_dark, refine_quarter
-from .inference import (flip_heatmaps, heatmaps_to_image_coords, predict_heatmaps,
-                        predict_keypoints)
+"""Keypoints <-> training targets and back: the codec protocol, its registry, the codecs
+(``hrnet`` Gaussian heatmaps, ``unbiased`` DARK heatmaps, ``regression`` coordinates),
+the one inference setting and the one decode path (flip test, decoding, back-projection)."""
+from .base import CODECS, Codec, build_codec, codec_names, register_codec
+from .gaussian import (GaussianHeatmap, UnbiasedHeatmap, flip_heatmaps, get_max_preds,
+                       refine_dark, refine_quarter)
+from .inference import (codec_for_outputs, decode_outputs, heatmaps_to_image_coords,
+                        predict_heatmaps, predict_keypoints)
+from .regression import CoordinateRegression
+from .setting import InferenceSetting
 
-__all__ = ["GaussianHeatmap", "get_max_preds", "refine_quarter", "refine_dark",
-           "flip_heatmaps", "heatmaps_to_image_coords", "predict_heatmaps",
-           "predict_keypoints"]
+__all__ = ["Codec", "CODECS", "build_codec", "codec_names", "register_codec",
+           "GaussianHeatmap", "UnbiasedHeatmap", "CoordinateRegression", "InferenceSetting",
+           "get_max_preds", "refine_quarter", "refine_dark", "flip_heatmaps",
+           "heatmaps_to_image_coords", "predict_heatmaps", "predict_keypoints",
+           "decode_outputs", "codec_for_outputs"]

@@ -1,4 +1,7 @@
-"""Gaussian heatmaps: HRNet's ``generate_target`` (encode) and ``get_final_preds`` (decode).
+"""Gaussian heatmap codecs: HRNet's ``generate_target`` (encode) and ``get_final_preds`` (decode).
+
+Registered as ``hrnet`` (:class:`GaussianHeatmap`, MSRA encoding, quarter-offset decoding)
+and ``unbiased`` (:class:`UnbiasedHeatmap`, DARK encoding and decoding).
 
 Encode (HRNet default): the peak sits on the integer heatmap pixel
 ``int(x / stride + 0.5)``; the Gaussian (sigma 2, value 1 at the peak) is cut at
@@ -20,12 +23,17 @@ Decode: argmax per map (maps whose maximum is <= 0 give (0, 0) and score <= 0), 
 """
 from __future__ import annotations
 
-from typing import Sequence
+import sys
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
 
-__all__ = ["GaussianHeatmap", "get_max_preds", "refine_quarter", "refine_dark"]
+from .base import Codec, register_codec
+from .setting import BOUNDARIES, REFINES, InferenceSetting
+
+__all__ = ["GaussianHeatmap", "UnbiasedHeatmap", "get_max_preds", "refine_quarter",
+           "refine_dark", "flip_heatmaps"]
 
 
 def _as_numpy(x) -> np.ndarray:
@@ -126,29 +134,67 @@ def refine_dark(coords: np.ndarray, heatmaps: np.ndarray, blur_kernel: int = 11)
     return out.astype(np.float32)
 
 
-class GaussianHeatmap:
-    """Keypoints (input px) <-> K x h x w Gaussian heatmaps; sizes are (width, height)."""
+def flip_heatmaps(heatmaps, flip_pairs: Sequence[tuple[int, int]], shift: bool = True):
+    """Align the heatmaps of a mirrored crop with the unmirrored one (HRNet ``flip_back``).
+
+    ``heatmaps``: N x K x h x w (torch tensor or numpy), the model's output on the
+    horizontally flipped crop. Mirrors the width axis, swaps each flip pair's channels and,
+    with ``shift``, moves the maps 1 px right (column 0 keeps its value), as HRNet does
+    before averaging. Returns the same type.
+    """
+    k = heatmaps.shape[1]
+    perm = np.arange(k)
+    for a, b in flip_pairs:
+        perm[a], perm[b] = b, a
+    torch = sys.modules.get("torch")  # a tensor implies torch is imported already
+    if torch is not None and isinstance(heatmaps, torch.Tensor):
+        out = heatmaps.flip(-1)[:, torch.as_tensor(perm, device=heatmaps.device)]
+        if shift:
+            out = torch.cat([out[..., :1], out[..., :-1]], dim=-1)
+        return out
+    out = np.asarray(heatmaps)[..., ::-1][:, perm]
+    if shift:
+        out = np.concatenate([out[..., :1], out[..., :-1]], axis=-1)
+    return np.ascontiguousarray(out)
+
+
+@register_codec("hrnet")
+class GaussianHeatmap(Codec):
+    """Keypoints (input px) <-> K x h x w Gaussian heatmaps; sizes are (width, height).
+
+    ``encode`` -> ``{'target': (K, h, w) float32 in [0, 1], 'target_weight': (K,)}``;
+    ``decode`` -> heatmap-pixel coords (the maps' own grid) and the map maxima as scores.
+    ``unbiased=True`` is DARK's sub-pixel encoding (see :class:`UnbiasedHeatmap`);
+    ``refine`` / ``boundary`` / ``blur_kernel`` are the decoding defaults that an
+    :class:`~robustpose.codecs.InferenceSetting` passed to :meth:`decode` overrides.
+    """
+
+    name = "hrnet"
+    output_kind = "heatmaps"
 
     def __init__(self, input_size: Sequence[int] = (192, 256),
                  heatmap_size: Sequence[int] = (48, 64), sigma: float = 2.0,
                  unbiased: bool = False, refine: str = "quarter", boundary: str = "hrnet",
                  blur_kernel: int = 11) -> None:
-        if refine not in ("quarter", "dark", "none"):
+        if refine not in REFINES:
             raise ValueError(f"refine must be 'quarter', 'dark' or 'none', not {refine!r}")
-        if boundary not in ("hrnet", "mmpose"):
+        if boundary not in BOUNDARIES:
             raise ValueError(f"boundary must be 'hrnet' or 'mmpose', not {boundary!r}")
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.heatmap_size = (int(heatmap_size[0]), int(heatmap_size[1]))
         self.sigma = float(sigma)
-        self.unbiased = unbiased
+        if self.sigma <= 0:
+            raise ValueError(f"sigma must be positive, not {sigma!r}")
+        self.unbiased = bool(unbiased)
         self.refine = refine
         self.boundary = boundary
         self.blur_kernel = int(blur_kernel)
         self.stride = (self.input_size[0] / self.heatmap_size[0],
                        self.input_size[1] / self.heatmap_size[1])
 
-    def encode(self, keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Heatmaps (K, h, w) float32 in [0, 1] and weights (K,) float32 (1 labelled, 0 not).
+    def encode(self, keypoints: np.ndarray) -> dict[str, np.ndarray]:
+        """``target`` (K, h, w) float32 heatmaps in [0, 1] and ``target_weight`` (K,)
+        float32 (1 labelled and on the map, 0 not).
 
         ``keypoints``: (K, 3) x, y in input-crop pixels, visibility (> 0 = labelled).
         """
@@ -188,27 +234,66 @@ class GaussianHeatmap:
             ix = max(0, ul[0]), min(br[0], w)
             iy = max(0, ul[1]), min(br[1], h)
             heatmaps[j, iy[0]:iy[1], ix[0]:ix[1]] = g[gy[0]:gy[1], gx[0]:gx[1]]
-        return heatmaps, weights
+        return {"target": heatmaps, "target_weight": weights}
 
-    def decode(self, heatmaps, shift: bool = True,
-               refine: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Heatmaps N x K x h x w -> coords (N, K, 2) in heatmap px, maxvals (N, K).
+    def decode(self, heatmaps: Any, setting: InferenceSetting | None = None, *,
+               shift: bool = True, refine: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Heatmaps N x K x h x w -> coords (N, K, 2) float32 in heatmap px, maxvals (N, K).
 
-        ``shift``: apply the sub-pixel refinement (``refine``, default the codec's:
-        quarter-pixel shift); ``shift=False`` returns the integer argmax.
+        The refinement is ``refine`` if given, else ``setting.refine`` (with its
+        ``dark_kernel`` and ``boundary``), else the codec's; ``shift=False`` returns the
+        integer argmax.
         """
         hm = _as_numpy(heatmaps)
         if hm.ndim != 4:
             raise ValueError(f"heatmaps must be N x K x h x w, got shape {hm.shape}")
         coords, maxvals = get_max_preds(hm)
-        mode = refine or self.refine
+        mode = refine or (setting.refine if setting is not None else self.refine)
+        kernel = setting.dark_kernel if setting is not None else self.blur_kernel
+        boundary = setting.boundary if setting is not None else self.boundary
         if not shift or mode == "none":
             return coords, maxvals
         if mode == "dark":
-            return refine_dark(coords, hm, self.blur_kernel), maxvals
-        return refine_quarter(coords, hm, self.boundary), maxvals
+            return refine_dark(coords, hm, kernel), maxvals
+        return refine_quarter(coords, hm, boundary), maxvals
+
+    def flip_back(self, outputs: Any, flip_pairs: Sequence[tuple[int, int]],
+                  setting: InferenceSetting | None = None) -> Any:
+        """:func:`flip_heatmaps` with the setting's ``flip_shift`` (default on, HRNet)."""
+        return flip_heatmaps(outputs, flip_pairs,
+                             shift=True if setting is None else setting.flip_shift)
+
+    def frame(self, outputs: Any) -> tuple[int, int]:
+        """The maps' own (w, h): a model whose output grid differs from ``heatmap_size``
+        is still back-projected from the grid it produced."""
+        return int(outputs.shape[-1]), int(outputs.shape[-2])
+
+    def config(self) -> dict[str, Any]:
+        return {"type": self.name, "input_size": list(self.input_size),
+                "heatmap_size": list(self.heatmap_size), "sigma": self.sigma,
+                "unbiased": self.unbiased, "refine": self.refine, "boundary": self.boundary,
+                "blur_kernel": self.blur_kernel}
 
     def __repr__(self) -> str:
-        return (f"GaussianHeatmap(input_size={self.input_size}, heatmap_size={self.heatmap_size}"
+        return (f"{type(self).__name__}(input_size={self.input_size}, heatmap_size={self.heatmap_size}"
                 f", sigma={self.sigma}, unbiased={self.unbiased}, refine={self.refine!r}, "
                 f"boundary={self.boundary!r})")
+
+
+@register_codec("unbiased")
+class UnbiasedHeatmap(GaussianHeatmap):
+    """DARK (Zhang et al., CVPR 2020): the Gaussian peaks at the exact sub-pixel position
+    (``unbiased=True``) and decoding defaults to DARK's refinement (``refine='dark'``)."""
+
+    name = "unbiased"
+
+    def __init__(self, input_size: Sequence[int] = (192, 256),
+                 heatmap_size: Sequence[int] = (48, 64), sigma: float = 2.0,
+                 refine: str = "dark", boundary: str = "hrnet", blur_kernel: int = 11) -> None:
+        super().__init__(input_size, heatmap_size, sigma, unbiased=True, refine=refine,
+                         boundary=boundary, blur_kernel=blur_kernel)
+
+    def config(self) -> dict[str, Any]:
+        out = super().config()
+        out.pop("unbiased")
+        return out

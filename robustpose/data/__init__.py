@@ -5,6 +5,7 @@ See docs/data.md for the conventions (center/scale, decoding, flip test) and lay
 from .augment import AugmentParams, TopDownAugment
 from .coco import guess_spec, load_coco_records
 from .corrupted import LAYOUTS, CorruptedFolder, CorruptedImages, corrupted_image_path
+from .corrupted_writer import WriterSettings, write_corrupted_dataset
 from .dataset import TopDownDataset, split_valid_batch
 from .images import ImageReadError, load_image, resolve_under_root
 from .mpii import head_sizes_from_mat, load_mpii_records
@@ -22,4 +23,5 @@ __all__ = [
     "get_spec", "spec_from_category", "PIXEL_STD", "affine_transform_points",
     "box_to_center_scale", "center_scale_to_box", "crop_image", "fliplr_keypoints",
     "get_affine_transform",
+    "WriterSettings", "write_corrupted_dataset",
 ]

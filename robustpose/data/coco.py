@@ -15,10 +15,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..geometry import box_to_center_scale
 from .images import resolve_under_root
 from .records import PersonRecord, finite_box, read_json
 from .specs import KeypointSpec, _PRESETS, spec_from_category
-from .transforms import box_to_center_scale
 
 __all__ = ["load_coco_records", "guess_spec"]
 
@@ -95,7 +95,7 @@ def _clean_bbox(box: np.ndarray, width: float, height: float) -> np.ndarray | No
 def load_coco_records(annotation_file: str | os.PathLike, image_root: str | os.PathLike,
                       spec: KeypointSpec | None = None,
                       detections: str | os.PathLike | list | None = None,
-                      det_score_thr: float = 0.0, *, aspect_ratio: float = 192 / 256,
+                      det_score_thr: float = 0.0, *, aspect_ratio: float,
                       padding: float = 1.25, sigmas: Sequence[float] | None = None,
                       keep_unlabeled: bool = False,
                       category_id: int | None = None) -> tuple[list[PersonRecord], KeypointSpec]:
@@ -105,7 +105,9 @@ def load_coco_records(annotation_file: str | os.PathLike, image_root: str | os.P
       category (COCO / CrowdPose / RHD), else built from the category + ``sigmas``.
     - ``detections``: a COCO results json (path or loaded list) of person boxes
       ``{image_id, category_id, bbox, score}``; records then carry ``keypoints=None``.
-    - ``aspect_ratio``: model input width / height (192/256 for 256x192), ``padding`` 1.25.
+    - ``aspect_ratio`` (required): the model's input width / height (192/256 for 256x192,
+      ``InferenceSetting.aspect_ratio``): boxes widen to it, so records made for one input
+      shape crop differently from another's. ``padding``: the box enlargement (1.25).
 
     Records are ordered by image id (as ``COCO.getImgIds``) then annotation order; detector
     records keep the file's order. Raises one-line ``ValueError``/``FileNotFoundError``
@@ -113,6 +115,13 @@ def load_coco_records(annotation_file: str | os.PathLike, image_root: str | os.P
     names leaving ``image_root``, detections of unknown images, no records at all.
     """
     source = str(annotation_file)
+    try:
+        ratio_ok = bool(np.isfinite(float(aspect_ratio)) and float(aspect_ratio) > 0)
+    except (TypeError, ValueError):
+        ratio_ok = False
+    if not ratio_ok:
+        raise ValueError(f"{source}: aspect_ratio must be a positive number (input width / "
+                         f"height), got {aspect_ratio!r}")
     data = read_json(annotation_file)
     if not isinstance(data, dict) or "images" not in data:
         raise ValueError(f"{source}: not a COCO keypoint file (no 'images' list)")

@@ -15,13 +15,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..codecs.base import Codec
 from ..codecs.gaussian import GaussianHeatmap
+from ..geometry import PIXEL_STD, affine_transform_points, crop_image, fliplr_keypoints
 from ..utils.seeding import rng_from
 from .augment import TopDownAugment
 from .images import ImageReadError, load_image
 from .records import PersonRecord
 from .specs import KeypointSpec
-from .transforms import PIXEL_STD, affine_transform_points, crop_image, fliplr_keypoints
 
 __all__ = ["TopDownDataset", "split_valid_batch"]
 
@@ -31,8 +32,15 @@ ImageTransform = Callable[[np.ndarray, PersonRecord], np.ndarray]
 class TopDownDataset(Dataset):
     """Person crops for top-down pose models (HRNet conventions).
 
-    Item: ``{'image': float32 3 x H x W in [0, 1] RGB, 'target': K x h x w,
-    'target_weight': K x 1, 'meta': {...}}``. Meta keys: ``index``, ``image_id``,
+    Item: ``{'image': float32 3 x H x W in [0, 1] RGB, 'target': ..., 'target_weight':
+    K x 1, <codec keys>, 'meta': {...}}``: every key the codec's ``encode`` returns, as a
+    tensor (``target``: K x h x w heatmaps for the Gaussian codecs, K x 2 for regression;
+    ``target_weight`` reshaped to K x 1). ``codec``: any
+    :class:`~robustpose.codecs.Codec` (default: the HRNet Gaussian of ``input_size`` /
+    ``heatmap_size`` / ``sigma``; give the experiment's codec so one instance makes the
+    targets and decodes the predictions). ``encode_targets=False`` skips encoding
+    (evaluation: ``target`` is an empty K x 0 x 0 tensor, ``target_weight`` ones).
+    Meta keys: ``index``, ``image_id``,
     ``center``/``scale`` (2,) as used for the crop, ``score`` (box score), ``area``
     (HRNet's ``prod(scale * 200)``, what its OKS-NMS uses), ``gt_area`` (the record's
     ``area``), ``bbox`` (xywh), ``rotation`` (deg), ``flipped``, ``keypoints`` (K, 3: the
@@ -50,7 +58,8 @@ class TopDownDataset(Dataset):
                  input_size: Sequence[int] = (192, 256), heatmap_size: Sequence[int] = (48, 64),
                  sigma: float = 2.0, train: bool = False, augment: TopDownAugment | None = None,
                  image_transform: ImageTransform | None = None, seed: int = 0,
-                 skip_unreadable: bool = False, codec: GaussianHeatmap | None = None) -> None:
+                 skip_unreadable: bool = False, codec: Codec | None = None,
+                 encode_targets: bool = True) -> None:
         if len(records) == 0:
             raise ValueError("TopDownDataset: no person records (empty dataset)")
         self.records = list(records)
@@ -58,6 +67,11 @@ class TopDownDataset(Dataset):
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.heatmap_size = (int(heatmap_size[0]), int(heatmap_size[1]))
         self.codec = codec or GaussianHeatmap(self.input_size, self.heatmap_size, sigma)
+        codec_size = getattr(self.codec, "input_size", self.input_size)
+        if tuple(codec_size) != self.input_size:
+            raise ValueError(f"TopDownDataset: codec input_size {tuple(codec_size)} differs "
+                             f"from the crop size {self.input_size}")
+        self.encode_targets = bool(encode_targets)
         self.train = train
         self.augment = augment if augment is not None else (TopDownAugment() if train else None)
         self.image_transform = image_transform
@@ -127,7 +141,11 @@ class TopDownDataset(Dataset):
             crop, matrix = crop_image(image, center, scale, self.input_size, rotation)
             vis = joints[:, 2] > 0
             joints[vis, :2] = affine_transform_points(joints[vis, :2], matrix)
-        target, weight = self.codec.encode(joints)
+        if self.encode_targets:
+            targets = self.codec.encode(joints)
+        else:
+            targets = {"target": np.zeros((k, 0, 0), np.float32),
+                       "target_weight": np.ones(k, np.float32)}
 
         head = record.extra.get("head_size")
         meta = {
@@ -149,8 +167,12 @@ class TopDownDataset(Dataset):
             "error": error,
         }
         tensor = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1))).float() / 255.0
-        return {"image": tensor, "target": torch.from_numpy(target),
-                "target_weight": torch.from_numpy(weight).reshape(k, 1), "meta": meta}
+        item = {"image": tensor}
+        for key, value in targets.items():
+            item[key] = torch.from_numpy(np.ascontiguousarray(value))
+        item["target_weight"] = item["target_weight"].reshape(k, 1)
+        item["meta"] = meta
+        return item
 
 
 def split_valid_batch(batch: dict) -> tuple[dict | None, list[tuple[str, str]]]:

@@ -199,8 +199,9 @@ def _dataset_from_block(block: dict) -> SynthPose:
                      image_size=(int(size[0]), int(size[1])))
 
 
-def build_records(block: dict | None = None, *, cache_dir: str | os.PathLike | None = None,
-                  progress: bool = True, **options: Any):
+def build_records(block: dict | None = None, *, aspect_ratio: float, padding: float = 1.25,
+                  cache_dir: str | os.PathLike | None = None, progress: bool = True,
+                  **options: Any):
     """Person records of a SynthPose split, for :class:`~robustpose.data.TopDownDataset`.
 
     ``block`` (a config's ``data.train`` / ``data.val`` entry) and ``options`` may give
@@ -209,7 +210,9 @@ def build_records(block: dict | None = None, *, cache_dir: str | os.PathLike | N
     (where the split is materialised; default :func:`default_cache_dir`). The split is
     written once (deterministic) and read back with the COCO loader. On return
     ``block['annotations']`` and ``block['images']`` name the files, so the caller can
-    score the split with COCO OKS AP. Returns ``(records, spec)``.
+    score the split with COCO OKS AP. ``aspect_ratio`` (the model's input width / height)
+    and ``padding`` make the crops, as for :func:`~robustpose.data.load_coco_records`.
+    Returns ``(records, spec)``.
     """
     from robustpose.data import load_coco_records
 
@@ -220,5 +223,6 @@ def build_records(block: dict | None = None, *, cache_dir: str | os.PathLike | N
     folder = materialize(dataset, where, progress=progress)
     block["annotations"] = folder / "annotations.json"
     block["images"] = folder / "images"
-    records, spec = load_coco_records(block["annotations"], block["images"])
+    records, spec = load_coco_records(block["annotations"], block["images"],
+                                      aspect_ratio=aspect_ratio, padding=padding)
     return records, spec

@@ -13,10 +13,14 @@ Three kinds of model provide it here:
 - :class:`CallableAdapter` — any Python callable ``crops (N,3,H,W) float [0,1] RGB ->
   heatmaps (N,K,h,w) or keypoints (N,K,2|3) in crop pixels``.
 
-Every adapter has ``name``, ``input_size`` (width, height), ``padding`` (box enlargement
-for the crop), ``default_flip_test``, ``forward(crops)`` (the raw model call, used for
-timing) and ``predict(crops, metas, spec, flip_test) -> (N, K, 3)`` keypoints (x, y,
-score) in image pixels.
+Every adapter has ``name``, ``inference`` (the :class:`~robustpose.codecs.InferenceSetting`:
+crop size, padding, flip test, flip shift, refinement), read-only ``input_size``
+(width, height), ``padding`` (box enlargement for the crop) and ``default_flip_test``
+derived from it, ``forward(crops)`` (the raw model call, used for timing) and
+``predict(crops, metas, spec, flip_test) -> (N, K, 3)`` keypoints (x, y, score) in image
+pixels. All three decode through the same path,
+:func:`robustpose.codecs.decode_outputs` (the codec's flip merge, decode and
+back-projection).
 """
 from __future__ import annotations
 
@@ -28,86 +32,72 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from robustpose.codecs import (Codec, InferenceSetting, codec_for_outputs, decode_outputs,
+                               predict_keypoints)
+
 OUTPUT_KINDS = ("heatmaps", "coords")
 
 
-# ----------------------------------------------------------------------------- geometry
+# ----------------------------------------------------------------------------- shared
 def _as_numpy(value: Any) -> np.ndarray:
     if isinstance(value, torch.Tensor):
         return value.detach().cpu().numpy()
     return np.asarray(value)
 
 
-def _flip_back_coords(coords: np.ndarray, width: int, spec) -> np.ndarray:
-    """Undo a horizontal flip of the crop on (N, K, C>=2) crop-pixel coordinates."""
-    out = coords[:, spec.flip_permutation()].copy()
-    out[..., 0] = (width - 1) - out[..., 0]
-    return out
+def _setting(inference: InferenceSetting | Sequence[int]) -> InferenceSetting:
+    if isinstance(inference, InferenceSetting):
+        return inference
+    return InferenceSetting(input_size=tuple(int(v) for v in inference))
 
 
-def decode_heatmap_output(heatmaps: torch.Tensor, flipped: torch.Tensor | None,
-                          metas: dict, spec: Any, input_size: tuple[int, int],
-                          shift: bool = True) -> np.ndarray:
-    """Heatmaps (N,K,h,w) (+ optional heatmaps of the flipped crops) -> (N,K,3) image px.
-
-    ``shift`` is HRNet's 1-px shift of the flipped-back heatmaps; decoding always applies
-    the quarter-pixel refinement (HRNet's post-processing), as for registry models.
-    """
-    from robustpose.codecs import GaussianHeatmap, flip_heatmaps, heatmaps_to_image_coords
-
-    heatmaps = torch.as_tensor(heatmaps, dtype=torch.float32)
-    if flipped is not None:
-        back = flip_heatmaps(torch.as_tensor(flipped, dtype=torch.float32),
-                             spec.flip_pairs, shift=shift)
-        heatmaps = (heatmaps + torch.as_tensor(back)) * 0.5
-    h, w = heatmaps.shape[-2:]
-    codec = GaussianHeatmap(tuple(input_size), (int(w), int(h)))
-    coords, maxvals = codec.decode(heatmaps)
-    coords = heatmaps_to_image_coords(_as_numpy(coords), _as_numpy(metas["center"]),
-                                      _as_numpy(metas["scale"]), (int(w), int(h)))
-    out = np.concatenate([_as_numpy(coords)[..., :2],
-                          _as_numpy(maxvals).reshape(coords.shape[0], -1, 1)], axis=2)
-    return out.astype(np.float32)
+def _for_codec(outputs: Any, kind: str) -> Any:
+    """Raw outputs in the type the codec decodes: float32 tensors for heatmaps (the flip
+    average in float32, as for torch models), float64 arrays for coordinates."""
+    if kind == "heatmaps":
+        return torch.as_tensor(_as_numpy(outputs), dtype=torch.float32)
+    return np.asarray(_as_numpy(outputs), dtype=np.float64)
 
 
-def decode_coord_output(coords: np.ndarray, flipped: np.ndarray | None, metas: dict,
-                        spec: Any, input_size: tuple[int, int]) -> np.ndarray:
-    """Crop-pixel keypoints (N,K,2|3) (+ flipped-crop ones) -> (N,K,3) image pixels.
+class _SettingView:
+    """``input_size``, ``padding``, ``default_flip_test``: views of ``self.inference``."""
 
-    A missing third column means score 1. With flip test the flipped prediction is
-    mirrored back, its flip pairs swapped, and both are averaged (positions and scores).
-    """
-    from robustpose.codecs import heatmaps_to_image_coords
+    inference: InferenceSetting
 
-    coords = np.asarray(coords, dtype=np.float64)
-    if coords.shape[-1] == 2:
-        coords = np.concatenate([coords, np.ones(coords.shape[:-1] + (1,))], axis=-1)
-    if flipped is not None:
-        flipped = np.asarray(flipped, dtype=np.float64)
-        if flipped.shape[-1] == 2:
-            flipped = np.concatenate([flipped, np.ones(flipped.shape[:-1] + (1,))], -1)
-        coords = 0.5 * (coords + _flip_back_coords(flipped, input_size[0], spec))
-    xy = heatmaps_to_image_coords(coords[..., :2], _as_numpy(metas["center"]),
-                                  _as_numpy(metas["scale"]), tuple(input_size))
-    return np.concatenate([xy, coords[..., 2:3]], axis=2).astype(np.float32)
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self.inference.input_size
+
+    @property
+    def padding(self) -> float:
+        return self.inference.padding
+
+    @property
+    def default_flip_test(self) -> bool:
+        return self.inference.flip_test
 
 
 # ----------------------------------------------------------------------------- adapters
-class RegistryAdapter:
-    """A registry :class:`PoseModel`, predicted with :func:`robustpose.codecs.predict_keypoints`."""
+class RegistryAdapter(_SettingView):
+    """A registry :class:`PoseModel`, predicted with :func:`robustpose.codecs.predict_keypoints`.
 
-    default_flip_test = True  # the papers' protocol
+    ``inference``: the :class:`~robustpose.codecs.InferenceSetting` (or just the input
+    size (w, h): then the papers' protocol — flip test, flip shift, quarter offset);
+    ``codec``: the codec the model was trained with (default: HRNet Gaussian heatmaps or
+    pixel coordinates, by the model's ``output_kind``).
+    """
 
-    def __init__(self, model: torch.nn.Module, input_size: tuple[int, int],
-                 name: str = "model", padding: float = 1.25, shift: bool = True,
-                 device: str | torch.device = "cpu", post_process: str = "quarter",
-                 dark_kernel: int = 11) -> None:
-        if post_process not in ("quarter", "dark"):
-            raise ValueError(f"post_process must be 'quarter' or 'dark', got {post_process!r}")
+    def __init__(self, model: torch.nn.Module, inference: InferenceSetting | Sequence[int],
+                 name: str = "model", device: str | torch.device = "cpu",
+                 codec: Codec | None = None) -> None:
+        self.inference = _setting(inference)
+        kind = getattr(model, "output_kind", "heatmaps")
+        self.codec = codec or codec_for_outputs(kind, self.inference)
+        if self.codec.output_kind != kind:
+            raise ValueError(f"codec {self.codec.name!r} decodes {self.codec.output_kind}, but "
+                             f"the model outputs {kind}")
         self.model = model.eval().to(device)
-        self.input_size = (int(input_size[0]), int(input_size[1]))
-        self.name, self.padding, self.shift = name, float(padding), shift
-        self.post_process, self.dark_kernel = post_process, int(dark_kernel)
+        self.name = name
         self.device = torch.device(device)
 
     @torch.no_grad()
@@ -117,36 +107,38 @@ class RegistryAdapter:
     @torch.no_grad()
     def predict(self, crops: torch.Tensor, metas: dict, spec: Any,
                 flip_test: bool) -> np.ndarray:
-        from robustpose.codecs import predict_keypoints
-
+        setting = self.inference.replace(flip_test=bool(flip_test))
         keypoints = predict_keypoints(self.model, crops.to(self.device), metas, spec,
-                                      flip_test=flip_test, shift=self.shift,
-                                      refine=self.post_process, blur_kernel=self.dark_kernel)
+                                      setting, self.codec)
         return _as_numpy(keypoints).astype(np.float32)
 
 
-class CallableAdapter:
+class CallableAdapter(_SettingView):
     """Any callable ``crops (N,3,H,W) float [0,1] RGB -> heatmaps or crop-pixel keypoints``.
 
     ``output_kind`` 'auto' decides per call: a 4-D output is heatmaps (N,K,h,w), a 3-D one
     is keypoints (N,K,2|3) in pixels of the ``input_size`` crop. ``keypoint_index_map``
     picks and orders the dataset's keypoints from the model's (None = identity).
+    ``input_size``, ``padding``, ``flip_test`` and ``shift`` (the flip shift) make the
+    :class:`~robustpose.codecs.InferenceSetting`, or give ``inference`` whole.
     """
 
     def __init__(self, fn: Callable, input_size: tuple[int, int] = (192, 256),
                  name: str | None = None, padding: float = 1.25, output_kind: str = "auto",
                  keypoint_index_map: Sequence[int] | None = None, flip_test: bool = False,
-                 shift: bool = True) -> None:
+                 shift: bool = True, inference: InferenceSetting | None = None) -> None:
         if output_kind not in OUTPUT_KINDS + ("auto",):
             raise ValueError(f"output_kind must be one of {OUTPUT_KINDS + ('auto',)}, "
                              f"got {output_kind!r}")
         self.fn = fn
-        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.inference = inference or InferenceSetting(
+            input_size=(int(input_size[0]), int(input_size[1])), padding=padding,
+            flip_test=flip_test, flip_shift=shift)
         self.name = name or getattr(fn, "__name__", type(fn).__name__)
-        self.padding, self.output_kind, self.shift = float(padding), output_kind, shift
+        self.output_kind = output_kind
         self.keypoint_index_map = (None if keypoint_index_map is None
                                    else [int(i) for i in keypoint_index_map])
-        self.default_flip_test = bool(flip_test)
+        self._codecs: dict[str, Codec] = {}
 
     def forward(self, crops: torch.Tensor) -> Any:
         with torch.no_grad():
@@ -169,14 +161,21 @@ class CallableAdapter:
         raise ValueError(f"callable {self.name!r} returned shape {tuple(out.shape)}; expected "
                          "heatmaps (N,K,h,w) or keypoints (N,K,2|3)")
 
+    def codec(self, kind: str) -> Codec:
+        """The codec decoding outputs of ``kind`` (one per kind, built on first use)."""
+        if kind not in self._codecs:
+            self._codecs[kind] = codec_for_outputs(kind, self.inference)
+        return self._codecs[kind]
+
     def predict(self, crops: torch.Tensor, metas: dict, spec: Any,
                 flip_test: bool) -> np.ndarray:
         out = self._select(self.forward(crops))
         flipped = self._select(self.forward(torch.flip(crops, dims=[3]))) if flip_test else None
-        if self._kind(out) == "heatmaps":
-            return decode_heatmap_output(out, flipped, metas, spec, self.input_size, self.shift)
-        return decode_coord_output(_as_numpy(out), None if flipped is None else
-                                   _as_numpy(flipped), metas, spec, self.input_size)
+        kind = self._kind(out)
+        keypoints = decode_outputs(self.codec(kind), _for_codec(out, kind),
+                                   None if flipped is None else _for_codec(flipped, kind),
+                                   metas, spec, self.inference)
+        return keypoints.astype(np.float32)
 
 
 # ----------------------------------------------------------------------------- ONNX
@@ -194,6 +193,9 @@ class OnnxSpec:
     mean: tuple[float, float, float] | None = None  # in value_range units, input channel order
     std: tuple[float, float, float] | None = None
     padding: float = 1.25                       # box enlargement of the crop
+    flip_shift: bool = True                     # heatmaps: HRNet's 1-px shift in the flip test
+    refine: str = "quarter"                     # heatmaps: 'quarter' | 'dark' | 'none'
+    dark_kernel: int = 11                       # heatmaps: DARK's blur kernel (odd)
     values_per_keypoint: int = 2                # coords: flat output stride (x, y, ...)
     score_index: int | None = None              # coords: which value is the score
     score_activation: str = "none"              # 'none' | 'sigmoid'
@@ -235,7 +237,10 @@ def load_onnx_spec(path: str | Path) -> OnnxSpec:
               (spec.score_activation in ("none", "sigmoid"),
                "score_activation must be none or sigmoid"),
               ((spec.mean is None) == (spec.std is None), "give both mean and std, or neither"),
-              (spec.padding > 0, "padding must be positive")]
+              (spec.padding > 0, "padding must be positive"),
+              (spec.refine in ("quarter", "dark", "none"), "refine must be quarter, dark or none"),
+              (int(spec.dark_kernel) > 0 and int(spec.dark_kernel) % 2 == 1,
+               "dark_kernel must be odd and positive")]
     for ok, message in checks:
         if not ok:
             raise ValueError(f"{path}: {message}")
@@ -253,7 +258,7 @@ def _import_onnxruntime():
     return onnxruntime
 
 
-class OnnxAdapter:
+class OnnxAdapter(_SettingView):
     """An ONNX pose model run by onnxruntime on CPU (or CUDA when its provider exists).
 
     A model whose batch dimension is fixed (e.g. BlazePose: 1) is fed one crop at a time.
@@ -288,9 +293,11 @@ class OnnxAdapter:
         batch_dim = inputs[self.input_name].shape[0]
         self.fixed_batch = batch_dim if isinstance(batch_dim, int) and batch_dim > 0 else None
         self.name = self.spec.name
-        self.input_size = self.spec.input_size
-        self.padding = self.spec.padding
-        self.default_flip_test = self.spec.flip_test
+        spec_ = self.spec
+        self.inference = InferenceSetting(
+            input_size=spec_.input_size, padding=spec_.padding, flip_test=spec_.flip_test,
+            flip_shift=spec_.flip_shift, refine=spec_.refine, dark_kernel=spec_.dark_kernel)
+        self.codec = codec_for_outputs(spec_.output_kind, self.inference)
 
     def _prepare(self, crops: torch.Tensor) -> np.ndarray:
         spec = self.spec
@@ -342,28 +349,45 @@ class OnnxAdapter:
 
     def predict(self, crops: torch.Tensor, metas: dict, spec: Any,
                 flip_test: bool) -> np.ndarray:
-        raw = self.forward(crops)
-        raw_flip = self.forward(torch.flip(crops, dims=[3])) if flip_test else None
-        if self.spec.output_kind == "heatmaps":
-            return decode_heatmap_output(self._heatmaps(raw), None if raw_flip is None else
-                                         self._heatmaps(raw_flip), metas, spec, self.input_size)
-        return decode_coord_output(self._keypoints(raw), None if raw_flip is None else
-                                   self._keypoints(raw_flip), metas, spec, self.input_size)
+        read = self._heatmaps if self.spec.output_kind == "heatmaps" else self._keypoints
+        kind = self.spec.output_kind
+        out = read(self.forward(crops))
+        flipped = read(self.forward(torch.flip(crops, dims=[3]))) if flip_test else None
+        keypoints = decode_outputs(self.codec, _for_codec(out, kind),
+                                   None if flipped is None else _for_codec(flipped, kind),
+                                   metas, spec, self.inference)
+        return keypoints.astype(np.float32)
 
 
 def as_adapter(model: Any, **kwargs: Any) -> Any:
     """Wrap ``model`` as an adapter: adapters pass through, PoseModels get
-    :class:`RegistryAdapter`, other callables :class:`CallableAdapter`."""
+    :class:`RegistryAdapter`, other callables :class:`CallableAdapter`.
+
+    For PoseModels, ``inference`` (an InferenceSetting) or its pieces ``input_size``,
+    ``padding``, ``shift`` / ``flip_shift``, ``post_process`` / ``refine`` and
+    ``dark_kernel`` describe the crops and decoding; ``name``, ``device`` and ``codec``
+    go to the adapter.
+    """
     if hasattr(model, "predict") and hasattr(model, "input_size") and hasattr(model, "padding"):
         return model
     if isinstance(model, torch.nn.Module) and hasattr(model, "output_kind"):
-        input_size = kwargs.pop("input_size", None) or getattr(model, "input_size", None)
-        if input_size is None:
-            raise ValueError("give input_size=(width, height) for this model")
-        kwargs.pop("output_kind", None)
-        kwargs.pop("keypoint_index_map", None)
-        kwargs.pop("flip_test", None)
-        return RegistryAdapter(model, input_size, **kwargs)
+        inference = kwargs.pop("inference", None)
+        given_size = kwargs.pop("input_size", None)
+        input_size = given_size or getattr(model, "input_size", None)
+        fields = {new: kwargs.pop(old) for old, new in (
+            ("padding", "padding"), ("shift", "flip_shift"), ("flip_shift", "flip_shift"),
+            ("post_process", "refine"), ("refine", "refine"), ("dark_kernel", "dark_kernel"))
+            if old in kwargs}
+        for unused in ("output_kind", "keypoint_index_map", "flip_test"):
+            kwargs.pop(unused, None)  # callable options; the benchmark's flip_test rules
+        if inference is None:
+            if input_size is None:
+                raise ValueError("give input_size=(width, height) for this model")
+            inference = InferenceSetting(input_size=tuple(input_size), **fields)
+        else:
+            inference = inference.replace(**fields, **({"input_size": tuple(given_size)}
+                                                       if given_size else {}))
+        return RegistryAdapter(model, inference, **kwargs)
     if callable(model):
         kwargs.pop("device", None)
         return CallableAdapter(model, **kwargs)

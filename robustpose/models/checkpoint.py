@@ -111,6 +111,8 @@ class CheckpointReport:
     missing: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     shape_mismatch: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
+    #: the file's ``meta`` dict (robustpose files: architecture, ``inference``, ``codec``)
+    meta: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -173,8 +175,11 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike, strict: bool = Tr
     model's dtype.
     """
     model = _unwrap(model)
-    state, fmt = extract_state_dict(read_checkpoint(path, map_location), path)
+    obj = read_checkpoint(path, map_location)
+    state, fmt = extract_state_dict(obj, path)
     report, usable = _match(model, state, str(path), fmt)
+    if isinstance(obj, Mapping) and isinstance(obj.get("meta"), Mapping):
+        report.meta = dict(obj["meta"])
     if strict and not report.ok:
         raise ValueError(f"{path}: checkpoint does not fit {type(model).__name__}: {report.summary()}")
     model.load_state_dict(usable, strict=False)

@@ -5,12 +5,13 @@
     trainer = Trainer(config)
     trainer.fit()
 """
-from robustpose.training.config import ConfigError, apply_overrides, config_from_dict, load_config
-from robustpose.training.losses import JointsMSELoss
+from robustpose.losses import JointsMSELoss  # re-exported: the losses live below training
+from robustpose.config import ConfigError, apply_overrides, config_from_dict, load_config
 from robustpose.training.methods import (METHODS, StandardHeatmap, TrainingMethod, build_method,
                                          register_method)
-from robustpose.training.trainer import PoseForward, StepContext, Trainer
+from robustpose.training.optim import OptimizerSpec, StepContext
+from robustpose.training.trainer import PoseForward, Trainer
 
-__all__ = ["ConfigError", "JointsMSELoss", "METHODS", "PoseForward", "StandardHeatmap",
-           "StepContext", "Trainer", "TrainingMethod", "apply_overrides", "build_method",
-           "config_from_dict", "load_config", "register_method"]
+__all__ = ["ConfigError", "JointsMSELoss", "METHODS", "OptimizerSpec", "PoseForward",
+           "StandardHeatmap", "StepContext", "Trainer", "TrainingMethod", "apply_overrides",
+           "build_method", "config_from_dict", "load_config", "register_method"]

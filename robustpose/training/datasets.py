@@ -13,6 +13,12 @@ block (``data.train`` / ``data.val``) names its files relative to ``data.root``:
 
 For ``synth`` the split block is handed (paths resolved) to
 ``robustpose.data.synth.build_records(block)``, which returns ``(records, spec)``.
+
+Every split's records are made for the experiment's crop: the boxes widen to the aspect
+ratio of ``data.input_size`` (the :class:`~robustpose.codecs.InferenceSetting` of the
+config), exactly as the benchmark makes them for that model. One codec
+(:func:`build_codec_for`: ``data.codec``, or the training method's) makes the targets of
+both splits and decodes validation.
 """
 from __future__ import annotations
 
@@ -21,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from robustpose.training.config import ConfigError, resolve_path
+from robustpose.config import ConfigError, resolve_path
 
 #: split-block keys that hold paths (resolved against data.root)
 PATH_KEYS = ("annotations", "images", "detections", "root")
@@ -55,10 +61,26 @@ def _require(block: dict, key: str, split: str, config: dict) -> Path:
     return path
 
 
-def load_records(config: dict, split: str, progress: bool = True) -> tuple[list, Any, Path | None]:
-    """``(records, spec, annotation_file)`` of a split according to ``data.type``."""
-    from robustpose import data as rp_data
+def build_codec_for(config: dict, method: Any = None) -> Any:
+    """The experiment's codec (:func:`robustpose.config.build_codec_for`) with the block
+    the training method declares (``method.codec_config(config)``; ``method``: a
+    TrainingMethod class or instance, default ``train.method``'s) taking precedence.
+    Training, validation and ``robustpose test`` all build it here."""
+    from robustpose.config import build_codec_for as config_codec
+    from robustpose.training.methods import METHODS, TrainingMethod
 
+    if method is None:
+        method = METHODS.get(config["train"]["method"], TrainingMethod)
+    return config_codec(config, method.codec_config(config))
+
+
+def load_records(config: dict, split: str, progress: bool = True) -> tuple[list, Any, Path | None]:
+    """``(records, spec, annotation_file)`` of a split according to ``data.type``, with
+    boxes widened to the aspect ratio of ``data.input_size`` (padding 1.25)."""
+    from robustpose import data as rp_data
+    from robustpose.codecs import InferenceSetting
+
+    setting = InferenceSetting.from_config(config)
     kind = config["data"]["type"]
     block = _resolved_block(config, split)
     spec_name = config["data"].get("spec")
@@ -71,7 +93,8 @@ def load_records(config: dict, split: str, progress: bool = True) -> tuple[list,
             detections = _require(block, "detections", split, config)
         records, spec = rp_data.load_coco_records(
             ann, images, spec=spec, detections=detections,
-            det_score_thr=float(block.get("det_score_thr", 0.0)))
+            det_score_thr=float(block.get("det_score_thr", 0.0)),
+            aspect_ratio=setting.aspect_ratio, padding=setting.padding)
         return records, spec, ann
     if kind == "mpii":
         ann = _require(block, "annotations", split, config)
@@ -80,7 +103,8 @@ def load_records(config: dict, split: str, progress: bool = True) -> tuple[list,
         return records, rp_data.get_spec(spec_name or "mpii"), ann
     if kind == "synth":
         synth = importlib.import_module("robustpose.data.synth")
-        result = synth.build_records(block, progress=progress)
+        result = synth.build_records(block, aspect_ratio=setting.aspect_ratio,
+                                     padding=setting.padding, progress=progress)
         records, spec = result if isinstance(result, tuple) else (result, None)
         if spec is None:
             spec = rp_data.get_spec(spec_name or "coco")
@@ -119,9 +143,13 @@ def build_metric_factory(config: dict, spec: Any, annotation_file: Path | None,
     raise ConfigError(f"val.metric must be coco or pckh, got {kind!r}")
 
 
-def build_split(config: dict, split: str, train: bool, progress: bool = True) -> SplitData:
-    """The TopDownDataset of ``split`` ('train' or 'val') with its metric factory."""
-    from robustpose.codecs import GaussianHeatmap
+def build_split(config: dict, split: str, train: bool, progress: bool = True,
+                codec: Any = None) -> SplitData:
+    """The TopDownDataset of ``split`` ('train' or 'val') with its metric factory.
+
+    ``codec``: the experiment's codec (the trainer builds one for both splits, see
+    :func:`build_codec_for`); ``None`` builds the config's.
+    """
     from robustpose.data import TopDownDataset
     from robustpose.utils.seeding import derive_seed
 
@@ -129,8 +157,7 @@ def build_split(config: dict, split: str, train: bool, progress: bool = True) ->
     if not records:
         raise ValueError(f"{ann or split}: no person records with keypoints in data.{split}")
     data = config["data"]
-    codec = GaussianHeatmap(tuple(data["input_size"]), tuple(data["heatmap_size"]),
-                            float(data["sigma"]), unbiased=data["target_encoding"] == "unbiased")
+    codec = codec if codec is not None else build_codec_for(config)
     dataset = TopDownDataset(records, spec, input_size=tuple(data["input_size"]),
                              heatmap_size=tuple(data["heatmap_size"]), sigma=float(data["sigma"]),
                              train=train, augment=build_augment(config) if train else None,

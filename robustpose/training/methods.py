@@ -14,17 +14,37 @@ one training step computes. The interface (all hooks optional except ``losses``)
   autocast when AMP is on. ``batch`` is the collated dataset item, already on the
   device: ``image`` (N,3,H,W in [0,1]), ``target`` (N,K,h,w), ``target_weight`` (N,K,1),
   ``meta``.
+- ``codec_config(config) -> dict | None`` (classmethod): the codec the method needs
+  (e.g. one whose ``encode`` also returns a multi-label map), read before the datasets
+  are built; ``None`` keeps ``data.codec``.
 - ``setup(trainer)``: called once after the model is on its device and wrapped (DDP);
   build teachers, generators, ... here. ``trainer.device``, ``trainer.config``,
   ``trainer.np_rng`` / ``trainer.torch_rng`` (seeded generators saved in checkpoints)
   and ``trainer.wrap_module(module)`` (DDP-wraps a trainable extra module) are available.
-- ``extra_modules() -> dict[str, nn.Module]``: modules to checkpoint besides the model.
-- ``extra_optimizers() -> dict[str, Optimizer]``: further optimizers; the trainer gives
-  each the same MultiStepLR schedule and checkpoints both.
-- ``train_step(model, batch, step) -> dict[str, float]``: the whole step. The default
-  computes ``losses`` and calls ``step.backward_and_step(loss)``; methods with
+- ``extra_modules() -> dict[str, nn.Module]``: trained modules to checkpoint besides the
+  model (wrap them with ``trainer.wrap_module`` for DDP).
+- ``extra_optimizers() -> dict[str, Optimizer | OptimizerSpec]``: further optimizers, each
+  with its own GradScaler and checkpointed. A bare optimizer follows the model's
+  MultiStepLR (``train.lr_steps`` / ``lr_factor``) and ``train.grad_clip``;
+  ``OptimizerSpec(opt, lr_steps=, lr_factor=, grad_clip=)`` (robustpose.training.optim)
+  overrides any of them (``grad_clip=0``: none). Its lr is the one it is built with;
+  ``trainer.make_optimizer(module, lr=...)`` builds one like the model's. The epoch log
+  gets an ``lr_<name>`` column per extra optimizer.
+- ``frozen_modules() -> dict[str, nn.Module]``: modules that are used but never trained
+  (a KD teacher). After ``setup`` the trainer moves them to the device, sets ``eval()``
+  (again at every epoch) and ``requires_grad_(False)``; they are never DDP-wrapped, may
+  not share parameters with an optimizer and are *not* checkpointed: ``setup`` rebuilds
+  them from their source (e.g. a weights file) on every start, so a resumed run's teacher
+  is the original source, never anything trained.
+- ``train_step(model, batch, step) -> dict[str, Tensor | float]``: the whole step. The
+  default computes ``losses`` and calls ``step.backward_and_step(loss)``; methods with
   alternating updates (AdvMix: pose step, then generator step) override it and call
-  ``step.backward_and_step(loss, optimizer=name)`` once per update.
+  ``step.backward_and_step(loss, optimizer=name)`` once per update. Return *detached*
+  tensors, not floats: the trainer sums them on the device and reads them once per epoch
+  (a ``float()`` per step would stall the GPU). ``step.no_sync(*modules)`` is DDP's
+  ``no_sync`` for the DDP-wrapped ones (a no-op otherwise): put a player's forward *and*
+  backward inside it when that backward must not all-reduce the other player's gradients
+  (AdvMix's generator step runs through the pose model).
 - ``state_dict() / load_state_dict(state)``: method state (plain types / tensors only,
   so checkpoints load with ``weights_only=True``).
 """
@@ -35,13 +55,23 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from robustpose.training.losses import JointsMSELoss
+from robustpose.losses import build_loss
+from robustpose.training.optim import OptimizerSpec
 
 
 class TrainingMethod:
     """Base class of training methods; see the module docstring for the hooks."""
 
     name = "base"
+
+    @classmethod
+    def codec_config(cls, config: dict) -> dict | None:
+        """The codec block this method trains with (``{type: ..., ...}``, as
+        ``data.codec``), or ``None`` to use the config's. Consulted on the class before
+        the datasets are built, so both splits, validation and ``robustpose test`` get
+        this codec; start from ``training.datasets.codec_block(config)`` to extend the
+        user's block."""
+        return None
 
     def setup(self, trainer: Any) -> None:
         """Build extra modules / optimizers once the trainer has its model and device."""
@@ -52,16 +82,19 @@ class TrainingMethod:
     def extra_modules(self) -> dict[str, nn.Module]:
         return {}
 
-    def extra_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+    def extra_optimizers(self) -> dict[str, torch.optim.Optimizer | OptimizerSpec]:
         return {}
 
-    def train_step(self, model: nn.Module, batch: dict, step: Any) -> dict[str, float]:
+    def frozen_modules(self) -> dict[str, nn.Module]:
+        return {}
+
+    def train_step(self, model: nn.Module, batch: dict, step: Any) -> dict[str, torch.Tensor]:
         with step.autocast():
             losses = self.losses(model, batch)
         total = losses["loss"] if "loss" in losses else sum(losses.values())
         step.backward_and_step(total)
-        out = {k: float(v.detach()) for k, v in losses.items()}
-        out.setdefault("loss", float(total.detach()))
+        out = {k: v.detach() for k, v in losses.items()}
+        out.setdefault("loss", total.detach())
         return out
 
     def state_dict(self) -> dict:
@@ -74,16 +107,20 @@ class TrainingMethod:
 class StandardHeatmap(TrainingMethod):
     """Standard top-down heatmap training (HRNet / SimpleBaseline).
 
-    Loss: :class:`JointsMSELoss` between the model's heatmaps and the Gaussian targets,
-    with target weights. A model whose ``forward_all`` returns several outputs (stacked
-    hourglass) gets the loss summed over all of them (intermediate supervision);
+    Loss: HRNet's ``JointsMSELoss`` (robustpose.losses, ``loss='mse'``) between the model's
+    heatmaps and the targets, with target weights; ``loss='smoothl1'`` is the variant the
+    official AdvMix code trains with. A model whose ``forward_all`` returns several outputs
+    (stacked hourglass) gets the loss summed over all of them (intermediate supervision);
     ``intermediate_supervision=False`` uses only the final output.
     """
 
     name = "standard"
 
-    def __init__(self, use_target_weight: bool = True, intermediate_supervision: bool = True) -> None:
-        self.criterion = JointsMSELoss(use_target_weight=use_target_weight)
+    def __init__(self, use_target_weight: bool = True, intermediate_supervision: bool = True,
+                 loss: str = "mse") -> None:
+        if loss not in ("mse", "smoothl1"):
+            raise ValueError(f"method 'standard': loss must be 'mse' or 'smoothl1', got {loss!r}")
+        self.criterion = build_loss(loss, use_target_weight=use_target_weight)
         self.intermediate_supervision = intermediate_supervision
 
     def setup(self, trainer: Any) -> None:

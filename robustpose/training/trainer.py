@@ -9,7 +9,6 @@ derived from the config, so the global RNG is never touched.
 """
 from __future__ import annotations
 
-import contextlib
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -23,14 +22,20 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 from robustpose.training import checkpoint as ckpt
-from robustpose.training.config import dump_config
+from robustpose.config import dump_config
 from robustpose.training.distributed import (DistInfo, all_reduce_mean, barrier, broadcast_object,
                                              gather_to_main, init_distributed, rank_zero_first)
 from robustpose.training.logs import EpochLog
 from robustpose.training.methods import TrainingMethod, build_method
+from robustpose.training.optim import (Schedule, StepContext, follow_schedule, freeze_modules,
+                                       make_scheduler, resolve_spec)
 from robustpose.training.validation import predict_fn_for, validate
 from robustpose.utils.io import atomic_write_text
 from robustpose.utils.seeding import derive_seed
+
+
+#: steps between progress-bar loss updates (each reads one loss back from the device)
+POSTFIX_EVERY = 20
 
 
 class PoseForward(nn.Module):
@@ -51,31 +56,6 @@ class PoseForward(nn.Module):
         return [self.model(images)]
 
 
-class StepContext:
-    """Backward + optimizer step with AMP loss scaling and optional gradient clipping."""
-
-    def __init__(self, trainer: "Trainer") -> None:
-        self.trainer = trainer
-
-    def autocast(self) -> contextlib.AbstractContextManager:
-        if self.trainer.amp:
-            return torch.autocast(device_type="cuda", dtype=torch.float16)
-        return contextlib.nullcontext()
-
-    def backward_and_step(self, loss: torch.Tensor, optimizer: str = "model") -> None:
-        opt = self.trainer.optimizers[optimizer]
-        scaler = self.trainer.scalers[optimizer]
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        clip = self.trainer.config["train"]["grad_clip"]
-        if clip:
-            scaler.unscale_(opt)
-            params = [p for group in opt.param_groups for p in group["params"]]
-            torch.nn.utils.clip_grad_norm_(params, float(clip))
-        scaler.step(opt)
-        scaler.update()
-
-
 def _bare(module: nn.Module) -> nn.Module:
     """The module inside a DDP wrapper (checkpoints never carry 'module.' prefixes)."""
     return module.module if isinstance(module, DistributedDataParallel) else module
@@ -90,7 +70,7 @@ def _to_device(batch: dict, device: torch.device) -> dict:
 
 
 class Trainer:
-    """Train a pose model from an experiment config (see training/config.py).
+    """Train a pose model from an experiment config (see robustpose/config/experiment.py).
 
     Args:
         config: a loaded config (``load_config``).
@@ -100,7 +80,8 @@ class Trainer:
             objects with ``dataset``, ``spec`` and (val) ``metric_factory``.
         method: a TrainingMethod; by default ``build_method(config)``.
         device: 'cpu', 'cuda' or None (CUDA when available).
-        predict_fn: keypoint predictor for validation (default codecs.predict_keypoints).
+        predict_fn: ``predict_fn(model, images, metas, spec) -> (N, K, 3)`` for validation
+            (default: ``codecs.predict_keypoints`` with the config's setting and codec).
         progress: show tqdm bars (rank 0 only).
     """
 
@@ -112,7 +93,6 @@ class Trainer:
         self.dist = dist_info or init_distributed(device)
         self.device = self.dist.device
         self.progress = progress
-        self.predict_fn = predict_fn or predict_fn_for(config)
         seed = int(config["seed"])
         self.output_dir = Path(config["output_dir"] or Path("runs") / config["name"])
         rank = self.dist.rank
@@ -130,15 +110,23 @@ class Trainer:
             if config["model"]["name"] not in list_models():
                 raise ValueError(f"unknown model.name {config['model']['name']!r}; "
                                  f"choose from {', '.join(list_models())}")
+        from robustpose.codecs import InferenceSetting
+        from robustpose.training.datasets import build_codec_for, build_split
+        self.inference = InferenceSetting.from_config(config)  # saved in best.pt's meta
+        # one codec makes the targets of both splits and decodes validation; the method
+        # may declare its own (TrainingMethod.codec_config), read before any split is built
+        self.codec = (getattr(getattr(train_data, "dataset", None), "codec", None)
+                      or build_codec_for(config, method))
         with rank_zero_first(self.dist):  # e.g. SynthPose renders its split once, on rank 0
             if self.train_data is None:
-                from robustpose.training.datasets import build_split
                 self.train_data = build_split(config, "train", train=True,
-                                              progress=progress and self.dist.is_main)
+                                              progress=progress and self.dist.is_main,
+                                              codec=self.codec)
             if self.val_data is None and config["data"].get("val") and int(config["val"]["every"]):
-                from robustpose.training.datasets import build_split  # val split only when used
-                self.val_data = build_split(config, "val", train=False,
-                                            progress=progress and self.dist.is_main)
+                self.val_data = build_split(config, "val", train=False,  # only when used
+                                            progress=progress and self.dist.is_main,
+                                            codec=self.codec)
+        self.predict_fn = predict_fn or predict_fn_for(config, self.codec)
 
         if model is None:
             model = self._create_model()
@@ -151,16 +139,19 @@ class Trainer:
         self.amp = bool(config["train"]["amp"]) and self.device.type == "cuda"
 
         self.method = method or build_method(config)
-        self.optimizers: dict[str, torch.optim.Optimizer] = {"model": self._make_optimizer(self.model)}
+        train = config["train"]
+        model_opt, model_schedule = resolve_spec(self.make_optimizer(self.model), train, "model")
+        self.optimizers: dict[str, torch.optim.Optimizer] = {"model": model_opt}
+        self.schedules: dict[str, Schedule] = {"model": model_schedule}
         self.method.setup(self)
-        for name, opt in self.method.extra_optimizers().items():
+        for name, entry in self.method.extra_optimizers().items():
             if name == "model":
                 raise ValueError("a method's extra optimizer cannot be named 'model'")
-            self.optimizers[name] = opt
-        train = config["train"]
-        self.schedulers = {name: torch.optim.lr_scheduler.MultiStepLR(
-            opt, milestones=list(train["lr_steps"]), gamma=float(train["lr_factor"]))
-            for name, opt in self.optimizers.items()}
+            self.optimizers[name], self.schedules[name] = resolve_spec(entry, train, name)
+        self.frozen = freeze_modules(self.method.frozen_modules(), self.device, self.optimizers,
+                                     trained=self.method.extra_modules())
+        self.schedulers = {name: make_scheduler(opt, self.schedules[name])
+                           for name, opt in self.optimizers.items()}
         self.scalers = {name: torch.amp.GradScaler("cuda", enabled=self.amp)
                         for name in self.optimizers}
         self.step = StepContext(self)
@@ -173,7 +164,7 @@ class Trainer:
     def _create_model(self) -> nn.Module:
         """The config's model (seeded init), then ``model.pretrained`` (ImageNet backbone)
         or ``model.init_from`` (whole-model weights)."""
-        from robustpose.training.evaluate import build_model_for
+        from robustpose.config import build_model_for
         mcfg = self.config["model"]
         pretrained = mcfg["pretrained"]
         if pretrained is not None and not Path(str(pretrained)).is_file():
@@ -187,13 +178,15 @@ class Trainer:
             load_checkpoint(model, init_from, strict=True)
         return model
 
-    def _make_optimizer(self, module: nn.Module) -> torch.optim.Optimizer:
+    def make_optimizer(self, module: nn.Module, lr: float | None = None) -> torch.optim.Optimizer:
+        """An optimizer like the model's (``train.optimizer``, weight decay, momentum) over
+        ``module``'s trainable parameters, with learning rate ``lr`` (default ``train.lr``)."""
         train = self.config["train"]
         params = [p for p in module.parameters() if p.requires_grad]
+        lr = float(train["lr"] if lr is None else lr)
         if train["optimizer"] == "adam":
-            return torch.optim.Adam(params, lr=float(train["lr"]),
-                                    weight_decay=float(train["weight_decay"]))
-        return torch.optim.SGD(params, lr=float(train["lr"]), momentum=float(train["momentum"]),
+            return torch.optim.Adam(params, lr=lr, weight_decay=float(train["weight_decay"]))
+        return torch.optim.SGD(params, lr=lr, momentum=float(train["momentum"]),
                                weight_decay=float(train["weight_decay"]))
 
     def wrap_module(self, module: nn.Module) -> nn.Module:
@@ -242,7 +235,8 @@ class Trainer:
         from robustpose.models import save_checkpoint as save_weights
         save_weights(self.model, path, meta={
             "name": self.config["model"]["name"], "num_joints": self.num_joints,
-            "epoch": int(epoch), "best_metric": self.best_metric, "experiment": self.config["name"]})
+            "epoch": int(epoch), "best_metric": self.best_metric, "experiment": self.config["name"],
+            "inference": self.inference.to_dict(), "codec": self.codec.config()})
 
     def resume(self, path: str | Path) -> None:
         """Restore model, optimizers, schedules, scalers, method, RNG and epoch counters."""
@@ -254,7 +248,7 @@ class Trainer:
             opt.load_state_dict(data["optimizers"][name])
         for name, sched in self.schedulers.items():
             sched.load_state_dict(data["schedulers"][name])
-            self._follow_config_schedule(sched)
+            self._follow_config_schedule(name)
         for name, scaler in self.scalers.items():
             if data["scalers"].get(name):
                 scaler.load_state_dict(data["scalers"][name])
@@ -275,25 +269,22 @@ class Trainer:
         self.best_metric = data.get("best_metric")
         self.best_epoch = data.get("best_epoch")
 
-    def _follow_config_schedule(self, sched: torch.optim.lr_scheduler.MultiStepLR) -> None:
-        """A resumed run follows the config's ``train.lr_steps`` / ``lr_factor``: with the
-        schedule unchanged this is a no-op (exact resume); a lengthened schedule (more
-        epochs, later steps) sets the milestones and the current lr to what the new
-        schedule gives after the epochs already done."""
-        train = self.config["train"]
-        steps = sorted(int(s) for s in train["lr_steps"])
-        gamma = float(train["lr_factor"])
-        if sorted(sched.milestones.elements()) == steps and sched.gamma == gamma:
+    def _follow_config_schedule(self, name: str) -> None:
+        """A resumed run follows the config's schedule (``train.lr_steps`` / ``lr_factor``,
+        or the method's own for an extra optimizer): with the schedule unchanged this is a
+        no-op (exact resume); a lengthened schedule (more epochs, later steps) gets a new
+        scheduler at the same epoch, with the lr the new schedule gives after the epochs
+        already done (public MultiStepLR API only; see optim.follow_schedule)."""
+        schedule = self.schedules[name]
+        sched = follow_schedule(self.schedulers[name], schedule)
+        if sched is None:
             return
-        from collections import Counter
-        sched.milestones, sched.gamma = Counter(steps), gamma
-        cuts = sum(1 for s in steps if s <= sched.last_epoch)
-        for group in sched.optimizer.param_groups:
-            group["lr"] = group["initial_lr"] * gamma ** cuts
-        sched._last_lr = [group["lr"] for group in sched.optimizer.param_groups]
+        self.schedulers[name] = sched
         if self.dist.is_main:
-            print(f"resume: following the config's schedule (lr steps {steps}, factor {gamma}): "
-                  f"lr {sched._last_lr[0]:g} after {sched.last_epoch} epochs", flush=True)
+            label = "" if name == "model" else f" (optimizer {name!r})"
+            print(f"resume{label}: following the config's schedule (lr steps "
+                  f"{list(schedule.lr_steps)}, factor {schedule.lr_factor}): lr "
+                  f"{sched.get_last_lr()[0]:g} after {sched.last_epoch} epochs", flush=True)
 
     # ------------------------------------------------------------------ loop
     def _train_loader(self, epoch: int) -> DataLoader:
@@ -312,12 +303,18 @@ class Trainer:
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         """One epoch of ``method.train_step``: mean losses (averaged over ranks) and the
-        training throughput ``images_per_s`` (all ranks together, data loading included)."""
+        training throughput ``images_per_s`` (all ranks together, data loading included).
+
+        Losses stay on the device during the epoch (summed in float64, so CPU logs equal a
+        sum of Python floats); they are read once at the end, and for the progress bar
+        every ``POSTFIX_EVERY`` steps only, so a GPU step never waits on a host copy."""
         self.forward.train()
+        for module in self.frozen.values():  # a method's .train() must not reach a teacher
+            module.eval()
         loader = self._train_loader(epoch)
         limit = self.config["train"]["max_iters_per_epoch"]
         total = min(len(loader), limit) if limit else len(loader)
-        sums: dict[str, float] = {}
+        sums: dict[str, Any] = {}
         count = images = 0
         start = time.perf_counter()
         bar = tqdm(loader, total=total, desc=f"epoch {epoch + 1}", leave=False,
@@ -328,11 +325,14 @@ class Trainer:
             values = self.method.train_step(self.forward, _to_device(batch, self.device), self.step)
             images += int(batch["image"].shape[0])
             for key, value in values.items():
-                sums[key] = sums.get(key, 0.0) + float(value)
+                value = (value.detach().to(torch.float64) if isinstance(value, torch.Tensor)
+                         else float(value))
+                sums[key] = value if key not in sums else sums[key] + value
             count += 1
-            bar.set_postfix(loss=f"{values.get('loss', float('nan')):.6f}")
+            if not bar.disable and (it % POSTFIX_EVERY == 0 or it + 1 == total):
+                bar.set_postfix(loss=f"{float(values.get('loss', float('nan'))):.6f}")
         bar.close()
-        out = {k: all_reduce_mean(v / max(count, 1), self.dist) for k, v in sums.items()}
+        out = {k: all_reduce_mean(float(v) / max(count, 1), self.dist) for k, v in sums.items()}
         rate = images / max(time.perf_counter() - start, 1e-9)  # this rank's images/s
         out["images_per_s"] = all_reduce_mean(rate, self.dist) * self.dist.world_size
         return out
@@ -344,8 +344,7 @@ class Trainer:
         val = self.config["val"]
         stats, _ = validate(self.model, self.val_data.dataset, self.val_data.spec,
                             self.val_data.metric_factory, self.dist,
-                            batch_size=int(val["batch_size"]), flip_test=bool(val["flip_test"]),
-                            shift=bool(val["shift"]), predict_fn=self.predict_fn,
+                            batch_size=int(val["batch_size"]), predict_fn=self.predict_fn,
                             num_workers=int(self.config["data"]["num_workers"]),
                             progress=self.progress, desc=desc)
         return stats
@@ -366,11 +365,12 @@ class Trainer:
             atomic_write_text(self.output_dir / "config.yaml", dump_config(cfg))
         for epoch in range(self.start_epoch, epochs):
             start = time.perf_counter()
-            lr = self.optimizers["model"].param_groups[0]["lr"]
+            lrs = {"lr" if name == "model" else f"lr_{name}": opt.param_groups[0]["lr"]
+                   for name, opt in self.optimizers.items()}
             losses = self.train_epoch(epoch)
             for sched in self.schedulers.values():
                 sched.step()
-            row: dict[str, Any] = {"epoch": epoch + 1, "lr": lr,
+            row: dict[str, Any] = {"epoch": epoch + 1, **lrs,
                                    **{f"train_{k}": v for k, v in losses.items()},
                                    "train_time_s": round(time.perf_counter() - start, 3)}
             is_best = False

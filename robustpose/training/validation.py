@@ -20,40 +20,40 @@ from robustpose.utils.conventions import to_numpy as _to_numpy
 #: meta keys passed on to the metric (those present in the dataset's meta)
 META_KEYS = ("index", "image_id", "score", "area", "center", "scale", "bbox")
 
+#: ``predict_fn(model, images, metas, spec) -> (N, K, 3)`` keypoints in image pixels
 PredictFn = Callable[..., Any]
 
 
-def _default_predict() -> PredictFn:
-    from robustpose.codecs import predict_keypoints
-    return predict_keypoints
-
-
-def predict_fn_for(config: dict) -> PredictFn:
-    """The config's keypoint decoding: HRNet's quarter-pixel shift (``val.post_process:
-    quarter``), or DARK (``dark``, blurred with ``val.dark_kernel``)."""
+def predict_fn_for(config: dict, codec: Any = None) -> PredictFn:
+    """The config's prediction: :func:`robustpose.codecs.predict_keypoints` with the
+    config's :class:`~robustpose.codecs.InferenceSetting` (flip test, ``val.flip_shift``,
+    ``val.refine``, ``val.dark_kernel``) and ``codec`` (the one that made the targets;
+    default: the config's, :func:`~robustpose.training.datasets.build_codec_for`)."""
     import functools
 
-    from robustpose.codecs import predict_keypoints
-    val = config["val"]
-    if val.get("post_process", "quarter") == "quarter":
-        return predict_keypoints
-    return functools.partial(predict_keypoints, refine=val["post_process"],
-                             blur_kernel=int(val.get("dark_kernel", 11)))
+    from robustpose.codecs import InferenceSetting, predict_keypoints
+    from robustpose.training.datasets import build_codec_for
+
+    return functools.partial(predict_keypoints, setting=InferenceSetting.from_config(config),
+                             codec=codec if codec is not None else build_codec_for(config))
 
 
 @torch.no_grad()
 def predict_dataset(model: nn.Module, dataset: Dataset, spec: Any, info: DistInfo,
-                    batch_size: int = 32, flip_test: bool = True, shift: bool = True,
-                    num_workers: int = 0, predict_fn: PredictFn | None = None,
+                    batch_size: int = 32, num_workers: int = 0,
+                    predict_fn: PredictFn | None = None,
                     progress: bool = True, desc: str = "val") -> dict[str, np.ndarray] | None:
     """Keypoints for every item of ``dataset`` (in image pixels), gathered on rank 0.
 
     Returns on rank 0 ``{'keypoints': (N,K,3), <meta key>: (N,...), 'skipped': [(path,
     error), ...]}`` sorted by dataset index; ``None`` on the other ranks. Items whose image
     could not be read are left out and listed under ``skipped``. ``model`` is the bare
-    PoseModel (not DDP).
+    PoseModel (not DDP). ``predict_fn(model, images, metas, spec)`` makes the keypoints
+    (default: :func:`robustpose.codecs.predict_keypoints` with its defaults; the trainer
+    and ``robustpose test`` pass :func:`predict_fn_for`'s, which carries the setting).
     """
-    predict_fn = predict_fn or _default_predict()
+    if predict_fn is None:
+        from robustpose.codecs import predict_keypoints as predict_fn
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -71,7 +71,7 @@ def predict_dataset(model: nn.Module, dataset: Dataset, spec: Any, info: DistInf
                 continue
         images = batch["image"].to(device, non_blocking=True)
         meta = batch["meta"]
-        keypoints = predict_fn(model, images, meta, spec, flip_test=flip_test, shift=shift)
+        keypoints = predict_fn(model, images, meta, spec)
         parts["keypoints"].append(_to_numpy(keypoints).astype(np.float64))
         for key in META_KEYS:
             if key in meta:

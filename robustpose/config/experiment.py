@@ -43,8 +43,11 @@ DEFAULTS: dict[str, Any] = {
         "val": {},           # split block: annotations, images, detections, det_score_thr
         "input_size": [192, 256],   # (width, height) of the crop
         "heatmap_size": [48, 64],   # (width, height) of the target heatmaps
-        "sigma": 2.0,        # Gaussian sigma in heatmap pixels
-        "target_encoding": "hrnet",  # hrnet (peak on the rounded pixel) | unbiased (DARK)
+        "sigma": 2.0,        # Gaussian sigma in heatmap pixels (heatmap codecs)
+        # the target codec (robustpose.codecs): {type: hrnet | unbiased | regression, ...
+        # codec keyword arguments}; null = {type: <target_encoding or hrnet>}
+        "codec": None,
+        "target_encoding": None,  # alias of data.codec.type: hrnet | unbiased | regression
         # HRNet's training augmentation: keyword arguments of robustpose.data.TopDownAugment
         # (flip, rotation_factor, scale_factor, half_body_prob, half_body_min_joints, ...);
         # unset keys keep TopDownAugment's defaults (HRNet COCO).
@@ -72,8 +75,10 @@ DEFAULTS: dict[str, Any] = {
         "every": 10,                   # validate every N epochs (0 = never) and at the end
         "batch_size": 32,
         "flip_test": True,
-        "shift": True,                 # HRNet's 1-px shift of the flipped heatmaps
-        "post_process": "quarter",     # quarter (HRNet) | dark (DARK's Taylor refinement)
+        "flip_shift": None,            # HRNet's 1-px shift of the flipped heatmaps (default true)
+        "refine": None,                # quarter (HRNet, default) | dark (DARK's Taylor step) | none
+        "shift": None,                 # old name of val.flip_shift (still accepted)
+        "post_process": None,          # old name of val.refine (still accepted)
         "dark_kernel": 11,             # DARK's heatmap blur kernel (odd, heatmap px)
         "metric": None,                # coco | pckh; defaults by data.type
         "metric_args": {},             # keyword arguments of the metric
@@ -83,7 +88,7 @@ DEFAULTS: dict[str, Any] = {
 
 #: Blocks whose inner keys are free-form (not checked against DEFAULTS).
 FREE_FORM = {("model", "extra"), ("model", "kwargs"), ("data", "train"), ("data", "val"),
-             ("data", "augment"),
+             ("data", "augment"), ("data", "codec"),
              ("train", "method_args"), ("val", "metric_args")}
 
 
@@ -193,6 +198,7 @@ def load_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> dict:
     if config["name"] is None:
         config["name"] = path.stem
     config["_config_path"] = str(path.resolve())
+    resolve_aliases(config, str(path))
     validate_config(config, str(path))
     return config
 
@@ -202,6 +208,7 @@ def config_from_dict(update: dict, overrides: Iterable[str] = (), name: str = "e
     config = apply_overrides(_merge(DEFAULTS, update, "config"), overrides)
     if config["name"] is None:
         config["name"] = name
+    resolve_aliases(config, "config")
     validate_config(config, "config")
     return config
 
@@ -214,6 +221,56 @@ def _pair(config: dict, section: str, key: str, where: str) -> None:
                           f"[width, height], got {value!r}")
 
 
+#: (section, old name, new name, default of the new name): keys renamed once, the old
+#: names still accepted in files and overrides
+ALIASES = (("val", "shift", "flip_shift", True), ("val", "post_process", "refine", "quarter"))
+REFINES = ("quarter", "dark", "none")
+
+
+def resolve_aliases(config: dict, where: str = "config") -> dict:
+    """Fold the old key names into the new ones, in place (``val.shift`` ->
+    ``val.flip_shift``, ``val.post_process`` -> ``val.refine``) and fill the new ones'
+    defaults; the old keys are left ``None``. Both names with different values is a
+    :class:`ConfigError`. ``data.target_encoding`` stays as given: it is read with
+    ``data.codec`` (``robustpose.config.codec_block``) and only checked here."""
+    for section, old, new, default in ALIASES:
+        block = config[section]
+        if block.get(old) is not None:
+            if new == "refine" and block[old] not in REFINES:  # name the key the user wrote
+                raise ConfigError(f"{where}: {section}.{old} must be {', '.join(REFINES)}, "
+                                  f"got {block[old]!r}")
+            if block.get(new) is not None and block[new] != block[old]:
+                raise ConfigError(f"{where}: {section}.{old} (old name of {section}.{new}) is "
+                                  f"{block[old]!r} but {section}.{new} is {block[new]!r}")
+            block[new] = block[old]
+        if block.get(new) is None:
+            block[new] = default
+        block[old] = None
+    return config
+
+
+def _check_codec(config: dict, where: str) -> None:
+    from robustpose.codecs import codec_names
+
+    data = config["data"]
+    names = codec_names()
+    encoding, codec = data["target_encoding"], data["codec"]
+    if encoding is not None and encoding not in names:
+        raise ConfigError(f"{where}: data.target_encoding must be one of {', '.join(names)}, "
+                          f"got {encoding!r}")
+    if codec is None:
+        return
+    if not isinstance(codec, dict) or not codec.get("type"):
+        raise ConfigError(f"{where}: data.codec must be a mapping with a 'type' "
+                          f"({', '.join(names)}), got {codec!r}")
+    if codec["type"] not in names:
+        raise ConfigError(f"{where}: data.codec.type must be one of {', '.join(names)}, "
+                          f"got {codec['type']!r}")
+    if encoding is not None and encoding != codec["type"]:
+        raise ConfigError(f"{where}: data.target_encoding {encoding!r} (alias of "
+                          f"data.codec.type) disagrees with data.codec.type {codec['type']!r}")
+
+
 def validate_config(config: dict, where: str = "config") -> None:
     """Check types and ranges of the keys the trainer relies on (one-line errors)."""
     if not config["model"]["name"]:
@@ -223,12 +280,13 @@ def validate_config(config: dict, where: str = "config") -> None:
                           f"got {config['data']['type']!r}")
     _pair(config, "data", "input_size", where)
     _pair(config, "data", "heatmap_size", where)
-    if config["data"]["target_encoding"] not in ("hrnet", "unbiased"):
-        raise ConfigError(f"{where}: data.target_encoding must be hrnet or unbiased, "
-                          f"got {config['data']['target_encoding']!r}")
-    if config["val"]["post_process"] not in ("quarter", "dark"):
-        raise ConfigError(f"{where}: val.post_process must be quarter or dark, "
-                          f"got {config['val']['post_process']!r}")
+    _check_codec(config, where)
+    if config["val"]["refine"] not in REFINES:
+        raise ConfigError(f"{where}: val.refine must be {', '.join(REFINES)}, "
+                          f"got {config['val']['refine']!r}")
+    if not isinstance(config["val"]["flip_shift"], bool):
+        raise ConfigError(f"{where}: val.flip_shift must be true or false, "
+                          f"got {config['val']['flip_shift']!r}")
     kernel = config["val"]["dark_kernel"]
     if not isinstance(kernel, int) or kernel < 1 or kernel % 2 == 0:
         raise ConfigError(f"{where}: val.dark_kernel must be an odd positive integer, got {kernel!r}")

@@ -1,12 +1,14 @@
-"""GaussianHeatmap: HRNet's generate_target / get_final_preds, DARK, and the round trip
-image -> crop -> heatmap -> crop -> image on the real coco_val_mini persons."""
+"""The ``hrnet`` codec (GaussianHeatmap): HRNet's generate_target / get_final_preds, its
+flip handling, and the round trip image -> crop -> heatmap -> crop -> image on the real
+coco_val_mini persons."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from robustpose.codecs import GaussianHeatmap, get_max_preds, heatmaps_to_image_coords, refine_dark
-from robustpose.data import TopDownDataset, load_coco_records
+from robustpose.codecs import (GaussianHeatmap, InferenceSetting, build_codec,
+                               heatmaps_to_image_coords)
+from robustpose.data import TopDownDataset, fliplr_keypoints, load_coco_records
 
 
 def test_encode_matches_hrnet_generate_target():
@@ -16,7 +18,9 @@ def test_encode_matches_hrnet_generate_target():
                      [-40.0, 10.0, 1],    # cut square fully left of the map -> weight 0
                      [-10.0, 100.0, 1],   # partly inside -> weight 1, clipped Gaussian
                      [191.0, 255.0, 1]])  # bottom-right corner
-    hm, w = codec.encode(kpts)
+    out = codec.encode(kpts)
+    assert sorted(out) == ["target", "target_weight"]
+    hm, w = out["target"], out["target_weight"]
     assert hm.shape == (5, 64, 48) and hm.dtype == np.float32
     assert np.array_equal(w, [1, 0, 0, 1, 1])
     assert hm[0, 13, 10] == 1.0 and np.unravel_index(hm[0].argmax(), hm[0].shape) == (13, 10)
@@ -28,7 +32,8 @@ def test_encode_matches_hrnet_generate_target():
     # (191, 255) -> peak (48, 64), one pixel outside: the map holds its tail
     assert hm[4, 63, 47] == pytest.approx(np.exp(-2 / 8)) and w[4] == 1
     # HRNet quirk kept: x = -30 -> br = int(-7 + 7) = 0 is not < 0, so weight 1, empty map
-    hm, w = codec.encode(np.array([[-30.0, 10.0, 1]]))
+    out = codec.encode(np.array([[-30.0, 10.0, 1]]))
+    hm, w = out["target"], out["target_weight"]
     assert w[0] == 1 and hm.max() == 0
 
 
@@ -62,19 +67,10 @@ def test_non_positive_maps_give_origin_and_score():
     assert np.allclose(coords, 0) and np.allclose(maxvals, [[-1.0, -0.5]])
 
 
-def test_dark_recovers_a_subpixel_gaussian():
-    codec = GaussianHeatmap(unbiased=True, refine="dark")
-    for x, y in [(83.3, 101.9), (100.0, 120.6), (57.77, 203.1)]:
-        hm, _ = codec.encode(np.array([[x, y, 1.0]]))
-        coords, _ = codec.decode(hm[None])
-        assert np.allclose(coords[0, 0] * 4, [x, y], atol=0.05)
-        quarter, _ = codec.decode(hm[None], refine="quarter")
-        assert np.abs(quarter[0, 0] * 4 - [x, y]).max() <= 1.0 + 1e-6
-
-
 def _roundtrip_errors(data_root, codec):
     d = data_root / "coco_val_mini"
-    records, spec = load_coco_records(d / "annotations.json", d / "images")
+    records, spec = load_coco_records(d / "annotations.json", d / "images",
+                                      aspect_ratio=192 / 256)
     ds = TopDownDataset(records, spec, codec=codec)
     errs, margins = [], []
     for i in range(len(ds)):
@@ -102,54 +98,50 @@ def test_roundtrip_hrnet_codec_is_within_quantisation(data_root):
     assert 0.5 < errs[inside].mean() < 1.5  # uniform rounding error: mean ~1 px
 
 
-def test_roundtrip_unbiased_dark_within_half_input_pixel(data_root):
-    """Sub-pixel (DARK) encoding + DARK decoding: within 0.5 input px for every keypoint at
-    least 3 heatmap px inside the map (DARK's Hessian needs x +- 2)."""
-    errs, margins = _roundtrip_errors(data_root, GaussianHeatmap(unbiased=True, refine="dark"))
-    interior = margins >= 3
-    assert interior.sum() > 600
-    assert errs[interior].max() < 0.5
-    assert errs[interior].mean() < 0.05
 
 
-def _dark_one_by_one(coords, heatmaps, kernel):
-    """DARK as written in its paper's code: each map blurred on its own (zero padding),
-    rescaled to its old maximum, then one Newton step per peak (np.linalg.solve)."""
-    import cv2
-    border = (kernel - 1) // 2
-    out = np.array(coords, dtype=np.float64, copy=True)
-    n, k, h, w = heatmaps.shape
-    for i in range(n):
-        for j in range(k):
-            padded = np.zeros((h + 2 * border, w + 2 * border), np.float32)
-            padded[border:border + h, border:border + w] = heatmaps[i, j]
-            m = cv2.GaussianBlur(padded, (kernel, kernel), 0)[border:border + h, border:border + w]
-            m = m * (heatmaps[i, j].max() / m.max())
-            m = np.log(np.maximum(m, 1e-10)).astype(np.float64)
-            x, y = int(out[i, j, 0]), int(out[i, j, 1])
-            if not (1 < x < w - 2 and 1 < y < h - 2):
-                continue
-            grad = [0.5 * (m[y, x + 1] - m[y, x - 1]), 0.5 * (m[y + 1, x] - m[y - 1, x])]
-            dxx = 0.25 * (m[y, x + 2] - 2 * m[y, x] + m[y, x - 2])
-            dxy = 0.25 * (m[y + 1, x + 1] - m[y - 1, x + 1] - m[y + 1, x - 1] + m[y - 1, x - 1])
-            dyy = 0.25 * (m[y + 2, x] - 2 * m[y, x] + m[y - 2, x])
-            if dxx * dyy - dxy ** 2 != 0:
-                out[i, j] -= np.linalg.solve([[dxx, dxy], [dxy, dyy]], grad)
-    return out
+def test_setting_decides_the_refinement():
+    """decode(outputs, setting): the setting's refine / boundary override the codec's own."""
+    hm = _peaks(1)
+    hm[0, 0, 20, 10], hm[0, 0, 20, 11], hm[0, 0, 21, 10] = 1.0, 0.5, 0.3
+    codec = GaussianHeatmap()
+    assert np.allclose(codec.decode(hm, InferenceSetting(refine="none"))[0][0, 0], [10, 20])
+    assert np.allclose(codec.decode(hm, InferenceSetting())[0][0, 0], [10.25, 20.25])
+    assert codec.frame(hm) == (48, 64)
 
 
-def test_vectorised_dark_equals_the_per_peak_loop():
-    """Peaks anywhere, also on and near the border (left unchanged there)."""
-    rng = np.random.default_rng(3)
-    heatmaps = (rng.random((6, 17, 32, 24)) ** 8).astype(np.float32)
-    ys, xs = np.mgrid[0:32, 0:24]
-    for i in range(6):
-        for j in range(17):
-            cx, cy = rng.uniform(-2, 26), rng.uniform(-2, 34)
-            heatmaps[i, j] += np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / 8).astype(np.float32)
-    coords, _ = get_max_preds(heatmaps)
-    for kernel in (5, 11):
-        got = refine_dark(coords, heatmaps, kernel)
-        want = _dark_one_by_one(coords, heatmaps, kernel)
-        np.testing.assert_allclose(got, want, atol=1e-4)
-        assert np.any(np.abs(got - coords) > 0.05)  # it did refine
+def test_flip_back_aligns_the_targets_of_a_mirrored_crop(data_root):
+    """The targets of each real crop's mirror, flipped back with HRNet's 1-px shift, peak
+    within one heatmap pixel of the crop's own targets (without the shift: up to 2 px,
+    since x -> W-1-x in input pixels is not w-1-x in heatmap pixels)."""
+    d = data_root / "coco_val_mini"
+    records, spec = load_coco_records(d / "annotations.json", d / "images",
+                                      aspect_ratio=192 / 256)
+    codec = GaussianHeatmap()
+    ds = TopDownDataset(records[:24], spec, codec=codec)
+    errors = {True: [], False: []}
+    for i in range(len(ds)):
+        item = ds[i]
+        joints = item["meta"]["joints"]
+        mirrored = codec.encode(fliplr_keypoints(joints, 192, spec.flip_pairs))["target"]
+        own, _ = codec.decode(item["target"][None].numpy(), shift=False)
+        labelled = item["target_weight"][:, 0].numpy() > 0
+        inside = labelled & (joints[:, 0] > 8) & (joints[:, 0] < 184)
+        for shift in (True, False):
+            back = codec.flip_back(mirrored[None], spec.flip_pairs,
+                                   InferenceSetting(flip_shift=shift))
+            got, _ = codec.decode(back, shift=False)
+            errors[shift].append(np.abs(got - own)[0][inside])
+    with_shift, without = np.concatenate(errors[True]), np.concatenate(errors[False])
+    assert len(with_shift) > 150
+    assert with_shift.max() <= 1.0 and with_shift[:, 1].max() == 0  # y is never mirrored
+    assert with_shift[:, 0].mean() < without[:, 0].mean()
+
+
+def test_built_from_its_config_it_encodes_alike(data_root):
+    codec = build_codec({"type": "hrnet", "sigma": 3.0}, input_size=(96, 128),
+                        heatmap_size=(24, 32), sigma=2.0)  # the block's sigma wins
+    assert codec.sigma == 3.0 and codec.heatmap_size == (24, 32)
+    again = build_codec(codec.config())
+    kpts = np.array([[40.3, 50.8, 1.0], [90.0, 3.0, 2.0]])
+    assert np.array_equal(codec.encode(kpts)["target"], again.encode(kpts)["target"])

@@ -1,0 +1,52 @@
+"""What an experiment config builds below the trainer: its model and its codec.
+
+Training, ``robustpose test``, the benchmark's ``--config`` adapter and the bundled-model
+export all build these two things from a config; they live here, under every one of
+them, so none has to import another.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from robustpose.config.experiment import ConfigError
+from robustpose.utils.seeding import derive_seed
+
+__all__ = ["build_model_for", "codec_block", "build_codec_for"]
+
+
+def build_model_for(config: dict, num_joints: int, pretrained: str | None = None) -> Any:
+    """The config's model architecture, initialised from the config's seed (weights come
+    from a checkpoint afterwards, or ``pretrained``: an ImageNet backbone file)."""
+    from robustpose.models import create_model
+    mcfg = config["model"]
+    return create_model(mcfg["name"], num_joints=int(mcfg["num_joints"] or num_joints),
+                        extra=mcfg["extra"], pretrained=pretrained,
+                        seed=derive_seed(int(config["seed"]), "model-init"),
+                        **(mcfg["kwargs"] or {}))
+
+
+def codec_block(config: dict) -> dict:
+    """The config's codec block: ``data.codec``, or ``{type: data.target_encoding}`` (the
+    alias), or ``{type: hrnet}``; a copy the caller may change."""
+    data = config["data"]
+    if data.get("codec"):
+        return dict(data["codec"])
+    return {"type": data.get("target_encoding") or "hrnet"}
+
+
+def build_codec_for(config: dict, declared: Mapping[str, Any] | None = None) -> Any:
+    """The experiment's codec, built at ``data.input_size`` / ``heatmap_size`` with
+    ``data.sigma`` and the val decoding choices (``val.refine``, ``val.dark_kernel``) as
+    its defaults. ``declared``: the block a training method asks for (its
+    ``codec_config(config)``), which wins over :func:`codec_block`."""
+    from robustpose.codecs import InferenceSetting, build_codec
+
+    setting = InferenceSetting.from_config(config)
+    block = dict(declared) if declared else codec_block(config)
+    try:
+        return build_codec(block, input_size=setting.input_size,
+                           heatmap_size=setting.heatmap_size, sigma=float(config["data"]["sigma"]),
+                           refine=setting.refine, boundary=setting.boundary,
+                           blur_kernel=setting.dark_kernel)
+    except ValueError as exc:
+        raise ConfigError(f"data.codec: {exc}") from None
