@@ -275,7 +275,10 @@ def test_bundled_model_on_synthpose_reduced(tmp_path, capsys):
     assert card["per_cell"]["gaussian_noise"]["5"] < card["clean"]
     assert card["conventions"]["flip_test"] is True
     meta = torch.load(bundled_checkpoint_path(), weights_only=True)["meta"]
-    assert card["conventions"]["post_process"] == meta["post_process"]  # decoded as trained
+    conventions = card["conventions"]  # the refinement under its new name or the older one
+    refine = conventions.get("refine", conventions.get("post_process"))
+    trained = (meta.get("inference") or meta).get("refine", meta.get("post_process"))
+    assert refine == trained  # decoded as trained
     digest = hashlib.sha256(bundled_checkpoint_path().read_bytes()).hexdigest()[:16]
     assert card["conventions"]["weights_sha256"] == digest
 

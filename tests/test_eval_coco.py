@@ -260,7 +260,7 @@ def test_records_of_the_data_package_feed_the_metric(data_root):
     """The real data path: robustpose.data GT-box records -> meta -> AP 1.0 with NMS on."""
     from robustpose.data import load_coco_records
     ann = data_root / "coco_val_mini" / "annotations.json"
-    records, spec = load_coco_records(ann, data_root / "coco_val_mini" / "images")
+    records, spec = load_coco_records(ann, data_root / "coco_val_mini" / "images", aspect_ratio=192 / 256)
     assert len(records) == 68
     kps = np.stack([r.keypoints for r in records]).astype(float)
     for kp, r in zip(kps, records):
@@ -288,7 +288,7 @@ def test_end_to_end_ground_truth_heatmaps_through_the_data_path(data_root):
 
     torch.set_num_threads(1)
     ann = data_root / "coco_val_mini" / "annotations.json"
-    records, spec = load_coco_records(ann, data_root / "coco_val_mini" / "images")
+    records, spec = load_coco_records(ann, data_root / "coco_val_mini" / "images", aspect_ratio=192 / 256)
     dataset = TopDownDataset(records, spec)
     codec = GaussianHeatmap((192, 256), (48, 64))
     metric = CocoKeypointMetric(ann, sigmas=spec.sigmas)
@@ -319,3 +319,120 @@ def test_postprocessing_runs_once_per_accumulated_state(data_root, monkeypatch):
     assert metric.predictions() is metric.predictions() and len(calls) == per_pass
     feed_gt(metric, anns[10:], noise=2.0)
     assert metric.stats() != first and len(calls) > per_pass
+
+
+# --------------------------------------------------------------------------- score / NMS modes
+def _expected_score(row, score_mode, thr=0.2):
+    """The person score of each mmpose CocoMetric score_mode, written out by hand."""
+    s = list(row["kp"][:, 2])
+    if score_mode == "bbox":
+        return row["box_score"]
+    if score_mode == "keypoint":
+        return sum(s) / len(s)
+    above = [v for v in s if v > thr]
+    return row["box_score"] * (sum(above) / len(above) if above else 0.0)
+
+
+def _write_expected(rows, scores, path):
+    path.write_text(json.dumps([{"image_id": r["image_id"], "category_id": 1, "score": float(sc),
+                                 "keypoints": [float(v) for v in r["kp"].reshape(-1)]}
+                                for r, sc in zip(rows, scores)]))
+    return path
+
+
+@pytest.mark.parametrize("score_mode,thr", [("bbox_keypoint", 0.2), ("bbox_keypoint", 0.5),
+                                            ("keypoint", 0.2), ("bbox", 0.2)])
+def test_each_score_mode_without_nms_equals_pycocotools_on_the_expected_scores(
+        data_root, tmp_path, score_mode, thr):
+    """nms_mode none: every detector box is scored as the mode says; pycocotools on a file
+    holding the hand-computed scores gives exactly the metric's 10 numbers."""
+    ann, rows = _detections_with_keypoints(data_root)
+    metric = CocoKeypointMetric(ann, score_mode=score_mode, nms_mode="none",
+                                keypoint_score_thr=thr)
+    _accumulate(metric, rows)
+    ours = metric.stats()
+    expected = [_expected_score(r, score_mode, thr) for r in rows]
+    assert sorted(round(p["score"], 9) for p in metric.predictions()) == \
+        sorted(round(v, 9) for v in expected)
+    direct = pycocotools_direct(ann, _write_expected(rows, expected, tmp_path / "r.json"))
+    for name in COCO_STAT_NAMES:
+        assert ours[name] == pytest.approx(direct[name], abs=1e-12), name
+    assert ours["num_predictions"] == len(rows) == 118
+
+
+def test_score_modes_rank_people_differently(data_root):
+    """The three modes give three different APs on detector boxes with random keypoint
+    scores (the choice matters, so recording it matters)."""
+    ann, rows = _detections_with_keypoints(data_root)
+    aps = {}
+    for mode in ("bbox_keypoint", "keypoint", "bbox"):
+        metric = CocoKeypointMetric(ann, score_mode=mode, nms_mode="none")
+        _accumulate(metric, rows)
+        aps[mode] = metric.stats()["AP"]
+    assert len(set(aps.values())) == 3, aps
+
+
+@pytest.mark.parametrize("score_mode", ["keypoint", "bbox"])
+def test_oks_nms_with_other_score_modes_matches_the_plain_reference(data_root, tmp_path,
+                                                                    score_mode):
+    """OKS-NMS ranks by the mode's score: the kept set equals an independent greedy loop
+    over the hand-computed scores, and AP equals pycocotools on the kept people."""
+    ann, rows = _detections_with_keypoints(data_root)
+    metric = CocoKeypointMetric(ann, score_mode=score_mode, nms_mode="oks_nms", nms_thr=0.9)
+    _accumulate(metric, rows)
+    scored = [dict(r, box_score=_expected_score(r, score_mode)) for r in rows]  # final scores
+    kept = _greedy_nms_on_scores(scored, COCO_SIGMAS, 0.9)
+    got = sorted((p["image_id"], round(p["score"], 9)) for p in metric.predictions())
+    assert got == sorted((r["image_id"], round(r["box_score"], 9)) for r in kept)
+    assert len(kept) < len(rows)
+    direct = pycocotools_direct(ann, _write_expected(kept, [r["box_score"] for r in kept],
+                                                      tmp_path / "kept.json"))
+    assert metric.stats()["AP"] == pytest.approx(direct["AP"], abs=1e-12)
+
+
+def _greedy_nms_on_scores(rows, sigmas, thr):
+    """HRNet's greedy OKS-NMS over rows whose ``box_score`` is already the final score."""
+    kept = []
+    by_image = {}
+    for r in rows:
+        by_image.setdefault(r["image_id"], []).append(r)
+    for people in by_image.values():
+        order = sorted(people, key=lambda r: -r["box_score"])
+        while order:
+            best = order.pop(0)
+            kept.append(best)
+            area_b = (best["scale"][0] * 200) * (best["scale"][1] * 200)
+            rest = []
+            for r in order:
+                area_r = (r["scale"][0] * 200) * (r["scale"][1] * 200)
+                d2 = ((r["kp"][:, :2] - best["kp"][:, :2]) ** 2).sum(axis=1)
+                e = d2 / (2 * np.asarray(sigmas)) ** 2 / ((area_b + area_r) / 2 + np.spacing(1)) / 2
+                if np.exp(-e).mean() <= thr:
+                    rest.append(r)
+            order = rest
+    return kept
+
+
+def test_older_argument_names_are_aliases_and_contradictions_are_refused(data_root):
+    ann = data_root / "coco_val_mini" / "annotations.json"
+    default = CocoKeypointMetric(ann)
+    assert (default.score_mode, default.nms_mode, default.keypoint_score_thr,
+            default.nms_thr) == ("bbox_keypoint", "oks_nms", 0.2, 0.9)
+    assert default.use_nms and default.rescore and default.vis_thr == 0.2
+    old = CocoKeypointMetric(ann, use_nms=False, vis_thr=0.3, rescore=False)
+    assert (old.nms_mode, old.keypoint_score_thr, old.score_mode) == ("none", 0.3, "bbox")
+    assert CocoKeypointMetric(ann, use_nms=True, nms_mode="oks_nms").use_nms  # agreeing: fine
+    conventions = CocoKeypointMetric(ann, score_mode="keypoint").conventions
+    assert conventions["score_mode"] == "keypoint" and conventions["nms_mode"] == "oks_nms"
+    with pytest.raises(ValueError, match="nms_mode='oks_nms' contradicts use_nms=False"):
+        CocoKeypointMetric(ann, use_nms=False, nms_mode="oks_nms")
+    with pytest.raises(ValueError, match="score_mode='keypoint' contradicts rescore=True"):
+        CocoKeypointMetric(ann, rescore=True, score_mode="keypoint")
+    with pytest.raises(ValueError, match="keypoint_score_thr=0.5 contradicts vis_thr=0.2"):
+        CocoKeypointMetric(ann, vis_thr=0.2, keypoint_score_thr=0.5)
+    with pytest.raises(ValueError, match="score_mode must be one of bbox_keypoint, keypoint, bbox"):
+        CocoKeypointMetric(ann, score_mode="bbox_rle")
+    with pytest.raises(ValueError, match="nms_mode must be one of oks_nms, none"):
+        CocoKeypointMetric(ann, nms_mode="soft_oks_nms")
+    with pytest.raises(ValueError, match="nms_thr must be a finite number"):
+        CocoKeypointMetric(ann, nms_thr=float("nan"))

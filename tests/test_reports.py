@@ -70,3 +70,23 @@ def test_plots_are_written_as_png(tmp_path):
 def test_no_corruption_means_no_plot(tmp_path):
     card = make_card(names=[])
     assert write_plots(card, tmp_path) == []
+
+
+def test_metric_settings_are_named_under_the_tables():
+    from robustpose.benchmarking.summary import format_table
+    from robustpose.reports.tables import metric_settings_text
+
+    card = make_card(names=["snow"], severities=(1,))
+    card.update(worst=None, cells={"missing": []}, skipped_images=[])
+    card["conventions"]["metric_settings"] = {"score_mode": "keypoint", "nms_mode": "oks_nms",
+                                              "keypoint_score_thr": 0.2, "nms_thr": 0.8}
+    text = "score_mode keypoint, nms_mode oks_nms (nms_thr 0.8)"
+    assert metric_settings_text(card) == text
+    assert f"metric: {text}" in format_table(card).splitlines()
+    assert f"Metric: {text}." in markdown_table(card)
+    # a card written before these names (rescore / use_nms / vis_thr) reads the same way
+    card["conventions"]["metric_settings"] = {"rescore": True, "use_nms": False, "vis_thr": 0.2}
+    assert metric_settings_text(card) == "score_mode bbox_keypoint (keypoint_score_thr 0.2), " \
+                                         "nms_mode none"
+    card["conventions"]["metric_settings"] = {"metric": "pckh"}  # PCKh: nothing to show
+    assert metric_settings_text(card) is None and "metric:" not in format_table(card)

@@ -7,6 +7,7 @@
 from robustpose.benchmarking.api import finalize_run, run_benchmark
 from robustpose.benchmarking.cells import (Cell, build_cells, parse_corruptions, parse_severities,
                                            parse_shard, select_shard, shard_from_env)
+from robustpose.benchmarking.run_folder import RunFolder
 
-__all__ = ["run_benchmark", "finalize_run", "Cell", "build_cells", "parse_corruptions",
-           "parse_severities", "parse_shard", "select_shard", "shard_from_env"]
+__all__ = ["run_benchmark", "finalize_run", "RunFolder", "Cell", "build_cells",
+           "parse_corruptions", "parse_severities", "parse_shard", "select_shard", "shard_from_env"]

@@ -7,13 +7,17 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from robustpose.benchmarking.cells import parse_corruptions, parse_severities, shard_from_env
+from robustpose.benchmarking.cells import (build_cells, parse_corruptions, parse_severities,
+                                           shard_from_env)
 from robustpose.benchmarking.loading import resolve_adapter
-from robustpose.benchmarking.runner import (RUN_FILE, check_run_settings, done_cell_keys,
-                                            evaluate_cells, plan_cells, read_records,
-                                            store_path)
-from robustpose.benchmarking.sources import resolve_source
-from robustpose.benchmarking.summary import build_card, format_table, write_card
+from robustpose.benchmarking.run_folder import RunFolder, finalize_run
+from robustpose.benchmarking.runner import evaluate_cells
+from robustpose.benchmarking.sources import DataSource, resolve_source
+from robustpose.benchmarking.stream import CellImages
+from robustpose.benchmarking.summary import format_table
+
+__all__ = ["run_benchmark", "finalize_run", "default_run_dir", "weights_fingerprint",
+           "run_conventions"]
 
 
 def default_run_dir(model_name: str, dataset: str, weights_sha256: str | None = None) -> Path:
@@ -38,29 +42,6 @@ def weights_fingerprint(model_info: dict) -> str | None:
     return digest.hexdigest()[:16]
 
 
-def finalize_run(run_dir: str | os.PathLike, plots: bool = True) -> dict:
-    """Rebuild ``summary.json``, ``table.md``, ``table.csv`` and the PNGs from the store."""
-    import json
-
-    from robustpose.reports import write_plots, write_tables
-
-    run_dir = Path(run_dir)
-    settings_path = run_dir / RUN_FILE
-    if not settings_path.is_file():
-        raise FileNotFoundError(f"{run_dir}: not a benchmark run folder (no {RUN_FILE})")
-    settings = json.loads(settings_path.read_text(encoding="utf-8"))
-    records = [r for r in read_records(run_dir)
-               if r["model"] == settings["model"] and r["dataset"] == settings["dataset"]]
-    if not records:
-        raise ValueError(f"{run_dir}: no finished cell in the results store yet")
-    card = build_card(records, settings)
-    write_card(card, run_dir)
-    write_tables(card, run_dir)
-    if plots:
-        write_plots(card, run_dir)
-    return card
-
-
 def _wait_for_all_ranks() -> None:
     """Under torchrun: a barrier (gloo) so the last rank sees every shard's cells.
 
@@ -80,6 +61,33 @@ def _wait_for_all_ranks() -> None:
             dist.destroy_process_group()
 
 
+def _device_for(device: str) -> str:
+    """Refuse CUDA without a GPU (before any model is loaded); torchrun: one GPU per rank."""
+    import torch
+
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda given but torch sees no CUDA device")
+    if str(device) == "cuda" and os.environ.get("LOCAL_RANK"):
+        return f"cuda:{int(os.environ['LOCAL_RANK'])}"
+    return device
+
+
+def run_conventions(adapter: Any, source: DataSource, metric: Any, images: CellImages,
+                    flip_test: bool, weights_sha256: str | None) -> dict:
+    """How the run's numbers were made (``run.json``; a rerun must agree on all of it):
+    the decoding (the adapter's InferenceSetting when it has one), boxes, flip test, the
+    weights' hash, the corruption source and seed, and the metric's settings."""
+    inference = getattr(adapter, "inference", None)
+    if inference is not None:
+        decoding = inference.to_dict()
+    else:  # a user's own adapter: what the adapter interface guarantees
+        decoding = {"input_size": list(adapter.input_size), "padding": adapter.padding}
+    return {**decoding, "boxes": source.boxes, "flip_test": bool(flip_test),
+            "weights_sha256": weights_sha256, "seed": int(images.seed),
+            "corruption_source": images.description, "metric": source.metric_name,
+            "metric_settings": getattr(metric, "conventions", {})}
+
+
 def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = None,
                   config: str | os.PathLike | None = None,
                   onnx: str | os.PathLike | None = None,
@@ -91,6 +99,8 @@ def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = N
                   corrupted_layout: str = "robustpose",
                   corruptions: str | Sequence[str] = "benchmark",
                   severities: str | Sequence[int] = "1-5", flip_test: bool | None = None,
+                  score_mode: str | None = None, nms_mode: str | None = None,
+                  keypoint_score_thr: float | None = None, nms_thr: float | None = None,
                   batch_size: int = 32, workers: int = 2, device: str = "cpu", seed: int = 0,
                   out: str | os.PathLike | None = None, shard: tuple[int, int] | None = None,
                   save_predictions: bool = False, max_images: int | None = None,
@@ -104,16 +114,14 @@ def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = N
     callable ``crops (N,3,H,W) float [0,1] RGB -> heatmaps (N,K,h,w) or keypoints
     (N,K,2|3) in crop pixels`` (``input_size=(w, h)``, ``padding``, ``output_kind``,
     ``keypoint_index_map`` and ``flip_test`` describe a callable). With no model: the
-    bundled SynthPose model. ``shard=(i, n)`` (or torchrun's RANK/WORLD_SIZE) evaluates
-    every n-th cell; the shard that completes the run writes the reports.
-    A shard whose run is not complete yet returns the card of the cells done so far.
+    bundled SynthPose model. ``score_mode`` / ``nms_mode`` / ``keypoint_score_thr`` /
+    ``nms_thr`` set the OKS AP metric (mmpose CocoMetric names; ``None``: HRNet's
+    bbox_keypoint / oks_nms / 0.2 / 0.9). ``shard=(i, n)`` (or torchrun's
+    RANK/WORLD_SIZE) evaluates every n-th cell; the shard that completes the run writes
+    the reports. A shard whose run is not complete yet returns the card of the cells done
+    so far.
     """
-    import torch
-
-    if str(device).startswith("cuda") and not torch.cuda.is_available():  # before loading
-        raise ValueError("--device cuda given but torch sees no CUDA device")
-    if str(device) == "cuda" and os.environ.get("LOCAL_RANK"):  # torchrun: one GPU per rank
-        device = f"cuda:{int(os.environ['LOCAL_RANK'])}"
+    device = _device_for(device)
     if num_joints is None:  # registry models are built for the dataset's keypoints
         num_joints = {"mpii": 16, "crowdpose": 14}.get(dataset, 17)
     adapter, model_info = resolve_adapter(model, checkpoint, config, onnx, onnx_spec,
@@ -122,73 +130,53 @@ def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = N
                                           adapter_options=adapter_options)
     if name:
         adapter.name = name
-    names = parse_corruptions(corruptions)
-    sevs = parse_severities(severities)
+    names, sevs = parse_corruptions(corruptions), parse_severities(severities)
+    cells = build_cells(names, sevs)
     from_env = shard is None and shard_from_env() is not None
     shard = shard or shard_from_env()
-    out_dir = Path(out) if out is not None else None
-    subset_dir = (out_dir or Path("runs") / "benchmark") / "subsets"
-    source = resolve_source(dataset, data_root, annotations, detections,
-                            input_size=adapter.input_size, padding=adapter.padding,
-                            max_images=max_images, subset_dir=subset_dir, seed=seed)
+    source = resolve_source(
+        dataset, data_root, annotations, detections, input_size=adapter.input_size,
+        padding=adapter.padding, max_images=max_images,
+        subset_dir=Path(out if out is not None else Path("runs") / "benchmark") / "subsets",
+        metric_options={"score_mode": score_mode, "nms_mode": nms_mode,
+                        "keypoint_score_thr": keypoint_score_thr, "nms_thr": nms_thr})
     fingerprint = weights_fingerprint(model_info)
-    out_dir = out_dir or default_run_dir(adapter.name, source.name, fingerprint)
+    folder = RunFolder(out if out is not None else
+                       default_run_dir(adapter.name, source.name, fingerprint))
+    images = CellImages(int(seed), corrupted_root, corrupted_layout)
     flip = adapter.default_flip_test if flip_test is None else bool(flip_test)
     metric = source.make_metric()  # reads the ground truth once, for every cell
-    conventions = {"boxes": source.boxes, "flip_test": flip,
-                   "shift": getattr(adapter, "shift", None), "padding": adapter.padding,
-                   "post_process": getattr(adapter, "post_process", None),
-                   "dark_kernel": getattr(adapter, "dark_kernel", None)
-                   if getattr(adapter, "post_process", None) == "dark" else None,
-                   "weights_sha256": fingerprint,
-                   "input_size": list(adapter.input_size), "seed": int(seed),
-                   "corruption_source": "on the fly (full image, before cropping)"
-                   if corrupted_root is None else
-                   f"-C folders ({corrupted_layout} layout): {corrupted_root}",
-                   "metric": source.metric_name,
-                   "metric_settings": getattr(metric, "conventions", {})}
-    settings = {"model": adapter.name, "dataset": source.name, "metric": source.metric_name,
-                "metric_scale": source.metric_scale,
-                "conventions": conventions, "corruptions": names, "severities": sevs,
-                "model_info": model_info, "num_people": len(source.records),
-                "annotation_file": str(source.annotation_file)}
-    check_run_settings(out_dir, settings)
-    done = done_cell_keys(out_dir, adapter.name, source.name)
-    all_cells, todo = plan_cells(names, sevs, shard, done)
+    conventions = run_conventions(adapter, source, metric, images, flip, fingerprint)
+    folder.claim({"model": adapter.name, "dataset": source.name, "metric": source.metric_name,
+                  "metric_scale": source.metric_scale, "conventions": conventions,
+                  "corruptions": names, "severities": sevs,
+                  "model_info": model_info, "num_people": len(source.records),
+                  "annotation_file": str(source.annotation_file)}, shard)
+    todo = folder.todo(cells, shard)
     if progress:
         where = f" shard {shard[0]}/{shard[1]}" if shard else ""
         print(f"robustpose benchmark: {adapter.name} on {source.name} "
               f"({len(source.records)} people){where}: {len(todo)} cell(s) to run, "
-              f"{len(done)} done already -> {out_dir}", file=sys.stderr)
-    from robustpose.evaluation import ResultsStore
-
-    store = ResultsStore(store_path(out_dir, shard))
-    predictions_dir = out_dir / "predictions" if save_predictions else None
-    evaluate_cells(adapter, source, todo, store, model_name=adapter.name, flip_test=flip,
-                   seed=seed, batch_size=batch_size, workers=workers,
-                   corrupted_root=Path(corrupted_root) if corrupted_root else None,
-                   corrupted_layout=corrupted_layout,
-                   predictions_dir=predictions_dir, progress=progress,
+              f"{len(folder.done_keys())} done already -> {folder.path}", file=sys.stderr)
+    evaluate_cells(adapter, source, todo, folder, images, flip_test=flip,
+                   batch_size=batch_size, workers=workers, progress=progress,
+                   predictions_dir=folder.path / "predictions" if save_predictions else None,
                    conventions=conventions, metric=metric)
     if from_env:
         _wait_for_all_ranks()
-    finished = done_cell_keys(out_dir, adapter.name, source.name)
-    complete = all((c.corruption, c.severity) in finished for c in all_cells)
+    if shard:
+        folder.refresh()  # the other shards' stores may have grown meanwhile
+    complete = folder.is_complete(cells)
     writer = not from_env or shard[0] == 0  # under torchrun rank 0 writes the reports
-    if complete and writer:
-        card = finalize_run(out_dir, plots=plots)
-    elif complete:
-        card = build_card(read_records(out_dir), settings)
-        print_table = False
-    else:
-        card = build_card(read_records(out_dir), settings)
+    card = folder.finalize(plots=plots) if complete and writer else folder.card()
+    if not complete:
         card["incomplete"] = True
         if progress:
             print(f"robustpose benchmark: shard finished; {len(card['cells']['missing'])} "
-                  f"cell(s) of other shards still missing. Run `robustpose report {out_dir}` "
-                  "once every shard is done.", file=sys.stderr)
-    card["run_dir"] = str(out_dir)
-    card["printed"] = bool(print_table)
-    if print_table:
+                  f"cell(s) of other shards still missing. Run `robustpose report "
+                  f"{folder.path}` once every shard is done.", file=sys.stderr)
+    card["run_dir"] = str(folder.path)
+    card["printed"] = bool(print_table and (writer or not complete))
+    if card["printed"]:
         print(format_table(card))
     return card

@@ -13,6 +13,8 @@ mpii           annot/valid.json (HRNet layout), images/                     PCKh
 
 ``--annotations`` overrides the annotation file, ``--data-root`` the root and
 ``--detections`` swaps ground-truth boxes for detector boxes (COCO results json).
+``metric_options`` (``score_mode``, ``nms_mode``, ``keypoint_score_thr``, ``nms_thr``:
+:data:`METRIC_OPTIONS`) reach the OKS AP metric; PCKh has none of them.
 """
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 DATASETS = ("synth", "coco", "mpii", "ochuman", "crowdpose", "coco-format")
+#: the OKS AP metric's person-score / NMS settings a run may choose (mmpose CocoMetric names)
+METRIC_OPTIONS = ("score_mode", "nms_mode", "keypoint_score_thr", "nms_thr")
 
 _LAYOUTS: dict[str, tuple[list[str], list[str]]] = {
     # dataset: (annotation candidates, image-root candidates) relative to --data-root
@@ -103,16 +107,26 @@ def resolve_source(dataset: str = "synth", data_root: str | os.PathLike | None =
                    detections: str | os.PathLike | None = None, *,
                    input_size: tuple[int, int] = (192, 256), padding: float = 1.25,
                    max_images: int | None = None, subset_dir: str | os.PathLike | None = None,
-                   seed: int = 0) -> DataSource:
+                   metric_options: dict[str, Any] | None = None) -> DataSource:
     """Load the records of ``dataset`` for a model with ``input_size`` (w, h) and ``padding``.
 
     ``max_images`` keeps the first N images (by id) of a COCO-format set: their annotations
     are written to ``subset_dir`` so the metric scores exactly those images.
+    ``metric_options``: keyword arguments of :class:`~robustpose.evaluation.CocoKeypointMetric`
+    among :data:`METRIC_OPTIONS` (``None`` values mean the default); refused for ``mpii``.
     """
     from robustpose.data import load_coco_records
 
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
+    options = {k: v for k, v in (metric_options or {}).items() if v is not None}
+    unknown = sorted(set(options) - set(METRIC_OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown metric option {unknown[0]!r}; choose from "
+                         f"{', '.join(METRIC_OPTIONS)}")
+    if dataset == "mpii" and options:
+        raise ValueError(f"{', '.join(sorted(options))}: OKS AP options; dataset mpii is "
+                         "scored by PCKh, which has no person score or NMS")
     root = Path(data_root) if data_root is not None else None
     if dataset == "synth" and annotations is None:
         ann_file, image_root = _synth_files(root)
@@ -145,7 +159,7 @@ def resolve_source(dataset: str = "synth", data_root: str | os.PathLike | None =
     def make_metric() -> Any:
         from robustpose.evaluation import CocoKeypointMetric
 
-        return CocoKeypointMetric(ann_file, sigmas=spec.sigmas)
+        return CocoKeypointMetric(ann_file, sigmas=spec.sigmas, **options)
 
     return DataSource(name, records, spec, Path(image_root), Path(ann_file), "AP",
                       make_metric, boxes)

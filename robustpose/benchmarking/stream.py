@@ -10,6 +10,8 @@ without it and the runner lists it in the cell's record.
 """
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -46,15 +48,36 @@ class OncePerImageDataset(TopDownDataset):
         return state
 
 
-class _NoTargets:
-    """A codec stand-in for evaluation: empty targets (the crop and meta are all it needs)."""
+@dataclass(frozen=True)
+class CellImages:
+    """Where a cell's full images come from: the one place the run's seed enters.
 
-    def __init__(self, num_joints: int) -> None:
-        self.num_joints = num_joints
+    On the fly (``corrupted_root`` None): :class:`~robustpose.data.CorruptedImages`, each
+    image seeded from ``(seed, image id, corruption, severity)``. Otherwise the -C folders
+    under ``corrupted_root`` in ``layout`` (:class:`~robustpose.data.CorruptedFolder`).
+    """
 
-    def encode(self, joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return (np.zeros((self.num_joints, 0, 0), np.float32),
-                np.ones(self.num_joints, np.float32))
+    seed: int = 0
+    corrupted_root: str | os.PathLike | None = None   # as the user gave it (run.json shows it)
+    layout: str = "robustpose"
+
+    @property
+    def description(self) -> str:
+        """What ``run.json`` records as the corruption source."""
+        if self.corrupted_root is None:
+            return "on the fly (full image, before cropping)"
+        return f"-C folders ({self.layout} layout): {self.corrupted_root}"
+
+    def transform(self, cell: Cell, image_root: Path | None = None) -> Any:
+        """The ``image_transform`` of ``cell`` (None for the clean cell)."""
+        from robustpose.data import CorruptedFolder, CorruptedImages
+
+        if cell.is_clean:
+            return None
+        if self.corrupted_root is not None:
+            return CorruptedFolder(self.corrupted_root, image_root or ".", cell.corruption,
+                                   cell.severity, layout=self.layout)
+        return CorruptedImages(cell.corruption, cell.severity, int(self.seed))
 
 
 class CellStream(Dataset):
@@ -62,26 +85,18 @@ class CellStream(Dataset):
     skip marker ``{'skipped': path, 'problem': text}`` for an unreadable image."""
 
     def __init__(self, cells: Sequence[Cell], records: Sequence[Any], spec: Any,
-                 input_size: tuple[int, int], seed: int = 0, image_root: Path | None = None,
-                 corrupted_root: Path | None = None,
-                 corrupted_layout: str = "robustpose") -> None:
-        from robustpose.data import CorruptedFolder, CorruptedImages
-
+                 input_size: tuple[int, int], images: CellImages = CellImages(),
+                 image_root: Path | None = None) -> None:
         self.cells = list(cells)
         self.num_records = len(records)
         heatmap_size = (max(1, input_size[0] // 4), max(1, input_size[1] // 4))
         self.datasets = []
         for cell in self.cells:
-            transform = None
-            if not cell.is_clean and corrupted_root is not None:
-                transform = CorruptedFolder(corrupted_root, image_root or ".", cell.corruption,
-                                            cell.severity, layout=corrupted_layout)
-            elif not cell.is_clean:
-                transform = CorruptedImages(cell.corruption, cell.severity, seed)
+            transform = images.transform(cell, image_root)
             self.datasets.append(OncePerImageDataset(records, spec, input_size=tuple(input_size),
                                                 heatmap_size=heatmap_size, train=False,
-                                                image_transform=transform, seed=seed,
-                                                codec=_NoTargets(len(spec.keypoint_names))))
+                                                image_transform=transform,
+                                                encode_targets=False))
 
     def __len__(self) -> int:
         return len(self.cells) * self.num_records

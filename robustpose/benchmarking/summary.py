@@ -87,6 +87,8 @@ def write_card(card: dict, run_dir: Path) -> Path:
 
 def format_table(card: dict) -> str:
     """The console table: headline figures, then per corruption x severity."""
+    from robustpose.reports.tables import metric_settings_text, ordered_corruptions
+
     metric = card["metric"]
     lines = [f"model {card['model']}  dataset {card['dataset']}",
              f"{metric}* {_f(card['clean'])}   mPC {_f(card['mPC'])}   rPC {_f(card['rPC'])}"
@@ -94,14 +96,15 @@ def format_table(card: dict) -> str:
                 if card.get("worst") else "")]
     severities = card["severities"]
     if card["per_cell"]:
-        from robustpose.reports.tables import ordered_corruptions
-
         lines.append(f"{'corruption':<20}" + "".join(f"{'s' + str(s):>7}" for s in severities)
                      + f"{'mean':>8}")
         for name in ordered_corruptions(card["per_cell"]):
             row = card["per_cell"][name]
             lines.append(f"{name:<20}" + "".join(f"{_f(row.get(str(s))):>7}" for s in severities)
                          + f"{_f(card['per_corruption'].get(name)):>8}")
+    metric_text = metric_settings_text(card)
+    if metric_text:
+        lines.append(f"metric: {metric_text}")
     if card["cells"]["missing"]:
         lines.append(f"missing cells ({len(card['cells']['missing'])}): "
                      + ", ".join(card["cells"]["missing"][:8]))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from robustpose.benchmarking.sources import DATASETS
+from robustpose.evaluation.oks_nms import NMS_MODES, SCORE_MODES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +37,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--flip-test", dest="flip_test", action="store_true", default=None,
                      help="average with the flipped crop (default: the model's convention)")
     run.add_argument("--no-flip-test", dest="flip_test", action="store_false")
+    metric = parser.add_argument_group(
+        "OKS AP metric (mmpose CocoMetric names; defaults: HRNet's protocol; not for mpii)")
+    metric.add_argument("--score-mode", choices=SCORE_MODES,
+                        help="person score COCOeval ranks by: bbox_keypoint (default: box score "
+                        "x mean of the keypoint scores > --keypoint-score-thr), keypoint (plain "
+                        "mean of the keypoint scores) or bbox (box score only)")
+    metric.add_argument("--nms-mode", choices=NMS_MODES,
+                        help="oks_nms (default: greedy OKS-NMS per image) or none")
+    metric.add_argument("--keypoint-score-thr", type=float,
+                        help="threshold of the bbox_keypoint mean (default 0.2)")
+    metric.add_argument("--nms-thr", type=float,
+                        help="OKS-NMS drops a person with OKS > this to a better one (default 0.9)")
     run.add_argument("--batch-size", type=int, default=32)
     run.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
     run.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
@@ -51,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from robustpose.benchmarking import parse_shard, run_benchmark
-    from robustpose.cli import CommandError
+    from robustpose.commands import CommandError
 
     if args.batch_size < 1 or args.workers < 0:
         raise CommandError("--batch-size must be >= 1 and --workers >= 0")
@@ -66,7 +79,10 @@ def run(args: argparse.Namespace) -> int:
                              detections=args.detections, corrupted_root=args.corrupted_root,
                              corrupted_layout=args.corrupted_layout,
                              corruptions=args.corruptions, severities=args.severities,
-                             flip_test=args.flip_test, batch_size=args.batch_size,
+                             flip_test=args.flip_test, score_mode=args.score_mode,
+                             nms_mode=args.nms_mode,
+                             keypoint_score_thr=args.keypoint_score_thr, nms_thr=args.nms_thr,
+                             batch_size=args.batch_size,
                              workers=args.workers, device=args.device, seed=args.seed,
                              out=args.out, shard=parse_shard(args.shard),
                              save_predictions=args.save_predictions,

@@ -1,4 +1,5 @@
-"""COCO OKS AP through pycocotools, with HRNet's rescoring and OKS-NMS in front of it.
+"""COCO OKS AP through pycocotools, with HRNet's rescoring and OKS-NMS in front of it
+(or mmpose CocoMetric's other ``score_mode`` / ``nms_mode`` choices).
 
 ``CocoKeypointMetric`` is the metric object of a top-down run (openpifpaf-like interface:
 ``accumulate`` / ``stats`` / ``write_predictions``); ``evaluate_coco_results`` scores an
@@ -17,7 +18,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from robustpose.evaluation.oks_nms import COCO_SIGMAS, areas_from_scale, oks_nms, rescore
+from robustpose.evaluation.oks_nms import (COCO_SIGMAS, NMS_MODES, SCORE_MODES, areas_from_scale,
+                                           oks_nms, person_scores)
 from robustpose.evaluation.results_io import (as_list_of_dicts, check_finite_array,
                                               finite_numbers, read_json)
 from robustpose.utils.conventions import to_numpy as _to_numpy
@@ -190,36 +192,88 @@ def evaluate_coco_results(gt: CocoGroundTruth, results: list[dict],
     return {name: float(value) for name, value in zip(COCO_STAT_NAMES, ev.stats)}
 
 
+def _choose(name: str, value: Any, alias: str, implied: Any, default: Any) -> Any:
+    """``value`` (the mmpose name) or what the older ``alias`` implies, never two answers."""
+    if value is not None and implied is not None and value != implied:
+        raise ValueError(f"CocoKeypointMetric: {name}={value!r} contradicts {alias}; "
+                         f"give {name} only")
+    return value if value is not None else (implied if implied is not None else default)
+
+
 class CocoKeypointMetric:
     """OKS AP of top-down predictions against a COCO-format annotation file.
+
+    The person-score and NMS settings carry mmpose CocoMetric's names; the defaults are
+    HRNet's protocol (the AdvMix COCO-C numbers).
 
     Args:
         annotation_file: COCO keypoint json (COCO, OCHuman, CrowdPose, RHD, ...).
         sigmas: per-keypoint OKS sigmas; default from the preset matching the category's
             keypoint names, else COCO-17.
-        use_nms: HRNet greedy OKS-NMS per image (default on, as in HRNet/mmpose).
+        score_mode: the person score COCOeval ranks by: ``'bbox_keypoint'`` (default, HRNet:
+            box score x mean of the keypoint scores ``> keypoint_score_thr``), ``'keypoint'``
+            (plain mean of the K keypoint scores) or ``'bbox'`` (box score only).
+        nms_mode: ``'oks_nms'`` (default: HRNet's greedy OKS-NMS per image) or ``'none'``.
+        keypoint_score_thr: threshold of the ``bbox_keypoint`` mean (0.2).
         nms_thr: NMS drops a person whose OKS with a better one is ``> nms_thr`` (0.9).
-        vis_thr: keypoint scores ``> vis_thr`` enter the rescoring mean (0.2).
-        rescore: HRNet rescoring ``box score x mean keypoint score`` (default on).
         area_source: 'scale' (HRNet: NMS area = ``prod(scale * 200)``) or 'meta' (``meta['area']``).
         verbose: let pycocotools print.
+        use_nms, vis_thr, rescore: the older names, still accepted: ``use_nms=False`` is
+            ``nms_mode='none'``, ``vis_thr`` is ``keypoint_score_thr``, ``rescore=False``
+            is ``score_mode='bbox'``. Giving both names with different answers is an error.
     """
 
     def __init__(self, annotation_file: str | Path, sigmas: Sequence[float] | None = None,
-                 use_nms: bool = True, nms_thr: float = 0.9, vis_thr: float = 0.2,
-                 rescore: bool = True, area_source: str = "scale", verbose: bool = False):
+                 use_nms: bool | None = None, nms_thr: float = 0.9,
+                 vis_thr: float | None = None, rescore: bool | None = None,
+                 area_source: str = "scale", verbose: bool = False, *,
+                 score_mode: str | None = None, nms_mode: str | None = None,
+                 keypoint_score_thr: float | None = None):
         if area_source not in ("scale", "meta"):
             raise ValueError(f"area_source must be 'scale' or 'meta', got {area_source!r}")
+        self.score_mode = _choose("score_mode", score_mode, f"rescore={rescore!r}",
+                                  None if rescore is None else
+                                  ("bbox_keypoint" if rescore else "bbox"), "bbox_keypoint")
+        self.nms_mode = _choose("nms_mode", nms_mode, f"use_nms={use_nms!r}",
+                                None if use_nms is None else ("oks_nms" if use_nms else "none"),
+                                "oks_nms")
+        if self.score_mode not in SCORE_MODES:
+            raise ValueError(f"CocoKeypointMetric: score_mode must be one of "
+                             f"{', '.join(SCORE_MODES)}, got {self.score_mode!r}")
+        if self.nms_mode not in NMS_MODES:
+            raise ValueError(f"CocoKeypointMetric: nms_mode must be one of "
+                             f"{', '.join(NMS_MODES)}, got {self.nms_mode!r}")
+        thr = _choose("keypoint_score_thr", keypoint_score_thr, f"vis_thr={vis_thr!r}",
+                      vis_thr, 0.2)
+        for what, number in (("keypoint_score_thr", thr), ("nms_thr", nms_thr)):
+            if isinstance(number, bool) or not isinstance(number, (int, float, np.number)) \
+                    or not np.isfinite(number):
+                raise ValueError(f"CocoKeypointMetric: {what} must be a finite number, "
+                                 f"got {number!r}")
+        self.keypoint_score_thr, self.nms_thr = float(thr), float(nms_thr)
         self.gt = load_coco_ground_truth(annotation_file, sigmas)
-        self.use_nms, self.nms_thr, self.vis_thr = bool(use_nms), float(nms_thr), float(vis_thr)
-        self.rescore, self.area_source, self.verbose = bool(rescore), area_source, verbose
+        self.area_source, self.verbose = area_source, verbose
         self.reset()
+
+    # the older attribute names, read-only
+    @property
+    def use_nms(self) -> bool:
+        return self.nms_mode == "oks_nms"
+
+    @property
+    def vis_thr(self) -> float:
+        return self.keypoint_score_thr
+
+    @property
+    def rescore(self) -> bool:
+        return self.score_mode == "bbox_keypoint"
 
     @property
     def conventions(self) -> dict[str, Any]:
-        """The post-processing settings, for the results store."""
-        return {"metric": "coco_oks_ap", "use_nms": self.use_nms, "nms_thr": self.nms_thr,
-                "vis_thr": self.vis_thr, "rescore": self.rescore, "nms_area": self.area_source,
+        """The post-processing settings, for the results store and ``run.json``."""
+        return {"metric": "coco_oks_ap", "score_mode": self.score_mode,
+                "keypoint_score_thr": self.keypoint_score_thr, "nms_mode": self.nms_mode,
+                "nms_thr": self.nms_thr, "nms_area": self.area_source,
                 "sigmas": [float(s) for s in self.gt.sigmas]}
 
     def reset(self) -> None:
@@ -272,7 +326,8 @@ class CocoKeypointMetric:
         self._cached = None
 
     def predictions(self) -> list[dict]:
-        """Rescored, OKS-NMS'ed predictions in COCO results format (what gets evaluated).
+        """Scored (``score_mode``) and, with ``nms_mode='oks_nms'``, OKS-NMS'ed predictions in
+        COCO results format (what gets evaluated).
         Computed once per accumulated state (stats and write_predictions share it)."""
         if self._cached is None:
             self._cached = self._postprocess()
@@ -285,7 +340,7 @@ class CocoKeypointMetric:
         box = np.concatenate(self._box_scores)
         areas = np.concatenate(self._areas)
         centers, scales = np.concatenate(self._centers), np.concatenate(self._scales)
-        scores = rescore(kps, box, self.vis_thr) if self.rescore else box.copy()
+        scores = person_scores(kps, box, self.score_mode, self.keypoint_score_thr)
         by_image: dict[Any, list[int]] = {}
         for idx, image_id in enumerate(self._image_ids):
             by_image.setdefault(image_id, []).append(idx)
@@ -293,7 +348,7 @@ class CocoKeypointMetric:
         for image_id, idxs in by_image.items():
             idxs_arr = np.asarray(idxs)
             keep = (oks_nms(kps[idxs_arr], scores[idxs_arr], areas[idxs_arr], self.gt.sigmas,
-                            self.nms_thr) if self.use_nms else range(len(idxs_arr)))
+                            self.nms_thr) if self.nms_mode == "oks_nms" else range(len(idxs_arr)))
             for j in keep:
                 i = int(idxs_arr[j])
                 results.append({"image_id": image_id, "category_id": self.gt.category_id,

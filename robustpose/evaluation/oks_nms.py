@@ -4,7 +4,9 @@ HRNet (``lib/dataset/coco.py::evaluate`` and ``lib/nms/nms.py::oks_nms``) post-p
 top-down predictions per image before COCOeval:
 
 1. rescoring: ``score = box_score * mean(keypoint scores > vis_thr)`` (0 when no keypoint
-   score is above the threshold);
+   score is above the threshold); :func:`person_scores` also offers mmpose CocoMetric's
+   other ``score_mode`` values (``keypoint``: plain mean of the K keypoint scores;
+   ``bbox``: the box score alone);
 2. greedy NMS: sort by the new score, keep the best, drop every remaining person whose OKS
    with it is ``> nms_thr`` (0.9), repeat. OKS uses the dataset sigmas, *all* keypoints
    (no visibility filter, as in HRNet's call) and the mean of the two persons' areas, where
@@ -16,7 +18,13 @@ import numpy as np
 
 from robustpose.utils.conventions import COCO_SIGMAS, PIXEL_STD
 
-__all__ = ["COCO_SIGMAS", "rescore", "oks_iou", "oks_nms", "areas_from_scale"]
+__all__ = ["COCO_SIGMAS", "SCORE_MODES", "NMS_MODES", "rescore", "person_scores", "oks_iou",
+           "oks_nms", "areas_from_scale"]
+
+#: mmpose CocoMetric's names: how a person's score (the ranking of COCOeval) is made.
+SCORE_MODES = ("bbox_keypoint", "keypoint", "bbox")
+#: whether OKS-NMS runs per image before COCOeval.
+NMS_MODES = ("oks_nms", "none")
 
 
 def rescore(keypoints: np.ndarray, box_scores: np.ndarray, vis_thr: float = 0.2) -> np.ndarray:
@@ -35,6 +43,29 @@ def rescore(keypoints: np.ndarray, box_scores: np.ndarray, vis_thr: float = 0.2)
     total = np.where(valid, scores, 0.0).sum(axis=1)
     mean = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
     return mean * np.asarray(box_scores, dtype=np.float64)
+
+
+def person_scores(keypoints: np.ndarray, box_scores: np.ndarray,
+                  score_mode: str = "bbox_keypoint", keypoint_score_thr: float = 0.2) -> np.ndarray:
+    """The person score COCOeval ranks by, as mmpose CocoMetric's ``score_mode`` names it.
+
+    Args:
+        keypoints: (N, K, 3) x, y, score.
+        box_scores: (N,) detector (or ground-truth: 1) box scores.
+        score_mode: ``'bbox_keypoint'`` (HRNet: :func:`rescore` with ``keypoint_score_thr``),
+            ``'keypoint'`` (mean of all K keypoint scores, no box score, no threshold) or
+            ``'bbox'`` (the box score alone).
+        keypoint_score_thr: used by ``'bbox_keypoint'`` only.
+    Returns:
+        (N,) float64 scores.
+    """
+    if score_mode == "bbox_keypoint":
+        return rescore(keypoints, box_scores, keypoint_score_thr)
+    if score_mode == "keypoint":
+        return np.asarray(keypoints, dtype=np.float64)[..., 2].mean(axis=1)
+    if score_mode == "bbox":
+        return np.asarray(box_scores, dtype=np.float64).reshape(-1).copy()
+    raise ValueError(f"score_mode must be one of {', '.join(SCORE_MODES)}, got {score_mode!r}")
 
 
 def oks_iou(kpt: np.ndarray, others: np.ndarray, area: float, other_areas: np.ndarray,

@@ -41,6 +41,30 @@ def _fmt(value: Any) -> str:
     return "-" if value is None else f"{float(value):.1f}"
 
 
+def metric_settings_text(card: dict) -> str | None:
+    """The OKS AP metric's person-score and NMS settings of a card, in one phrase, e.g.
+    ``score_mode bbox_keypoint (keypoint_score_thr 0.2), nms_mode oks_nms (nms_thr 0.9)``;
+    None for a metric without them (PCKh). Cards written before these names existed
+    (``rescore`` / ``use_nms`` / ``vis_thr``) are read too."""
+    settings = (card.get("conventions") or {}).get("metric_settings") or {}
+    score_mode = settings.get("score_mode")
+    if score_mode is None and "rescore" in settings:
+        score_mode = "bbox_keypoint" if settings["rescore"] else "bbox"
+    nms_mode = settings.get("nms_mode")
+    if nms_mode is None and "use_nms" in settings:
+        nms_mode = "oks_nms" if settings["use_nms"] else "none"
+    if score_mode is None or nms_mode is None:
+        return None
+    thr = settings.get("keypoint_score_thr", settings.get("vis_thr"))
+    text = f"score_mode {score_mode}"
+    if score_mode == "bbox_keypoint" and thr is not None:
+        text += f" (keypoint_score_thr {thr:g})"
+    text += f", nms_mode {nms_mode}"
+    if nms_mode == "oks_nms" and settings.get("nms_thr") is not None:
+        text += f" (nms_thr {settings['nms_thr']:g})"
+    return text
+
+
 def table_rows(card: dict) -> tuple[list[str], list[list[str]], list[str]]:
     """(header, [row], corruption names) for one card; the header uses short names."""
     metric = card.get("metric", "AP")
@@ -67,6 +91,9 @@ def markdown_table(card: dict) -> str:
             f"per-corruption = mean over severities {card.get('severities', [])}; "
             f"rPC = mPC / clean. Boxes: {conventions.get('boxes', '?')}, flip test: "
             f"{conventions.get('flip_test', '?')}.")
+    metric_text = metric_settings_text(card)
+    if metric_text:
+        note += f" Metric: {metric_text}."
     if card.get("mPC_note"):
         note += " " + card["mPC_note"]
     return "\n".join(lines) + "\n\n" + "; ".join(groups) + ".\n" + note + "\n"

@@ -1,0 +1,186 @@
+"""The run folder of a benchmark as one object: settings, per-shard stores, records, reports.
+
+A run folder holds ``run.json`` (the run's settings; a rerun with other settings is
+refused), one results store per shard (``results.jsonl``, or ``results.shard-I-of-N.jsonl``)
+with one record per finished cell, and the reports (``summary.json``, ``table.md``,
+``table.csv``, the PNGs). A rerun skips every cell already in any store of the folder, so
+a killed run resumes where it stopped; a cell interrupted half-way is simply evaluated
+again (records are appended only once a cell is complete).
+
+>>> folder = RunFolder("runs/x").claim(settings)         # doctest: +SKIP
+>>> todo = folder.todo(cells, shard)                    # doctest: +SKIP
+>>> folder.append(record)                               # doctest: +SKIP
+>>> card = folder.finalize()                            # doctest: +SKIP
+
+:meth:`RunFolder.claim` is the single way in for a command that writes: the later
+exclusive lock of a folder belongs there. Commands other than ``benchmark`` (attacks,
+stability) reuse the folder with their own settings and cells.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from robustpose.benchmarking.cells import Cell, select_shard
+from robustpose.utils.io import atomic_write_text
+
+RUN_FILE = "run.json"
+#: the settings that must agree for a rerun to add to a folder
+CLAIM_KEYS = ("model", "dataset", "conventions")
+
+
+class RunFolder:
+    """One run folder at ``path``: claim it, append cells to this shard's store, report.
+
+    Records are read from disk once and cached; :meth:`append` invalidates the cache and
+    :meth:`refresh` re-reads explicitly (another process's shard may have written).
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self._settings: dict | None = None
+        self._records: list[dict] | None = None
+        self._store: Any = None     # this process's ResultsStore, set by claim()
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    # -- settings ------------------------------------------------------------------
+    @property
+    def settings_file(self) -> Path:
+        return self.path / RUN_FILE
+
+    def claim(self, settings: dict, shard: tuple[int, int] | None = None) -> "RunFolder":
+        """Write ``run.json`` on the first run; refuse a rerun whose settings differ.
+
+        ``shard`` (i, n) picks this process's results store. Returns ``self``.
+        """
+        path = self.settings_file
+        settings = json.loads(json.dumps(settings))  # as run.json gives it back (lists, str keys)
+        if path.exists():
+            old = self._read_settings()
+            diff = [k for k in CLAIM_KEYS if old.get(k) != settings.get(k)]
+            if diff:
+                where, was, asked = _first_difference(old.get(diff[0]), settings.get(diff[0]),
+                                                      diff[0])
+                raise ValueError(f"{self.path}: holds a run with other {', '.join(diff)} "
+                                 f"({where} {was!r}, asked {asked!r}); use another --out")
+            self._settings = old
+        else:
+            self.path.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, json.dumps(settings, indent=2, sort_keys=True))
+            self._settings = settings
+        from robustpose.evaluation import ResultsStore
+
+        self._store = ResultsStore(self.store_path(shard))
+        return self
+
+    @property
+    def settings(self) -> dict:
+        """The folder's ``run.json`` (FileNotFoundError when it is not a run folder)."""
+        if self._settings is None:
+            if not self.settings_file.is_file():
+                raise FileNotFoundError(f"{self.path}: not a benchmark run folder "
+                                        f"(no {RUN_FILE})")
+            self._settings = self._read_settings()
+        return self._settings
+
+    def _read_settings(self) -> dict:
+        try:
+            return json.loads(self.settings_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise ValueError(f"{self.settings_file}: unreadable run settings; "
+                             "use another --out") from None
+
+    # -- stores and records --------------------------------------------------------
+    def store_path(self, shard: tuple[int, int] | None = None) -> Path:
+        """The results store of one shard (``results.jsonl`` when unsharded)."""
+        if shard is None or shard[1] == 1:
+            return self.path / "results.jsonl"
+        return self.path / f"results.shard-{shard[0]}-of-{shard[1]}.jsonl"
+
+    def store_paths(self) -> list[Path]:
+        """Every results store in the folder (all shards)."""
+        return sorted(self.path.glob("results*.jsonl"))
+
+    def records(self) -> list[dict]:
+        """The run's cell records, every shard merged, one per cell (cached).
+
+        Only records of the folder's model and dataset count; conflicting duplicates
+        across shards raise (:meth:`ResultsStore.merge`)."""
+        if self._records is None:
+            from robustpose.evaluation import ResultsStore
+
+            paths = self.store_paths()
+            merged = ResultsStore.merge(paths) if paths else []
+            model, dataset = self.settings.get("model"), self.settings.get("dataset")
+            self._records = [r for r in merged
+                             if r["model"] == model and r["dataset"] == dataset]
+        return self._records
+
+    def refresh(self) -> "RunFolder":
+        """Forget the cached records (the next :meth:`records` re-reads every store)."""
+        self._records = None
+        return self
+
+    def done_keys(self) -> set[tuple[str, int]]:
+        """``(corruption, severity)`` of every finished cell, all shards."""
+        return {(r["corruption"], int(r["severity"])) for r in self.records()}
+
+    def todo(self, cells: Sequence[Cell], shard: tuple[int, int] | None = None) -> list[Cell]:
+        """This shard's cells of ``cells`` not finished yet (in order)."""
+        mine = select_shard(cells, *shard) if shard else list(cells)
+        done = self.done_keys()
+        return [c for c in mine if (c.corruption, c.severity) not in done]
+
+    def is_complete(self, cells: Sequence[Cell]) -> bool:
+        done = self.done_keys()
+        return all((c.corruption, c.severity) in done for c in cells)
+
+    def append(self, record: dict) -> None:
+        """Append one finished cell to this process's store (one write + fsync)."""
+        if self._store is None:
+            raise RuntimeError(f"{self}: claim() the folder before appending")
+        self._store.append(record)
+        self._records = None
+
+    # -- reports -------------------------------------------------------------------
+    def card(self) -> dict:
+        """The robustness card of the records so far (nothing written)."""
+        from robustpose.benchmarking.summary import build_card
+
+        return build_card(self.records(), self.settings)
+
+    def finalize(self, plots: bool = True) -> dict:
+        """Write ``summary.json``, ``table.md``, ``table.csv`` (and the PNGs) from the
+        records; returns the card."""
+        from robustpose.benchmarking.summary import write_card
+        from robustpose.reports import write_plots, write_tables
+
+        if not self.records():
+            raise ValueError(f"{self.path}: no finished cell in the results store yet")
+        card = self.card()
+        write_card(card, self.path)
+        write_tables(card, self.path)
+        if plots:
+            write_plots(card, self.path)
+        return card
+
+
+def _first_difference(old: Any, new: Any, where: str) -> tuple[str, Any, Any]:
+    """(dotted key, old value, new value) of the first difference of two settings values
+    (JSON round trip first: run.json holds lists where the settings may hold tuples)."""
+    old, new = json.loads(json.dumps(old)), json.loads(json.dumps(new))
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            if old.get(key) != new.get(key):
+                return _first_difference(old.get(key), new.get(key), f"{where}.{key}")
+    return where, old, new
+
+
+def finalize_run(run_dir: str | os.PathLike, plots: bool = True) -> dict:
+    """Rebuild ``summary.json``, ``table.md``, ``table.csv`` and the PNGs from the store
+    (what ``robustpose report RUN_DIR`` does)."""
+    return RunFolder(run_dir).finalize(plots=plots)
