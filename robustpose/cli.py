@@ -12,6 +12,8 @@ import importlib
 import sys
 from typing import Sequence
 
+from robustpose.commands import CommandError
+
 #: command name -> (module under robustpose.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "corrupt": ("corrupt", "write a corrupted (-C) copy of an image folder"),
@@ -22,10 +24,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "benchmark": ("benchmark", "corruption benchmark: AP*/PCKh*, mPC, rPC, tables, plots"),
     "report": ("report", "rebuild tables and plots of a benchmark run from its store"),
 }
-
-
-class CommandError(Exception):
-    """An error to show the user as one line (no traceback)."""
 
 
 def build_parser() -> argparse.ArgumentParser:

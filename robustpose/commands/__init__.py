@@ -1,1 +1,5 @@
 """Subcommands of the ``robustpose`` CLI (see robustpose/cli.py)."""
+
+
+class CommandError(Exception):
+    """An error to show the user as one line (no traceback)."""
