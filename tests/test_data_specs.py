@@ -15,7 +15,8 @@ def _category(path):
 
 
 @pytest.mark.parametrize("name,k", [("coco", 17), ("ochuman", 17), ("mpii", 16),
-                                    ("crowdpose", 14), ("rhd", 21)])
+                                    ("crowdpose", 14), ("rhd", 21), ("onehand10k", 21),
+                                    ("freihand", 21), ("coco_wholebody_hand", 21)])
 def test_presets_have_consistent_sizes(name, k):
     spec = get_spec(name)
     assert spec.num_keypoints == k and spec.sigmas.shape == (k,)
@@ -47,7 +48,8 @@ def test_flip_pairs_pair_left_with_right():
 
 def test_rhd_spec_names_match_json_and_sigmas_are_documented_default(data_root):
     cat = _category(data_root / "rhd_mini" / "annotations.json")
-    spec = guess_spec(cat)
+    # the 21 hand names are shared with the palm-first sets: the json's info says "RHD"
+    spec = guess_spec(cat, known_name="RHD")
     assert spec.name == "rhd" and spec.keypoint_names == cat["keypoints"]
     assert spec.flip_pairs == []
     # user sigmas replace the default

@@ -5,6 +5,7 @@ import argparse
 import json
 import math
 
+from robustpose.evaluation.coco_conventions import AREA_RULES, CROWD_STAT_NAMES
 from robustpose.evaluation.files import FORMATS, evaluate_file
 
 
@@ -23,7 +24,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="coco: OKS AP (pycocotools); mpii: PCKh; pck: PCK/AUC/EPE (default coco)")
     parser.add_argument("--sigmas", type=_floats, default=None,
                         help="coco: OKS sigmas, one per keypoint, comma or space separated "
-                             "(default: preset for the category's keypoints, else COCO-17)")
+                             "(default: the preset --spec names, else the one the category's "
+                             "keypoint names in order (and the json's info.description) pick)")
+    parser.add_argument("--spec", default=None,
+                        help="coco: the keypoint set's preset, whose sigmas score it: coco, "
+                             "ochuman, mpii, crowdpose, rhd, onehand10k, freihand, "
+                             "coco_wholebody_hand (needed where hand sets share names; docs/data.md)")
+    parser.add_argument("--area-rule", choices=AREA_RULES, default=None,
+                        help="coco: GT area that scales OKS: json (the json's area), bbox (w*h "
+                             "of the GT box), crowdpose (0.53*w*h); default: the set's own rule")
     parser.add_argument("--threshold-test", choices=("<=", "<"), default=None,
                         help="hit test at the threshold (mpii default '<=' as HRNet; pck default '<' as mmpose)")
     parser.add_argument("--pred-offset", type=float, default=0.0,
@@ -48,7 +57,8 @@ def _clean(value):
 
 def run(args: argparse.Namespace) -> int:
     if args.format == "coco":
-        opts = {"sigmas": args.sigmas, "verbose": args.verbose}
+        opts = {"sigmas": args.sigmas, "verbose": args.verbose, "area_rule": args.area_rule,
+                "spec": args.spec}
     elif args.format == "mpii":
         opts = {"threshold_test": args.threshold_test or "<=", "pred_offset": args.pred_offset,
                 "allow_missing": args.allow_missing}
@@ -64,7 +74,10 @@ def run(args: argparse.Namespace) -> int:
     main = {"coco": ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl"),
             "mpii": ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "PCKh", "PCKh@0.1"),
             "pck": ("PCK", "AUC", "EPE")}[args.format]
+    main += tuple(k for k in CROWD_STAT_NAMES if k in stats)  # CrowdPose's crowd-index AP
     for key in main:
         value = stats.get(key)
         print(f"{key:>10s}  {'n/a' if value is None else f'{value:.4f}'}")
+    if "area_rule" in stats:  # what scaled OKS (CrowdPose's 0.53*w*h, the json's area, ...)
+        print(f"{'area_rule':>10s}  {stats['area_rule']}")
     return 0

@@ -1,8 +1,18 @@
 """Keypoint set descriptions: names, flip pairs, OKS sigmas, skeleton, body halves.
 
-Presets for COCO (and OCHuman, which uses the COCO-17 layout), MPII, CrowdPose and RHD
-hands; :func:`spec_from_category` builds one for any COCO-format set from its json
-``categories`` entry plus a user sigma list.
+Presets for COCO (and OCHuman, which uses the COCO-17 layout), MPII, CrowdPose and the
+21-keypoint hand sets (RHD, OneHand10K, FreiHAND, COCO-WholeBody hand);
+:func:`spec_from_category` builds one for any COCO-format set from its json
+``categories`` entry plus a user sigma list, and :func:`resolve_spec` is the one rule
+that picks a preset for a json category (the loader, ``robustpose evaluate`` and the
+benchmark all use it).
+
+Sources (read for facts; the values are the published ones): COCO sigmas = pycocotools
+``Params``; CrowdPose = crowdposetools / mmpose ``configs/_base_/datasets/crowdpose.py``;
+hand keypoint orders = mmpose ``configs/_base_/datasets/{rhd2d,onehand10k,freihand2d,
+coco_wholebody_hand}.py`` and the mmpose test jsons of those sets; COCO-WholeBody hand
+sigmas = COCO-WholeBody ``evaluation/myeval_wholebody.py`` (mmpose
+``coco_wholebody.py`` entries 91-111, ``coco_wholebody_hand.py``).
 """
 from __future__ import annotations
 
@@ -13,7 +23,8 @@ import numpy as np
 
 from robustpose.utils.conventions import COCO_SIGMAS
 
-__all__ = ["KeypointSpec", "get_spec", "spec_from_category", "SPEC_NAMES"]
+__all__ = ["KeypointSpec", "get_spec", "spec_from_category", "resolve_spec", "preset_for_names",
+           "SPEC_NAMES", "KEYPOINT_ALIASES"]
 
 
 @dataclass
@@ -92,21 +103,42 @@ CROWDPOSE_SKELETON = [(10, 8), (8, 6), (11, 9), (9, 7), (6, 7), (0, 6), (1, 7), 
 CROWDPOSE_FLIP = [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9), (10, 11)]
 
 _FINGERS = ["thumb", "forefinger", "middle_finger", "ring_finger", "pinky_finger"]
-RHD_NAMES = ["wrist"] + [f"{f}{i}" for f in _FINGERS for i in range(1, 5)]
-# RHD lists each finger tip first (finger1 = tip, finger4 = base, next to the wrist; checked
-# on rhd_mini). RHD has no OKS sigmas: the default is the COCO-WholeBody hand sigmas (given
-# there base -> tip), each finger's four values reversed to RHD's tip-first order.
+#: The 21 hand names every hand set's json uses (mmpose conversions): wrist, then each
+#: finger's joints 1..4. The names do not say which end of the finger joint 1 is.
+HAND_NAMES = ["wrist"] + [f"{f}{i}" for f in _FINGERS for i in range(1, 5)]
+RHD_NAMES = list(HAND_NAMES)
+# COCO-WholeBody hand sigmas, palm -> tip (wrist, then per finger MCP/CMC, PIP, DIP, tip):
+# COCO-WholeBody evaluation/myeval_wholebody.py, = mmpose coco_wholebody_hand.py.
 _WB_HAND = [0.029, 0.022, 0.035, 0.037, 0.047, 0.026, 0.025, 0.024, 0.035, 0.018, 0.024,
             0.022, 0.026, 0.017, 0.021, 0.021, 0.032, 0.020, 0.019, 0.022, 0.031]
+# RHD lists each finger tip first (finger1 = tip, finger4 = base next to the wrist; RHD's
+# own README order, checked on rhd_mini). RHD has no OKS sigmas: the default is the
+# COCO-WholeBody hand sigmas mapped by joint, i.e. each finger's four values reversed.
 RHD_SIGMAS = [_WB_HAND[0]] + [s for f in range(5) for s in _WB_HAND[1 + 4 * f:5 + 4 * f][::-1]]
 RHD_SKELETON = [(a, b) for f in range(5)
                 for a, b in [(0, 4 + 4 * f), (4 + 4 * f, 3 + 4 * f), (3 + 4 * f, 2 + 4 * f),
                              (2 + 4 * f, 1 + 4 * f)]]
+# OneHand10K, FreiHAND and COCO-WholeBody hand list each finger palm first (finger1 = the
+# joint next to the wrist, finger4 = tip; mmpose skeletons join the wrist to finger1).
+# Only COCO-WholeBody publishes OKS sigmas; OneHand10K and FreiHAND (mmpose: sigmas=[],
+# scored by PCK/AUC/EPE) default to them, in the same palm-first order.
+PALM_FIRST_SKELETON = [(a, b) for f in range(5)
+                       for a, b in [(0, 1 + 4 * f), (1 + 4 * f, 2 + 4 * f),
+                                    (2 + 4 * f, 3 + 4 * f), (3 + 4 * f, 4 + 4 * f)]]
+
+#: Which end of a finger each hand preset lists first (for messages and docs).
+FINGER_ORDER = {"rhd": "tip first", "onehand10k": "palm first", "freihand": "palm first",
+                "coco_wholebody_hand": "palm first"}
 
 
 def _coco(name: str) -> KeypointSpec:
     return KeypointSpec(name, list(COCO_NAMES), list(COCO_FLIP), COCO_SIGMAS.copy(),
                         list(COCO_SKELETON), upper_body_ids=tuple(range(11)))
+
+
+def _hand(name: str) -> KeypointSpec:
+    """A palm-first hand preset (no flip pairs: one hand, flipping keeps its joints)."""
+    return KeypointSpec(name, list(HAND_NAMES), [], _WB_HAND, list(PALM_FIRST_SKELETON))
 
 
 _PRESETS = {
@@ -118,16 +150,25 @@ _PRESETS = {
         "crowdpose", list(CROWDPOSE_NAMES), list(CROWDPOSE_FLIP), CROWDPOSE_SIGMAS,
         list(CROWDPOSE_SKELETON), upper_body_ids=(0, 1, 2, 3, 4, 5, 12, 13)),
     "rhd": lambda: KeypointSpec("rhd", list(RHD_NAMES), [], RHD_SIGMAS, list(RHD_SKELETON)),
+    "onehand10k": lambda: _hand("onehand10k"),
+    "freihand": lambda: _hand("freihand"),
+    "coco_wholebody_hand": lambda: _hand("coco_wholebody_hand"),
 }
 SPEC_NAMES = tuple(_PRESETS)
 
 
+def _preset_key(name: str) -> str:
+    return str(name).strip().lower().replace("-", "_")
+
+
 def get_spec(name: str, sigmas: Sequence[float] | None = None) -> KeypointSpec:
-    """Preset spec ``'coco'``, ``'ochuman'``, ``'mpii'``, ``'crowdpose'`` or ``'rhd'``.
+    """Preset spec by name (:data:`SPEC_NAMES`: ``coco``, ``ochuman``, ``mpii``,
+    ``crowdpose``, ``rhd``, ``onehand10k``, ``freihand``, ``coco_wholebody_hand``;
+    ``-`` may stand for ``_``).
 
     ``sigmas`` (K values) replaces the preset's OKS sigmas (e.g. your own for RHD).
     """
-    key = name.lower()
+    key = _preset_key(name)
     if key not in _PRESETS:
         raise ValueError(f"unknown keypoint set {name!r}; choose from {', '.join(SPEC_NAMES)} "
                          "or build one with spec_from_category")
@@ -178,3 +219,101 @@ def spec_from_category(category: dict, sigmas: Sequence[float] | None = None,
     skeleton = [(int(a) - 1, int(b) - 1) for a, b in category.get("skeleton") or []]
     pairs = list(flip_pairs) if flip_pairs is not None else _guess_flip_pairs(names)
     return KeypointSpec(label, names, pairs, np.asarray(sigmas, dtype=np.float64), skeleton)
+
+
+#: Name variants of the same keypoint across releases (CrowdPose's json says "head").
+KEYPOINT_ALIASES = {"head": "top_head"}
+
+#: ``info.description`` of the mmpose conversions (e.g. "RHD", "OneHand10K", "FreiHand"),
+#: lower-cased with everything but letters and digits removed -> preset.
+_KNOWN_NAMES = {"rhd": "rhd", "rhd2d": "rhd", "renderedhandpose": "rhd",
+                "onehand10k": "onehand10k", "freihand": "freihand", "freihand2d": "freihand",
+                "cocowholebodyhand": "coco_wholebody_hand"}
+
+
+def _canonical(names: Sequence[str]) -> list[str]:
+    return [KEYPOINT_ALIASES.get(str(n), str(n)) for n in names]
+
+
+def _same_convention(a: KeypointSpec, b: KeypointSpec) -> bool:
+    """Two presets that score and flip identically (COCO and OCHuman, the palm-first hands)."""
+    return (a.keypoint_names == b.keypoint_names and np.array_equal(a.sigmas, b.sigmas)
+            and sorted(a.flip_pairs) == sorted(b.flip_pairs))
+
+
+def _candidates(names: Sequence[str]) -> list[KeypointSpec]:
+    canonical = _canonical(names)
+    return [make() for make in _PRESETS.values() if make().keypoint_names == canonical]
+
+
+def preset_for_names(names: Sequence[str]) -> KeypointSpec | None:
+    """The preset whose keypoint names (in order, after :data:`KEYPOINT_ALIASES`) equal
+    ``names``, or None when none does or when several do that score differently (the 21
+    hand names: RHD lists finger tips first, OneHand10K / FreiHAND / COCO-WholeBody palm
+    first, so the same names carry reversed sigmas). Presets that score the same (COCO and
+    OCHuman) count as one; the first listed in :data:`SPEC_NAMES` is returned."""
+    found = _candidates(names)
+    if found and all(_same_convention(found[0], other) for other in found[1:]):
+        return found[0]
+    return None
+
+
+def _with_sigmas(spec: KeypointSpec, sigmas: Sequence[float] | None, source: str) -> KeypointSpec:
+    if sigmas is None:
+        return spec
+    if len(sigmas) != spec.num_keypoints:
+        raise ValueError(f"{source}: {len(sigmas)} sigmas given for {spec.num_keypoints} "
+                         "keypoints")
+    return KeypointSpec(spec.name, spec.keypoint_names, spec.flip_pairs, sigmas,
+                        spec.skeleton, spec.upper_body_ids)
+
+
+def resolve_spec(category: dict, spec: str | KeypointSpec | None = None,
+                 sigmas: Sequence[float] | None = None, known_name: str | None = None,
+                 source: str = "annotation file") -> KeypointSpec:
+    """The keypoint spec of a COCO-format json ``category`` (never from the count alone).
+
+    1. ``spec`` (a preset name, ``--spec``, or a KeypointSpec): used as given; its keypoint
+       count must equal the category's.
+    2. Else the presets whose names equal the category's in order (aliases applied, e.g.
+       CrowdPose's ``head``). One convention -> that preset. Several that score
+       differently (the 21 hand names, RHD tip first vs the palm-first sets) -> the set's
+       ``known_name`` (the json's ``info.description``, e.g. "RHD", "OneHand10K") picks
+       one of them when it names one; a user ``sigmas`` list (or the category's own
+       ``sigmas``) builds the spec from the category instead; otherwise refused.
+    3. No preset: built from the category and ``sigmas`` (or its ``sigmas`` field).
+
+    ``sigmas`` (K values) replace the preset's. Raises a one-line ``ValueError`` naming
+    ``source`` and the way out (``--spec`` / ``--sigmas``).
+    """
+    names = [str(n) for n in category.get("keypoints") or []]
+    k, label = len(names), str(category.get("name", "custom"))
+    if spec is not None:
+        chosen = spec if isinstance(spec, KeypointSpec) else get_spec(spec)
+        if k and chosen.num_keypoints != k:
+            raise ValueError(f"{source}: category {label!r} has {k} keypoints but spec "
+                             f"{chosen.name!r} has {chosen.num_keypoints}")
+        return _with_sigmas(chosen, sigmas, source)
+    found = _candidates(names)
+    unique = preset_for_names(names)
+    if unique is not None:
+        return _with_sigmas(unique, sigmas, source)
+    if found:
+        key = _KNOWN_NAMES.get("".join(ch for ch in str(known_name or "").lower()
+                                       if ch.isalnum()))
+        named = [c for c in found if c.name == key]
+        if named:
+            return _with_sigmas(named[0], sigmas, source)
+        if sigmas is None and category.get("sigmas") is None:
+            kinds = ", ".join(f"{c.name} ({FINGER_ORDER.get(c.name, 'own order')})" for c in found)
+            raise ValueError(f"{source}: category {label!r} has the {k} keypoint names of "
+                             f"several presets that order them differently ({kinds}); pass "
+                             f"--spec NAME or --sigmas with {k} values")
+    try:
+        return spec_from_category(category, sigmas)
+    except ValueError as exc:
+        if sigmas is None and category.get("sigmas") is None and names:
+            raise ValueError(f"{source}: no preset has the {k} keypoint names of category "
+                             f"{label!r} and it has no OKS sigmas; pass --spec NAME (one of "
+                             f"{', '.join(SPEC_NAMES)}) or --sigmas with {k} values") from None
+        raise ValueError(f"{source}: {exc}") from None

@@ -5,19 +5,24 @@
 ``accumulate`` / ``stats`` / ``write_predictions``); ``evaluate_coco_results`` scores an
 existing COCO results list (what ``robustpose evaluate --format coco`` does). Both end in
 the official ``COCOeval(gt, dt, 'keypoints')`` with ``params.kpt_oks_sigmas`` set to the
-dataset's sigmas, so CrowdPose (14), RHD (21) or any K work.
+dataset's sigmas, so CrowdPose (14), RHD (21) or any K work. The data-set conventions
+pycocotools leaves to the caller (the OKS area rule, CrowdPose's crowd-index AP(E/M/H),
+annotation ids it can match) live in :mod:`robustpose.evaluation.coco_conventions`.
 """
 from __future__ import annotations
 
 import contextlib
 import copy
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from robustpose.evaluation.coco_conventions import (AREA_RULES, CROWD_INDEX_EDGES,
+                                                   apply_area_rule, crowd_index_subsets,
+                                                   renumber_annotations)
 from robustpose.evaluation.oks_nms import (COCO_SIGMAS, NMS_MODES, SCORE_MODES, areas_from_scale,
                                            oks_nms, person_scores)
 from robustpose.evaluation.results_io import (as_list_of_dicts, check_finite_array,
@@ -33,37 +38,29 @@ COCO_STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "AR
 class CocoGroundTruth:
     """A validated COCO keypoint annotation file, ready for pycocotools."""
     path: Path
-    dataset: dict          # cleaned copy (num_keypoints / iscrowd filled where missing)
+    dataset: dict          # cleaned copy: num_keypoints / iscrowd filled, area by area_rule,
+    #                        annotation ids renumbered 1..N (pycocotools cannot match id 0)
     category_id: int       # the keypoint category
     keypoint_names: list[str]
     sigmas: np.ndarray     # (K,)
     image_ids: set
+    area_rule: str = "json"            # how each GT area (the OKS scale) was made
+    annotation_ids: list = field(default_factory=list)  # the user's id of internal id i + 1
+    crowd_subsets: dict | None = None  # AP(E/M/H) image ids, when images carry crowdIndex
 
     @property
     def num_keypoints(self) -> int:
         return len(self.keypoint_names)
 
 
-def _preset_sigmas(names: Sequence[str]) -> np.ndarray | None:
-    """Sigmas of a robustpose.data preset with these keypoint names, if that package has one."""
-    try:
-        from robustpose.data import get_spec  # type: ignore[attr-defined]
-    except Exception:  # data package not available: only the COCO default applies
-        return None
-    for preset in ("coco", "crowdpose", "rhd", "ochuman", "mpii"):
-        try:
-            spec = get_spec(preset)
-        except Exception:
-            continue
-        sig = getattr(spec, "sigmas", None)
-        if list(spec.keypoint_names) == list(names) and sig is not None and len(sig) == len(names):
-            return np.asarray(sig, dtype=np.float64)
-    return None
-
-
 def resolve_sigmas(names: Sequence[str], sigmas: Sequence[float] | None,
-                   source: str | Path) -> np.ndarray:
-    """Per-keypoint OKS sigmas: the given list, else a preset for these names, else COCO-17."""
+                   source: str | Path, category: dict | None = None,
+                   dataset: dict | None = None) -> np.ndarray:
+    """Per-keypoint OKS sigmas: the given list, else those of the spec the loader's
+    :func:`robustpose.data.spec_for_annotations` picks for ``category`` of the json
+    ``dataset`` (a preset matched by names in order; where presets share the names, the
+    json's ``info.description``; never from the keypoint count alone), else a one-line
+    error naming --spec / --sigmas."""
     k = len(names)
     if sigmas is not None:
         arr = np.asarray(list(sigmas), dtype=np.float64).reshape(-1)
@@ -72,23 +69,25 @@ def resolve_sigmas(names: Sequence[str], sigmas: Sequence[float] | None,
         if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
             raise ValueError(f"{source}: sigmas must be positive finite numbers")
         return arr
-    preset = _preset_sigmas(names)
-    if preset is not None:
-        return preset
-    if k == 17:
-        return COCO_SIGMAS.copy()
-    raise ValueError(f"{source}: no OKS sigmas known for this {k}-keypoint category; "
-                     "pass sigmas (--sigmas) with one value per keypoint")
+    from robustpose.data import spec_for_annotations
+
+    cat = dict(category or {}, keypoints=list(names))
+    spec = spec_for_annotations(dataset or {}, source=str(source), category=cat)
+    return np.asarray(spec.sigmas, dtype=np.float64)
 
 
 def load_coco_ground_truth(annotation_file: str | Path,
-                           sigmas: Sequence[float] | None = None) -> CocoGroundTruth:
+                           sigmas: Sequence[float] | None = None,
+                           area_rule: str | None = None) -> CocoGroundTruth:
     """Read and validate a COCO keypoint annotation file.
 
     Checks: JSON object with images/annotations/categories; one category with keypoints;
     every annotation's keypoint list is 3*K long and finite (nested K x 3 lists, as in
     RHD, are flattened). Fills ``num_keypoints``
-    (count of v > 0) and ``iscrowd`` (0) where missing, as pycocotools needs both.
+    (count of v > 0) and ``iscrowd`` (0) where missing, as pycocotools needs both; sets
+    ``area`` by ``area_rule`` (``'json'``, ``'bbox'``, ``'crowdpose'``; None: the set's own
+    rule, see :func:`~robustpose.evaluation.coco_conventions.apply_area_rule`); renumbers
+    the annotation ids 1..N (the user's ids stay in ``annotation_ids``).
     """
     path = Path(annotation_file)
     data = read_json(path, "annotation file")
@@ -117,18 +116,20 @@ def load_coco_ground_truth(annotation_file: str | Path,
         else:
             ann.setdefault("num_keypoints", 0)
         ann.setdefault("iscrowd", 0)
-        if "area" not in ann:
-            if "bbox" not in ann:
-                raise ValueError(f"{path}: {where}: has neither 'area' nor 'bbox'")
-            ann["area"] = float(ann["bbox"][2]) * float(ann["bbox"][3])
+        if "area" not in ann and "bbox" not in ann:
+            raise ValueError(f"{path}: {where}: has neither 'area' nor 'bbox'")
         anns.append(ann)
+    rule = apply_area_rule(anns, names, area_rule, path)
     dataset["annotations"] = anns
     dataset["categories"] = [cat]
     if not dataset["images"]:
         raise ValueError(f"{path}: no images")
     return CocoGroundTruth(path=path, dataset=dataset, category_id=cat["id"],
-                           keypoint_names=names, sigmas=resolve_sigmas(names, sigmas, path),
-                           image_ids={img["id"] for img in dataset["images"]})
+                           keypoint_names=names,
+                           sigmas=resolve_sigmas(names, sigmas, path, cat, data),
+                           image_ids={img["id"] for img in dataset["images"]},
+                           area_rule=rule, annotation_ids=renumber_annotations(anns),
+                           crowd_subsets=crowd_index_subsets(dataset["images"]))
 
 
 def check_coco_results(results: Any, gt: CocoGroundTruth, source: str | Path) -> list[dict]:
@@ -165,31 +166,51 @@ def _quiet(verbose: bool):
 
 def evaluate_coco_results(gt: CocoGroundTruth, results: list[dict],
                           verbose: bool = False) -> dict[str, float]:
-    """COCOeval 'keypoints' of already-validated results; returns the 10 summary numbers.
+    """COCOeval 'keypoints' of already-validated results; returns the 10 summary numbers,
+    plus CrowdPose's ``AP(E)``, ``AP(M)``, ``AP(H)`` when the images carry ``crowdIndex``
+    (AP of COCOeval restricted to each subset's images; -1 for a subset without people,
+    as pycocotools reports an empty range).
 
     ``verbose`` lets pycocotools print its progress and summary table.
     """
-    from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
     with _quiet(verbose):
-        coco_gt = COCO()
-        coco_gt.dataset = copy.deepcopy(gt.dataset)
-        coco_gt.createIndex()
-        if results:
-            coco_dt = coco_gt.loadRes(copy.deepcopy(results))
-        else:  # loadRes cannot take an empty list; no detections -> AP 0
-            coco_dt = COCO()
-            coco_dt.dataset = {"images": list(gt.dataset["images"]), "annotations": [],
-                               "categories": copy.deepcopy(gt.dataset["categories"])}
-            coco_dt.createIndex()
-        ev = COCOeval(coco_gt, coco_dt, "keypoints")
-        ev.params.useSegm = None
-        ev.params.kpt_oks_sigmas = np.asarray(gt.sigmas, dtype=np.float64)
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    return {name: float(value) for name, value in zip(COCO_STAT_NAMES, ev.stats)}
+        coco_gt, coco_dt = _coco_pair(gt, results)
+
+        def run(image_ids: list | None) -> np.ndarray:
+            ev = COCOeval(coco_gt, coco_dt, "keypoints")
+            ev.params.useSegm = None
+            ev.params.kpt_oks_sigmas = np.asarray(gt.sigmas, dtype=np.float64)
+            if image_ids is not None:
+                ev.params.imgIds = sorted(image_ids)
+            ev.evaluate()
+            ev.accumulate()
+            ev.summarize()
+            return ev.stats
+
+        out = {name: float(value) for name, value in zip(COCO_STAT_NAMES, run(None))}
+        for name, ids in (gt.crowd_subsets or {}).items():
+            # crowdposetools scores a subset by re-running COCOeval on its imgIds alone
+            out[name] = float(run(ids)[0]) if ids else -1.0
+    return out
+
+
+def _coco_pair(gt: CocoGroundTruth, results: list[dict]) -> tuple[Any, Any]:
+    """pycocotools COCO objects of the ground truth and the results (stdout not captured)."""
+    from pycocotools.coco import COCO
+
+    coco_gt = COCO()
+    coco_gt.dataset = copy.deepcopy(gt.dataset)
+    coco_gt.createIndex()
+    if results:
+        coco_dt = coco_gt.loadRes(copy.deepcopy(results))
+    else:  # loadRes cannot take an empty list; no detections -> AP 0
+        coco_dt = COCO()
+        coco_dt.dataset = {"images": list(gt.dataset["images"]), "annotations": [],
+                           "categories": copy.deepcopy(gt.dataset["categories"])}
+        coco_dt.createIndex()
+    return coco_gt, coco_dt
 
 
 def _choose(name: str, value: Any, alias: str, implied: Any, default: Any) -> Any:
@@ -217,6 +238,10 @@ class CocoKeypointMetric:
         keypoint_score_thr: threshold of the ``bbox_keypoint`` mean (0.2).
         nms_thr: NMS drops a person whose OKS with a better one is ``> nms_thr`` (0.9).
         area_source: 'scale' (HRNet: NMS area = ``prod(scale * 200)``) or 'meta' (``meta['area']``).
+        area_rule: the GT area COCOeval scales OKS by: ``'json'`` (the json's ``area``),
+            ``'bbox'`` (``w * h`` of the GT box) or ``'crowdpose'`` (``0.53 * w * h``, as
+            crowdposetools); None: CrowdPose's keypoint names -> crowdpose, else the json's
+            ``area`` (``w * h`` where it has none, with one warning line).
         verbose: let pycocotools print.
         use_nms, vis_thr, rescore: the older names, still accepted: ``use_nms=False`` is
             ``nms_mode='none'``, ``vis_thr`` is ``keypoint_score_thr``, ``rescore=False``
@@ -228,7 +253,10 @@ class CocoKeypointMetric:
                  vis_thr: float | None = None, rescore: bool | None = None,
                  area_source: str = "scale", verbose: bool = False, *,
                  score_mode: str | None = None, nms_mode: str | None = None,
-                 keypoint_score_thr: float | None = None):
+                 keypoint_score_thr: float | None = None, area_rule: str | None = None):
+        if area_rule is not None and area_rule not in AREA_RULES:
+            raise ValueError(f"CocoKeypointMetric: area_rule must be one of "
+                             f"{', '.join(AREA_RULES)}, got {area_rule!r}")
         if area_source not in ("scale", "meta"):
             raise ValueError(f"area_source must be 'scale' or 'meta', got {area_source!r}")
         self.score_mode = _choose("score_mode", score_mode, f"rescore={rescore!r}",
@@ -251,7 +279,7 @@ class CocoKeypointMetric:
                 raise ValueError(f"CocoKeypointMetric: {what} must be a finite number, "
                                  f"got {number!r}")
         self.keypoint_score_thr, self.nms_thr = float(thr), float(nms_thr)
-        self.gt = load_coco_ground_truth(annotation_file, sigmas)
+        self.gt = load_coco_ground_truth(annotation_file, sigmas, area_rule)
         self.area_source, self.verbose = area_source, verbose
         self.reset()
 
@@ -270,11 +298,16 @@ class CocoKeypointMetric:
 
     @property
     def conventions(self) -> dict[str, Any]:
-        """The post-processing settings, for the results store and ``run.json``."""
-        return {"metric": "coco_oks_ap", "score_mode": self.score_mode,
-                "keypoint_score_thr": self.keypoint_score_thr, "nms_mode": self.nms_mode,
-                "nms_thr": self.nms_thr, "nms_area": self.area_source,
-                "sigmas": [float(s) for s in self.gt.sigmas]}
+        """The post-processing and ground-truth settings, for the results store and
+        ``run.json``: person score, NMS, the GT area rule (and the crowd-index edges of
+        AP(E/M/H) when the set has them)."""
+        out = {"metric": "coco_oks_ap", "score_mode": self.score_mode,
+               "keypoint_score_thr": self.keypoint_score_thr, "nms_mode": self.nms_mode,
+               "nms_thr": self.nms_thr, "nms_area": self.area_source,
+               "area_rule": self.gt.area_rule, "sigmas": [float(s) for s in self.gt.sigmas]}
+        if self.gt.crowd_subsets is not None:
+            out["crowd_index_edges"] = list(CROWD_INDEX_EDGES)
+        return out
 
     def reset(self) -> None:
         self._keypoints: list[np.ndarray] = []
@@ -359,7 +392,8 @@ class CocoKeypointMetric:
         return results
 
     def stats(self) -> dict[str, float]:
-        """AP, AP50, AP75, APm, APl, AR, AR50, AR75, ARm, ARl (fractions, pycocotools)."""
+        """AP, AP50, AP75, APm, APl, AR, AR50, AR75, ARm, ARl (fractions, pycocotools), and
+        AP(E), AP(M), AP(H) on a set whose images carry ``crowdIndex`` (CrowdPose)."""
         preds = self.predictions()
         out = evaluate_coco_results(self.gt, preds, verbose=self.verbose)
         out["num_predictions"] = float(len(preds))

@@ -3,7 +3,8 @@
 Formats:
 
 - ``coco``: COCO keypoint results list ``[{image_id, category_id?, keypoints: [x, y, s]*K,
-  score}]`` -> pycocotools COCOeval as is (no rescoring / NMS: the file is taken as final).
+  score}]`` -> pycocotools COCOeval as is (no rescoring / NMS: the file is taken as final);
+  the GT area by the set's rule (``area_rule``), AP(E/M/H) when images carry ``crowdIndex``.
 - ``mpii``: a JSON list, one entry per person of the MPII annotation file, either
   HRNet-style ``{image, center, scale, joints: 16 x 2|3}`` or COCO-style
   ``{keypoints: [x, y, s]*16}``. An entry's person is its ``index`` field (position in the
@@ -29,12 +30,34 @@ from robustpose.evaluation.results_io import as_list_of_dicts, finite_numbers, r
 FORMATS = ("coco", "mpii", "pck")
 
 
+def _spec_sigmas(annotations: str | Path, spec: str, sigmas: Sequence[float] | None) -> Any:
+    """Sigmas of preset ``spec`` for the file's keypoint category (the loader's
+    :func:`~robustpose.data.spec_for_annotations`: counts must agree; ``sigmas`` win)."""
+    from robustpose.data import spec_for_annotations
+
+    data = read_json(annotations, "annotation file")
+    cats = [c for c in data.get("categories") or [] if isinstance(c, dict) and c.get("keypoints")] \
+        if isinstance(data, dict) else []
+    if not cats:  # not a keypoint file: the ground-truth loader says what is wrong
+        return sigmas
+    # the category the ground truth scores (the first with keypoints)
+    return spec_for_annotations(data, spec, sigmas, str(annotations), category=cats[0]).sigmas
+
+
 def evaluate_coco_file(annotations: str | Path, results: str | Path,
-                       sigmas: Sequence[float] | None = None, verbose: bool = False) -> dict[str, Any]:
-    gt = load_coco_ground_truth(annotations, sigmas)
+                       sigmas: Sequence[float] | None = None, verbose: bool = False,
+                       area_rule: str | None = None, spec: str | None = None) -> dict[str, Any]:
+    """OKS AP of a results file as is; ``area_rule`` as in :class:`CocoKeypointMetric`
+    (the rule used is returned as ``area_rule``). Sigmas: ``sigmas``, else preset ``spec``
+    (``--spec``), else the preset :func:`robustpose.data.resolve_spec` picks for the
+    category, the rule the loader and the benchmark use."""
+    if spec is not None:
+        sigmas = _spec_sigmas(annotations, spec, sigmas)
+    gt = load_coco_ground_truth(annotations, sigmas, area_rule)
     preds = check_coco_results(read_json(results, "results file"), gt, results)
     out: dict[str, Any] = evaluate_coco_results(gt, preds, verbose=verbose)
     out["num_predictions"] = len(preds)
+    out["area_rule"] = gt.area_rule
     return out
 
 

@@ -5,8 +5,11 @@ Each record holds the cell key, ``metrics`` (every number of the metric) and
 writer adds. ``append`` writes the whole line with ONE ``os.write`` on an ``O_APPEND``
 descriptor, then ``fsync``: a crash (even SIGKILL) leaves either the complete line or a
 torn last line without its newline. A torn last line is ignored by readers and cut off
-before the next append, so that cell is simply recomputed. One writer per file; parallel
-shards write their own files and :meth:`ResultsStore.merge` joins them.
+before the next append, so that cell is simply recomputed. One writer per file (the run
+folder's lock sees to it); parallel shards write their own files and
+:meth:`ResultsStore.merge` joins them. Two records of one cell in one file are collapsed
+when identical and refused when they differ (two writers raced), unless the later one was
+appended with ``overwrite=True`` (it carries ``replaces: true`` and wins).
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from robustpose.utils.io import atomic_write_text
 CellKey = tuple[str, str, str, int]
 KEY_FIELDS = ("model", "dataset", "corruption", "severity")
 #: fields that may differ between two runs of the same cell without being a conflict
-VOLATILE_FIELDS = ("recorded_at", "elapsed_s", "host", "pid", "shard")
+VOLATILE_FIELDS = ("recorded_at", "elapsed_s", "host", "pid", "shard", "replaces")
 
 
 def _jsonable(value: Any) -> Any:
@@ -69,6 +72,10 @@ class ResultsStore:
     # -- reading -------------------------------------------------------------------
     def records(self) -> list[dict]:
         """Every complete record in file order (a torn last line is skipped)."""
+        return [rec for _, rec in self._numbered()]
+
+    def _numbered(self) -> list[tuple[int, dict]]:
+        """(line number, record) of every complete record, in file order."""
         self.torn_tail = False
         if not self.path.exists():
             return []
@@ -90,7 +97,7 @@ class ResultsStore:
                     continue
                 raise ValueError(f"{self.path}: line {lineno}: corrupt record "
                                  f"({str(exc).splitlines()[0][:80]})") from None
-            out.append(rec)
+            out.append((lineno, rec))
         return out
 
     def done_keys(self) -> set[CellKey]:
@@ -129,13 +136,16 @@ class ResultsStore:
         """Append one cell atomically (one write + fsync).
 
         Raises ValueError if the cell is already stored (a rerun should check
-        :meth:`is_done` first) unless ``overwrite`` (the newer line then wins on read in
-        :meth:`latest`).
+        :meth:`is_done` first) unless ``overwrite`` (the newer line then carries
+        ``replaces: true`` and wins on read in :meth:`latest`).
         """
         key = cell_key(record)
-        if self.is_done(key) and not overwrite:
+        done = self.is_done(key)
+        if done and not overwrite:
             raise ValueError(f"{self.path}: cell {'/'.join(map(str, key))} is already stored")
         rec = dict(_jsonable(dict(record)))
+        if done:
+            rec["replaces"] = True
         rec["severity"] = key[3]
         rec.setdefault("recorded_at", datetime.now(timezone.utc).isoformat(timespec="seconds"))
         try:
@@ -157,15 +167,28 @@ class ResultsStore:
 
     # -- views ---------------------------------------------------------------------
     def latest(self) -> list[dict]:
-        """One record per cell, the last written wins (after ``overwrite`` appends)."""
-        by_key: dict[CellKey, dict] = {}
-        for rec in self.records():
-            by_key[cell_key(rec)] = rec
-        return list(by_key.values())
+        """One record per cell: identical duplicates collapse to the first, a record
+        written with ``overwrite`` (``replaces: true``) replaces the earlier one, and two
+        records of one cell that differ otherwise raise a one-line ValueError naming the
+        lines (two processes wrote this store at once)."""
+        by_key: dict[CellKey, tuple[int, dict]] = {}
+        for lineno, rec in self._numbered():
+            key = cell_key(rec)
+            if key in by_key and not rec.get("replaces"):
+                first, old = by_key[key]
+                if _comparable(old) != _comparable(rec):
+                    raise ValueError(f"{self.path}: conflicting records for cell "
+                                     f"{'/'.join(map(str, key))} at lines {first} and "
+                                     f"{lineno} (two runs wrote this store at once?); keep "
+                                     "the right line or rerun that cell in a fresh --out")
+                continue
+            by_key[key] = (lineno, rec)
+        return [rec for _, rec in by_key.values()]
 
     @staticmethod
     def merge(paths: Iterable[str | os.PathLike], out_path: str | os.PathLike | None = None) -> list[dict]:
-        """Join shard stores: identical duplicates are kept once, conflicting ones raise.
+        """Join shard stores: identical duplicates are kept once, conflicting ones raise
+        (within one file too, :meth:`latest`).
 
         Two records of one cell conflict when they differ in anything but the volatile
         fields (time, host, pid, shard, elapsed). Returns the merged records (sorted by
