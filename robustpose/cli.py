@@ -58,11 +58,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     module.add_arguments(parser)
     # intermixed: `train CFG --flag key=value` keeps overrides after options
     args = parser.parse_intermixed_args(rest)
+    from robustpose.utils.processes import Terminated, sigterm_raises
+
     try:
-        return int(module.run(args) or 0)
-    except (CommandError, FileNotFoundError, ValueError) as exc:
+        with sigterm_raises():  # a scheduler's SIGTERM stops the run as Ctrl-C does
+            return int(module.run(args) or 0)
+    except (CommandError, ValueError) as exc:
         print(f"robustpose {name}: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # FileNotFoundError, PermissionError, disk full, ...
+        print(f"robustpose {name}: error: {os_error_text(exc, args)}", file=sys.stderr)
+        return 1
+    except Terminated:
+        print(f"robustpose {name}: terminated (SIGTERM)", file=sys.stderr)
+        return 128 + int(Terminated.signum)
     except KeyboardInterrupt:
         print(f"robustpose {name}: interrupted", file=sys.stderr)
         return 130
+
+
+#: argument names under which commands take the folder they write (benchmark: --out,
+#: synth: OUT_DIR, corrupt: OUTPUT_DIR)
+OUTPUT_ARGUMENTS = ("out", "out_dir", "output_dir")
+
+
+def os_error_text(exc: OSError, args: argparse.Namespace | None = None) -> str:
+    """One line for a file-system error: ``PATH: problem`` (``PATH -> OTHER`` for a
+    failed rename). An error raised on an open descriptor (disk full in ``os.write`` or
+    ``fsync``) carries no file name; the command's output folder is named instead."""
+    if exc.strerror is None:  # raised by the project with its own message
+        return str(exc)
+    problem = exc.strerror
+    if isinstance(exc, NotADirectoryError):
+        problem += " (a part of the path is a file)"
+    if exc.filename is not None:
+        where = str(exc.filename) + (f" -> {exc.filename2}" if exc.filename2 is not None else "")
+        return f"{where}: {problem}"
+    out = next((getattr(args, k) for k in OUTPUT_ARGUMENTS if getattr(args, k, None)), None)
+    return f"{problem} while writing under {out}" if out else problem

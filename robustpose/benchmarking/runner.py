@@ -5,6 +5,7 @@ with ``append(record)``), one per finished cell, only once the cell is complete.
 """
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -15,6 +16,8 @@ from tqdm.auto import tqdm
 
 from robustpose.benchmarking.cells import Cell
 from robustpose.benchmarking.stream import CellBatches, CellImages, CellStream, collate_cell_batch
+from robustpose.utils.processes import loader_worker_options
+from robustpose.utils.progress import show_progress
 
 
 def evaluate_cells(adapter: Any, source: Any, cells: Sequence[Cell], store: Any,
@@ -26,7 +29,8 @@ def evaluate_cells(adapter: Any, source: Any, cells: Sequence[Cell], store: Any,
 
     ``images`` says how each cell's images are made (seeded on-the-fly corruption or -C
     folders). ``metric`` (default ``source.make_metric()``) is reset before each cell.
-    Records carry ``adapter.name`` as the model."""
+    Records carry ``adapter.name`` as the model. Bars are drawn when ``progress`` and
+    stderr is a terminal; the one line per finished cell is printed either way."""
     if not cells:
         return []
     model_name = adapter.name
@@ -35,11 +39,13 @@ def evaluate_cells(adapter: Any, source: Any, cells: Sequence[Cell], store: Any,
     loader = DataLoader(stream, batch_sampler=CellBatches(len(cells), len(source.records),
                                                           batch_size),
                         num_workers=max(0, int(workers)), collate_fn=collate_cell_batch,
-                        prefetch_factor=2 if workers > 0 else None)
-    cell_bar = tqdm(total=len(cells), desc="cells", unit="cell", disable=not progress,
+                        prefetch_factor=2 if workers > 0 else None,
+                        **loader_worker_options(workers))
+    bars = show_progress(progress)
+    cell_bar = tqdm(total=len(cells), desc="cells", unit="cell", disable=not bars,
                     position=0, dynamic_ncols=True)
     image_bar = tqdm(total=len(source.records), desc=cells[0].label, unit="person",
-                     disable=not progress, position=1, leave=False, dynamic_ncols=True)
+                     disable=not bars, position=1, leave=False, dynamic_ncols=True)
     written: list[dict] = []
     if metric is None:
         metric = source.make_metric()  # the ground truth is read once; reset() between cells
@@ -72,6 +78,7 @@ def evaluate_cells(adapter: Any, source: Any, cells: Sequence[Cell], store: Any,
             cell_bar.write(f"[{len(written):>3}/{len(cells)}] {cell.label:<24} "
                            f"{source.metric_name} {shown:>5}  ({record['elapsed_s']:.1f} s"
                            + (f", {len(record['skipped_images'])} skipped)" if skipped else ")"))
+            sys.stdout.flush()  # a redirected log shows each cell when it is done
     image_bar.close()
     cell_bar.close()
     return written

@@ -105,12 +105,15 @@ def format_table(card: dict) -> str:
     metric_text = metric_settings_text(card)
     if metric_text:
         lines.append(f"metric: {metric_text}")
+    if card.get("mPC_note"):  # fewer corruptions/severities than the paper's: say so here too
+        lines.append(f"note: {card['mPC_note']}")
     if card["cells"]["missing"]:
         lines.append(f"missing cells ({len(card['cells']['missing'])}): "
                      + ", ".join(card["cells"]["missing"][:8]))
     if card["skipped_images"]:
-        lines.append(f"skipped unreadable images: {len(card['skipped_images'])} "
-                     f"(listed in summary.json)")
+        lines.append(f"skipped images: {len(card['skipped_images'])} (unreadable, or too "
+                     f"small/large to corrupt; listed in summary.json, their people count "
+                     f"as misses)")
     return "\n".join(lines)
 
 

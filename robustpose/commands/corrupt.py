@@ -37,13 +37,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true",
                         help="exit with status 3 when any input was skipped (default: 0, "
                              "skips listed in the summary)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar (drawn only when stderr is a terminal)")
 
 
 def run(args: argparse.Namespace) -> int:
     from robustpose.corruptions import parse_corruptions, parse_severities
     from robustpose.data.corrupted_writer import (DEFAULT_JPEG_QUALITY, SUMMARY_NAME,
                                                   WriterSettings, write_corrupted_dataset)
+    from robustpose.utils.progress import show_progress
 
     input_dir = Path(args.input_dir)
     if not input_dir.is_dir():
@@ -66,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--corruptions none selects nothing to write")
     summary = write_corrupted_dataset(input_dir, args.output_dir, corruptions, severities,
                                       settings=settings, workers=args.workers,
-                                      overwrite=args.overwrite, progress=not args.no_progress,
+                                      overwrite=args.overwrite,
+                                      progress=show_progress(not args.no_progress),
                                       annotations=args.annotations)
     failed_inputs = sorted({f["path"] for f in summary.failed})
     seeding = (f"seed {settings.seed} for every image (advmix)" if advmix else

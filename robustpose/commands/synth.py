@@ -26,17 +26,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seed (default: 0 = the fixed validation split for val, 1 for train)")
     parser.add_argument("--image-size", type=_size, default=None, metavar="WxH",
                         help="image width x height in pixels (default 256x192)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar (drawn only when stderr is a terminal)")
 
 
 def run(args: argparse.Namespace) -> int:
     from robustpose.data.synth import DEFAULT_IMAGE_SIZE, VAL_NUM_IMAGES, VAL_SEED, SynthPose
+    from robustpose.utils.progress import show_progress
 
     val = args.split == "val"
     num = args.num_images if args.num_images is not None else (VAL_NUM_IMAGES if val else 1000)
     seed = args.seed if args.seed is not None else (VAL_SEED if val else 1)
     dataset = SynthPose(num_images=num, seed=seed, split=args.split,
                         image_size=args.image_size or DEFAULT_IMAGE_SIZE)
-    ann = dataset.write(args.out_dir, progress=not args.quiet)
+    ann = dataset.write(args.out_dir, progress=show_progress(not args.quiet))
     print(f"wrote {num} images ({dataset!r}) to {ann.parent}/images and {ann}")
     return 0

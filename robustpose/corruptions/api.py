@@ -8,6 +8,8 @@ Input rules (see docs/corruptions.md):
   (imagecorruptions returns H x W x 3 for such input.)
 - Height and width must be in [32, 8192] (imagecorruptions' lower bound; the upper bound
   keeps fog's plasma fractal and the float64 intermediates within a few GB).
+  Other sizes raise :class:`ImageSizeError` (a ValueError carrying the size), which the
+  datasets turn into a skip of that one image, named (robustpose.data.CorruptedImages).
 - Anything else (RGBA, uint16, float, bool, other ranks, non-arrays) raises ValueError
   naming what was given and what is accepted.
 """
@@ -24,6 +26,17 @@ from .registry import CORRUPTIONS, DETERMINISTIC
 
 MIN_SIDE = 32
 MAX_SIDE = 8192
+
+
+class ImageSizeError(ValueError):
+    """An image too small or too large to corrupt: ``height`` x ``width`` px outside
+    [:data:`MIN_SIDE`, :data:`MAX_SIDE`] per side."""
+
+    def __init__(self, height: int, width: int) -> None:
+        self.height, self.width = int(height), int(width)
+        self.problem = (f"image is {self.width}x{self.height} px (width x height); height and "
+                        f"width must be in [{MIN_SIDE}, {MAX_SIDE}] to be corrupted")
+        super().__init__(f"{self.problem} (resize or tile it)")
 
 
 def get_corruption_names(subset: str = "common") -> list[str]:
@@ -70,7 +83,10 @@ def _check_seed(seed: object) -> None:
 
 
 def validate_image(image: object) -> tuple[np.ndarray, tuple[int, ...]]:
-    """Check ``image`` and return (C-contiguous uint8 H x W x 3 array, original shape)."""
+    """Check ``image`` and return (C-contiguous uint8 H x W x 3 array, original shape).
+
+    Raises :class:`ImageSizeError` for a side outside [MIN_SIDE, MAX_SIDE], ValueError
+    for any other unsupported input."""
     accepted = "accepted: uint8 numpy array H x W x 3 (RGB), H x W or H x W x 1 (grey)"
     if not isinstance(image, np.ndarray):
         raise ValueError(f"image must be a numpy array, got {type(image).__name__}; {accepted}")
@@ -93,10 +109,7 @@ def validate_image(image: object) -> tuple[np.ndarray, tuple[int, ...]]:
         raise ValueError(f"image shape {shape} not supported{extra}; {accepted}")
     height, width = shape[:2]
     if min(height, width) < MIN_SIDE or max(height, width) > MAX_SIDE:
-        raise ValueError(
-            f"image is {height} x {width} px; height and width must be in "
-            f"[{MIN_SIDE}, {MAX_SIDE}] (resize or tile it)"
-        )
+        raise ImageSizeError(height, width)
     return rgb, shape
 
 

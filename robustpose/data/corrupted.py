@@ -71,7 +71,10 @@ class CorruptedImages:
 
     ``corrupt_fn(image, corruption_name=..., severity=..., seed=...)`` defaults to
     :func:`robustpose.corruptions.corrupt`. Severity 0 or corruption ``'clean'`` returns
-    the image unchanged. The seed of an image is :func:`corrupted_image_seed`
+    the image unchanged. An image the corruptions refuse for its size (a side under 32 or
+    over 8192 px) raises :class:`~robustpose.data.ImageReadError` naming its file, so the
+    benchmark skips and lists it as it does an unreadable file. The seed of an image is
+    :func:`corrupted_image_seed`
     ``(seed, image_id, corruption, severity)``; ``robustpose corrupt`` (robustpose layout)
     seeds the same way, so its lossless folders hold exactly these images.
     """
@@ -93,8 +96,16 @@ class CorruptedImages:
     def __call__(self, image: np.ndarray, record: PersonRecord) -> np.ndarray:
         if self.severity == 0 or self.corruption == "clean":
             return image
-        return corrupt_image(image, self.corruption, self.severity,
-                             self.image_seed(record.image_id), self.corrupt_fn)
+        try:
+            return corrupt_image(image, self.corruption, self.severity,
+                                 self.image_seed(record.image_id), self.corrupt_fn)
+        except ValueError as exc:
+            from ..corruptions.api import ImageSizeError
+
+            if isinstance(exc, ImageSizeError):  # too small/large to corrupt: this image
+                # is skipped and named like an unreadable one (its people count as misses)
+                raise ImageReadError(record.image_path, exc.problem) from None
+            raise
 
     def __repr__(self) -> str:
         return f"CorruptedImages({self.corruption!r}, severity={self.severity}, seed={self.seed})"

@@ -31,6 +31,8 @@ from robustpose.training.optim import (Schedule, StepContext, follow_schedule, f
                                        make_scheduler, resolve_spec)
 from robustpose.training.validation import predict_fn_for, validate
 from robustpose.utils.io import atomic_write_text
+from robustpose.utils.processes import loader_worker_options
+from robustpose.utils.progress import show_progress
 from robustpose.utils.seeding import derive_seed
 
 
@@ -299,7 +301,8 @@ class Trainer:
         return DataLoader(dataset, batch_size=int(self.config["train"]["batch_size"]),
                           sampler=sampler, num_workers=workers,
                           pin_memory=self.device.type == "cuda", persistent_workers=False,
-                          generator=torch.Generator().manual_seed(derive_seed(seed, "loader", epoch)))
+                          generator=torch.Generator().manual_seed(derive_seed(seed, "loader", epoch)),
+                          **loader_worker_options(workers))
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         """One epoch of ``method.train_step``: mean losses (averaged over ranks) and the
@@ -318,7 +321,7 @@ class Trainer:
         count = images = 0
         start = time.perf_counter()
         bar = tqdm(loader, total=total, desc=f"epoch {epoch + 1}", leave=False,
-                   disable=not (self.progress and self.dist.is_main))
+                   disable=not (show_progress(self.progress) and self.dist.is_main))
         for it, batch in enumerate(bar):
             if limit and it >= limit:
                 break

@@ -16,6 +16,8 @@ from tqdm import tqdm
 
 from robustpose.training.distributed import DistInfo, gather_to_main, shard_indices
 from robustpose.utils.conventions import to_numpy as _to_numpy
+from robustpose.utils.processes import loader_worker_options
+from robustpose.utils.progress import show_progress
 
 #: meta keys passed on to the metric (those present in the dataset's meta)
 META_KEYS = ("index", "image_id", "score", "area", "center", "scale", "bbox")
@@ -59,10 +61,11 @@ def predict_dataset(model: nn.Module, dataset: Dataset, spec: Any, info: DistInf
     device = next(model.parameters()).device
     shard = Subset(dataset, shard_indices(len(dataset), info))
     loader = DataLoader(shard, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                        pin_memory=device.type == "cuda")
+                        pin_memory=device.type == "cuda", **loader_worker_options(num_workers))
     parts: dict[str, list[np.ndarray]] = {"keypoints": []}
     skipped: list[tuple[str, str]] = []
-    for batch in tqdm(loader, desc=desc, disable=not (progress and info.is_main), leave=False):
+    for batch in tqdm(loader, desc=desc, disable=not (show_progress(progress) and info.is_main),
+                      leave=False):
         if "valid" in batch["meta"]:  # unreadable images: left out and recorded
             from robustpose.data import split_valid_batch
             batch, skips = split_valid_batch(batch)
