@@ -178,3 +178,21 @@ def test_imagenet_init_only_from_local_file(tmp_path):
     assert torch.equal(model.final_layer.weight, scratch.final_layer.weight)   # head untouched
     with pytest.raises(ValueError, match="not an ImageNet backbone"):
         create_model("sbl_resnet50", pretrained=path)
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b"cuda settings\nlr: 0.1\n", "text file? it starts with 'cuda settings'"),
+    (b"MODEL:\n  NAME: pose_hrnet\n", "text file? it starts with 'MODEL:'"),
+    (b"", "an empty file"),
+    (b"\x00\x01\x02\x03binary", "unknown format, starts with bytes 00 01 02 03"),
+])
+def test_a_file_that_is_no_torch_save_file_says_what_it_is(tmp_path, content, expected):
+    """Before: a text file read as protocol-0 pickle opcodes and was called a checkpoint
+    'holding pickled Python objects'."""
+    path = tmp_path / "best.pt"
+    path.write_bytes(content)
+    with pytest.raises(ValueError) as err:
+        load_checkpoint(create_model("sbl_resnet18"), path)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: not a readable PyTorch checkpoint (") and expected in msg
+    assert "pickled" not in msg and "\n" not in msg

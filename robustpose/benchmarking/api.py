@@ -101,11 +101,13 @@ def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = N
                   severities: str | Sequence[int] = "1-5", flip_test: bool | None = None,
                   score_mode: str | None = None, nms_mode: str | None = None,
                   keypoint_score_thr: float | None = None, nms_thr: float | None = None,
+                  area_rule: str | None = None,
                   batch_size: int = 32, workers: int = 2, device: str = "cpu", seed: int = 0,
                   out: str | os.PathLike | None = None, shard: tuple[int, int] | None = None,
                   save_predictions: bool = False, max_images: int | None = None,
                   input_size: Any = None, num_joints: int | None = None,
-                  name: str | None = None, plots: bool = True,
+                  extra: Any = None, name: str | None = None, plots: bool = True,
+                  spec: str | None = None,
                   progress: bool = True, print_table: bool = False,
                   **adapter_options: Any) -> dict:
     """Run a corruption benchmark; returns the robustness card (also in ``out/summary.json``).
@@ -114,9 +116,13 @@ def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = N
     callable ``crops (N,3,H,W) float [0,1] RGB -> heatmaps (N,K,h,w) or keypoints
     (N,K,2|3) in crop pixels`` (``input_size=(w, h)``, ``padding``, ``output_kind``,
     ``keypoint_index_map`` and ``flip_test`` describe a callable). With no model: the
-    bundled SynthPose model. ``score_mode`` / ``nms_mode`` / ``keypoint_score_thr`` /
+    bundled SynthPose model. ``extra`` (with a registry name): the official ``MODEL.EXTRA``
+    block (dict, YAML/JSON text) or an official experiment YAML's path, whose
+    ``MODEL.IMAGE_SIZE`` / ``NUM_JOINTS`` are used too. ``score_mode`` / ``nms_mode`` / ``keypoint_score_thr`` /
     ``nms_thr`` set the OKS AP metric (mmpose CocoMetric names; ``None``: HRNet's
-    bbox_keypoint / oks_nms / 0.2 / 0.9). ``shard=(i, n)`` (or torchrun's
+    bbox_keypoint / oks_nms / 0.2 / 0.9); ``area_rule`` the GT area scaling OKS (json |
+    bbox | crowdpose; ``None``: the set's own rule); ``spec`` the keypoint preset of a
+    COCO-format set (``None``: picked from the json, docs/data.md). ``shard=(i, n)`` (or torchrun's
     RANK/WORLD_SIZE) evaluates every n-th cell; the shard that completes the run writes
     the reports. A shard whose run is not complete yet returns the card of the cells done
     so far.
@@ -127,7 +133,7 @@ def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = N
     adapter, model_info = resolve_adapter(model, checkpoint, config, onnx, onnx_spec,
                                           device=device, input_size=input_size,
                                           num_joints=num_joints,
-                                          adapter_options=adapter_options)
+                                          adapter_options=adapter_options, extra=extra)
     if name:
         adapter.name = name
     names, sevs = parse_corruptions(corruptions), parse_severities(severities)
@@ -139,7 +145,8 @@ def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = N
         padding=adapter.padding, max_images=max_images,
         subset_dir=Path(out if out is not None else Path("runs") / "benchmark") / "subsets",
         metric_options={"score_mode": score_mode, "nms_mode": nms_mode,
-                        "keypoint_score_thr": keypoint_score_thr, "nms_thr": nms_thr})
+                        "keypoint_score_thr": keypoint_score_thr, "nms_thr": nms_thr,
+                        "area_rule": area_rule}, spec=spec)
     fingerprint = weights_fingerprint(model_info)
     folder = RunFolder(out if out is not None else
                        default_run_dir(adapter.name, source.name, fingerprint))
@@ -152,16 +159,19 @@ def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = N
                   "corruptions": names, "severities": sevs,
                   "model_info": model_info, "num_people": len(source.records),
                   "annotation_file": str(source.annotation_file)}, shard)
-    todo = folder.todo(cells, shard)
-    if progress:
-        where = f" shard {shard[0]}/{shard[1]}" if shard else ""
-        print(f"robustpose benchmark: {adapter.name} on {source.name} "
-              f"({len(source.records)} people){where}: {len(todo)} cell(s) to run, "
-              f"{len(folder.done_keys())} done already -> {folder.path}", file=sys.stderr)
-    evaluate_cells(adapter, source, todo, folder, images, flip_test=flip,
-                   batch_size=batch_size, workers=workers, progress=progress,
-                   predictions_dir=folder.path / "predictions" if save_predictions else None,
-                   conventions=conventions, metric=metric)
+    try:  # the claim locked this shard's store: released once its cells are written
+        todo = folder.todo(cells, shard)
+        if progress:
+            where = f" shard {shard[0]}/{shard[1]}" if shard else ""
+            print(f"robustpose benchmark: {adapter.name} on {source.name} "
+                  f"({len(source.records)} people){where}: {len(todo)} cell(s) to run, "
+                  f"{len(folder.done_keys())} done already -> {folder.path}", file=sys.stderr)
+        evaluate_cells(adapter, source, todo, folder, images, flip_test=flip,
+                       batch_size=batch_size, workers=workers, progress=progress,
+                       predictions_dir=folder.path / "predictions" if save_predictions else None,
+                       conventions=conventions, metric=metric)
+    finally:
+        folder.close()
     if from_env:
         _wait_for_all_ranks()
     if shard:

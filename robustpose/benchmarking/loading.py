@@ -3,14 +3,15 @@
 Choices, first match wins: a Python object (PoseModel / callable / adapter); ``onnx`` +
 ``onnx_spec``; ``config`` (a training YAML: architecture, its InferenceSetting (input
 size, flip test, flip shift, refinement), and the checkpoint, by default
-``<output_dir>/best.pt``, whose meta names the codec it was trained with); ``model`` name + ``checkpoint``;
-nothing: the bundled SynthPose model.
+``<output_dir>/best.pt``, whose meta names the codec it was trained with); ``model`` name + ``checkpoint``
+(+ ``extra``: the official ``MODEL.EXTRA`` block, or an official experiment YAML, for a
+width the preset of the name does not have); nothing: the bundled SynthPose model.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 DEFAULT_INPUT_SIZE = (192, 256)  # (width, height): the papers' 256x192
 
@@ -59,13 +60,89 @@ def _load_weights(net: Any, checkpoint: str | os.PathLike, setting: Any, size: A
     return setting, codec
 
 
+def _upper_keys(data: Mapping) -> dict:
+    return {str(k).upper(): v for k, v in data.items()}
+
+
+def _is_file(text: str) -> bool:
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):  # too long for a file name, NUL byte
+        return False
+
+
+def parse_extra(extra: Any) -> tuple[dict | None, tuple[int, int] | None, int | None]:
+    """``--extra`` -> (MODEL.EXTRA block, input size (w, h) or None, num_joints or None).
+
+    ``extra`` is a dict, YAML/JSON text, or the path of a YAML/JSON file holding either the
+    ``MODEL.EXTRA`` block itself or an official experiment config (``MODEL: {EXTRA: ...,
+    IMAGE_SIZE: [w, h], NUM_JOINTS: K}``; its ``IMAGE_SIZE`` and ``NUM_JOINTS`` are read
+    too). Raises a one-line ValueError / FileNotFoundError naming ``--extra``.
+    """
+    import yaml
+
+    if extra is None:
+        return None, None, None
+    where = ""  # inline text; a file: "<path>: "
+    data = extra
+    if isinstance(extra, (str, os.PathLike)):
+        text = str(extra)
+        inline = "\n" in text or text.lstrip().startswith(("{", "["))
+        looks_like_file = isinstance(extra, os.PathLike) or (
+            not inline and text.strip().lower().endswith((".yaml", ".yml", ".json")))
+        if looks_like_file or (not inline and _is_file(text)):
+            if not Path(text).is_file():
+                raise FileNotFoundError(f"{text}: --extra file not found")
+            where = f"{text}: "
+            try:
+                text = Path(text).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ValueError(f"{where}unreadable --extra file ({exc})") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            at = f" at line {mark.line + 1}" if mark is not None else ""
+            raise ValueError(f"{where}--extra is not valid YAML/JSON{at} "
+                             f"({getattr(exc, 'problem', None) or 'parse error'})") from None
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{where}--extra must be a mapping (the official MODEL.EXTRA "
+                         f"block or an experiment YAML), got {type(data).__name__}")
+    top = _upper_keys(data)
+    size = joints = None
+    block: Any = data
+    if "MODEL" in top or "EXTRA" in top:  # an experiment config, or its MODEL block
+        model = top["MODEL"] if "MODEL" in top else data
+        if not isinstance(model, Mapping) or not isinstance(_upper_keys(model).get("EXTRA"),
+                                                            Mapping):
+            raise ValueError(f"{where}--extra has no MODEL.EXTRA block (a mapping)")
+        model = _upper_keys(model)
+        block = model["EXTRA"]
+        if model.get("IMAGE_SIZE") is not None:
+            size = parse_input_size(model["IMAGE_SIZE"])
+        if model.get("NUM_JOINTS") is not None:
+            joints = int(model["NUM_JOINTS"])
+    return dict(block), size, joints
+
+
 def _registry(name: str, checkpoint: str | os.PathLike | None, size: tuple[int, int] | None,
-              device: str, num_joints: int) -> Any:
+              device: str, num_joints: int, extra: Any = None) -> Any:
     from robustpose.codecs import InferenceSetting
     from robustpose.models import create_model
     from robustpose.models.adapters import RegistryAdapter
 
-    model = create_model(name, num_joints=num_joints)
+    block, extra_size, extra_joints = parse_extra(extra)
+    if extra_size is not None and size is not None and tuple(size) != extra_size:
+        raise ValueError(f"--input-size {size[0]}x{size[1]} disagrees with the --extra "
+                         f"config's MODEL.IMAGE_SIZE {extra_size[0]}x{extra_size[1]}")
+    size = size or extra_size
+    num_joints = extra_joints or num_joints
+    try:
+        model = create_model(name, num_joints=num_joints, extra=block)
+    except (TypeError, KeyError, IndexError, AttributeError) as exc:
+        # a value of the right key but the wrong kind (NUM_BLOCKS: 4 instead of [4, 4])
+        raise ValueError(f"--extra: cannot build {name} from this MODEL.EXTRA block "
+                         f"({type(exc).__name__}: {exc})") from None
     setting, codec, label = InferenceSetting(input_size=size or DEFAULT_INPUT_SIZE), None, name
     if checkpoint is not None:
         setting, codec = _load_weights(model, checkpoint, setting, size)
@@ -78,11 +155,17 @@ def resolve_adapter(model: Any = None, checkpoint: str | os.PathLike | None = No
                     onnx: str | os.PathLike | None = None,
                     onnx_spec: str | os.PathLike | None = None, *, device: str = "cpu",
                     input_size: Any = None, num_joints: int = 17,
-                    adapter_options: dict | None = None) -> tuple[Any, dict]:
-    """-> (adapter, facts for the summary: source, checkpoint, config, input size ...)."""
+                    adapter_options: dict | None = None,
+                    extra: Any = None) -> tuple[Any, dict]:
+    """-> (adapter, facts for the summary: source, checkpoint, config, input size ...).
+
+    ``extra`` (with a registry ``model`` name only): see :func:`parse_extra`."""
     from robustpose.models.adapters import OnnxAdapter, as_adapter
 
     size = parse_input_size(input_size)
+    if extra is not None and not isinstance(model, str):
+        raise ValueError("--extra goes with --model NAME (a --config carries its own "
+                         "MODEL.EXTRA)")
     if model is not None and not isinstance(model, str):
         options = dict(adapter_options or {})
         if size is not None:
@@ -115,9 +198,12 @@ def resolve_adapter(model: Any = None, checkpoint: str | os.PathLike | None = No
                                   device=device, codec=codec)
         return adapter, {"source": "config", "config": str(config), "checkpoint": str(ckpt)}
     if model is not None:
-        adapter = _registry(model, checkpoint, size, device, num_joints)
-        return adapter, {"source": "registry", "checkpoint": None if checkpoint is None
-                         else str(checkpoint)}
+        adapter = _registry(model, checkpoint, size, device, num_joints, extra)
+        info = {"source": "registry", "checkpoint": None if checkpoint is None
+                else str(checkpoint)}
+        if extra is not None:  # the architecture actually built (preset + block)
+            info["extra"] = dict(getattr(adapter.model, "config", {}) or {})
+        return adapter, info
     if checkpoint is not None:
         raise ValueError("--checkpoint needs --model NAME (or --config YAML)")
     adapter, _ = _bundled(device)

@@ -12,16 +12,34 @@ again (records are appended only once a cell is complete).
 >>> folder.append(record)                               # doctest: +SKIP
 >>> card = folder.finalize()                            # doctest: +SKIP
 
-:meth:`RunFolder.claim` is the single way in for a command that writes: the later
-exclusive lock of a folder belongs there. Commands other than ``benchmark`` (attacks,
-stability) reuse the folder with their own settings and cells.
+:meth:`RunFolder.claim` is the single way in for a command that writes: it takes an
+exclusive lock on this shard's store (``results.jsonl.lock``, or
+``results.shard-I-of-N.jsonl.lock``) for the folder object's lifetime (until
+:meth:`RunFolder.close`, the end of a ``with`` block, or the process's exit), so a second
+process on the same ``--out`` and shard is refused at once with one line naming the
+holder's pid; a different ``--shard`` runs beside it. Commands other than ``benchmark``
+(attacks, stability) reuse the folder with their own settings and cells.
+
+The lock is a POSIX record lock (``fcntl.lockf``), not ``flock``: a forked DataLoader
+worker inherits an ``flock`` lock and would keep the folder locked after its main process
+was killed; a record lock belongs to the process alone and goes with it however it ends.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
+import socket
+import time
+import weakref
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
+
+try:
+    import fcntl
+except ImportError:  # not POSIX (Windows): no lock, one process per folder is the user's care
+    fcntl = None  # type: ignore[assignment]
 
 from robustpose.benchmarking.cells import Cell, select_shard
 from robustpose.utils.io import atomic_write_text
@@ -36,6 +54,7 @@ class RunFolder:
 
     Records are read from disk once and cached; :meth:`append` invalidates the cache and
     :meth:`refresh` re-reads explicitly (another process's shard may have written).
+    A claimed folder holds its shard's lock until :meth:`close` (also a context manager).
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
@@ -43,9 +62,42 @@ class RunFolder:
         self._settings: dict | None = None
         self._records: list[dict] | None = None
         self._store: Any = None     # this process's ResultsStore, set by claim()
+        self._locks: list[str] = []  # lock files this object holds (released by close())
+        self._release = weakref.finalize(self, _release_locks, self._locks)
 
     def __repr__(self) -> str:
         return f"RunFolder({str(self.path)!r})"
+
+    def __enter__(self) -> "RunFolder":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- the lock ------------------------------------------------------------------
+    def lock_path(self, shard: tuple[int, int] | None = None) -> Path:
+        """The lock file of one shard's store (``<store file name>.lock``)."""
+        store = self.store_path(shard)
+        return store.with_name(store.name + ".lock")
+
+    def close(self) -> None:
+        """Release this object's lock (the store stays as it is); claim() again to write."""
+        _release_locks(self._locks)
+        self._store = None
+
+    def _lock(self, shard: tuple[int, int] | None) -> None:
+        lock = self.lock_path(shard)
+        if _key(lock) in self._locks:
+            return
+        label = None if shard is None or shard[1] == 1 else f"{shard[0]}/{shard[1]}"
+        if not _acquire(lock, {"pid": os.getpid(), "host": socket.gethostname(),
+                               "shard": label, "since": _now()}):
+            holder = _holder_text(lock)
+            other = " (a different --shard may run beside it)" if label else ""
+            raise ValueError(f"{self.path}: in use by {holder}, writing "
+                             f"{self.store_path(shard).name}; wait for it to end or use "
+                             f"another --out{other}")
+        self._locks.append(_key(lock))
 
     # -- settings ------------------------------------------------------------------
     @property
@@ -53,25 +105,32 @@ class RunFolder:
         return self.path / RUN_FILE
 
     def claim(self, settings: dict, shard: tuple[int, int] | None = None) -> "RunFolder":
-        """Write ``run.json`` on the first run; refuse a rerun whose settings differ.
+        """Lock this shard's store, write ``run.json`` on the first run; refuse a rerun
+        whose settings differ.
 
-        ``shard`` (i, n) picks this process's results store. Returns ``self``.
+        ``shard`` (i, n) picks this process's results store. Returns ``self``. Raises a
+        one-line ValueError naming the holder's pid when another process holds the lock.
         """
         path = self.settings_file
         settings = json.loads(json.dumps(settings))  # as run.json gives it back (lists, str keys)
-        if path.exists():
-            old = self._read_settings()
-            diff = [k for k in CLAIM_KEYS if old.get(k) != settings.get(k)]
-            if diff:
-                where, was, asked = _first_difference(old.get(diff[0]), settings.get(diff[0]),
-                                                      diff[0])
-                raise ValueError(f"{self.path}: holds a run with other {', '.join(diff)} "
-                                 f"({where} {was!r}, asked {asked!r}); use another --out")
-            self._settings = old
-        else:
-            self.path.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(path, json.dumps(settings, indent=2, sort_keys=True))
-            self._settings = settings
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._lock(shard)  # before run.json: two first runs must not both write it
+        try:
+            if path.exists():
+                old = self._read_settings()
+                diff = [k for k in CLAIM_KEYS if old.get(k) != settings.get(k)]
+                if diff:
+                    where, was, asked = _first_difference(old.get(diff[0]),
+                                                          settings.get(diff[0]), diff[0])
+                    raise ValueError(f"{self.path}: holds a run with other {', '.join(diff)} "
+                                     f"({where} {was!r}, asked {asked!r}); use another --out")
+                self._settings = old
+            else:
+                atomic_write_text(path, json.dumps(settings, indent=2, sort_keys=True))
+                self._settings = settings
+        except BaseException:
+            self.close()
+            raise
         from robustpose.evaluation import ResultsStore
 
         self._store = ResultsStore(self.store_path(shard))
@@ -178,6 +237,94 @@ def _first_difference(old: Any, new: Any, where: str) -> tuple[str, Any, Any]:
             if old.get(key) != new.get(key):
                 return _first_difference(old.get(key), new.get(key), f"{where}.{key}")
     return where, old, new
+
+
+# -- process-wide lock table -----------------------------------------------------------
+#: lock file -> [descriptor, claims] held by THIS process. POSIX record locks are per
+#: process: a second claim in the same process shares the first one's lock, and the
+#: lock file must never be opened and closed elsewhere in the process while it is held
+#: (closing any descriptor of the file drops the process's lock on it).
+_HELD: dict[str, list[int]] = {}
+
+
+def _key(lock: Path) -> str:
+    """One name per lock file (``runs/x`` and ``/abs/runs/x`` are the same lock)."""
+    return os.path.realpath(lock)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _acquire(lock: Path, holder: dict) -> bool:
+    """Take (or share, within this process) the exclusive lock on ``lock``; write
+    ``holder`` into it. False when another process holds it."""
+    key = _key(lock)
+    if key in _HELD:
+        _HELD[key][1] += 1
+        return True
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    if fcntl is not None:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)  # this process held no lock on the file: closing drops nothing
+            if exc.errno in (errno.EACCES, errno.EAGAIN):
+                return False
+            raise
+    data = (json.dumps(holder, sort_keys=True) + "\n").encode("utf-8")
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, data, 0)
+    _HELD[key] = [fd, 1]
+    return True
+
+
+def _release_locks(held: list[str]) -> None:
+    """Give back every lock in ``held`` (emptied); the last claim of one closes it."""
+    while held:
+        key = held.pop()
+        entry = _HELD.get(key)
+        if entry is None:
+            continue
+        entry[1] -= 1
+        if entry[1] <= 0:
+            del _HELD[key]
+            os.close(entry[0])  # closing drops the record lock
+
+
+def lock_holder(lock: str | os.PathLike) -> dict | None:
+    """What a lock file says of its holder (``pid``, ``host``, ``shard``, ``since``), or
+    None when it says nothing readable. Safe while this process holds the lock."""
+    key = _key(Path(lock))
+    if key in _HELD:
+        data = os.pread(_HELD[key][0], 4096, 0)
+    else:
+        try:
+            data = Path(lock).read_bytes()
+        except OSError:
+            return None
+    try:
+        holder = json.loads(data.decode("utf-8"))
+    except ValueError:  # being written (the holder just took it) or damaged
+        return None
+    return holder if isinstance(holder, dict) else None
+
+
+def _holder_text(lock: Path, wait_s: float = 1.0) -> str:
+    """'pid 123 (shard 0/2) on host, since ...': the holder of a lock another process
+    holds. A holder that has just taken the lock may not have written itself yet: retried
+    briefly."""
+    deadline = time.monotonic() + wait_s
+    holder = lock_holder(lock)
+    while (holder is None or holder.get("pid") is None) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        holder = lock_holder(lock)
+    if not holder or holder.get("pid") is None:
+        return "another process (pid unknown)"
+    shard = f" (shard {holder['shard']})" if holder.get("shard") else ""
+    host = f" on {holder['host']}" if holder.get("host") else ""
+    since = f", since {holder['since']}" if holder.get("since") else ""
+    return f"pid {holder['pid']}{shard}{host}{since}"
 
 
 def finalize_run(run_dir: str | os.PathLike, plots: bool = True) -> dict:

@@ -25,7 +25,8 @@ from typing import Any, Callable
 
 DATASETS = ("synth", "coco", "mpii", "ochuman", "crowdpose", "coco-format")
 #: the OKS AP metric's person-score / NMS settings a run may choose (mmpose CocoMetric names)
-METRIC_OPTIONS = ("score_mode", "nms_mode", "keypoint_score_thr", "nms_thr")
+#: and the GT area rule (``area_rule``: json | bbox | crowdpose)
+METRIC_OPTIONS = ("score_mode", "nms_mode", "keypoint_score_thr", "nms_thr", "area_rule")
 
 _LAYOUTS: dict[str, tuple[list[str], list[str]]] = {
     # dataset: (annotation candidates, image-root candidates) relative to --data-root
@@ -79,27 +80,63 @@ def _synth_files(data_root: Path | None) -> tuple[Path, Path]:
     return folder / "annotations.json", folder / "images"
 
 
+def _write_if_changed(out: Path, text: str) -> Path:
+    from robustpose.utils.io import atomic_write_text
+
+    if not out.is_file() or out.read_text(encoding="utf-8") != text:
+        atomic_write_text(out, text)
+    return out
+
+
 def _subset_annotations(ann_file: Path, max_images: int, subset_dir: Any) -> Path:
     """A copy of a COCO annotation file with only its first ``max_images`` images (by id)."""
     import json
 
     from robustpose.data.records import read_json
-    from robustpose.utils.io import atomic_write_text
 
     if max_images < 1:
         raise ValueError(f"max_images must be >= 1, got {max_images}")
     data = read_json(ann_file)
-    keep = sorted(img["id"] for img in data.get("images", []))[:max_images]
+    ids = [img["id"] for img in data.get("images", []) if isinstance(img, dict) and "id" in img]
+    if len(set(ids)) != len(ids):  # named here: the loader would name the subset file
+        twice = next(i for n, i in enumerate(ids) if i in ids[:n])
+        raise ValueError(f"duplicate image id {twice} in {ann_file}")
+    keep = sorted(ids)[:max_images]
     kept = set(keep)
-    subset = dict(data, images=[i for i in data["images"] if i["id"] in kept],
+    # an entry without an id stays: the loader refuses it with its own message
+    subset = dict(data, images=[i for i in data["images"]
+                                if not isinstance(i, dict) or "id" not in i or i["id"] in kept],
                   annotations=[a for a in data.get("annotations", [])
                                if a.get("image_id") in kept])
     out_dir = Path(subset_dir) if subset_dir is not None else Path(ann_file).parent
-    out = out_dir / f"{Path(ann_file).stem}.first{max_images}.json"
-    text = json.dumps(subset)
-    if not out.is_file() or out.read_text(encoding="utf-8") != text:
-        atomic_write_text(out, text)
-    return out
+    return _write_if_changed(out_dir / f"{Path(ann_file).stem}.first{max_images}.json",
+                             json.dumps(subset))
+
+
+def _subset_detections(det_file: Path, ann_file: Path, subset_file: Path) -> Path:
+    """A copy of a detections json without the boxes of the images ``subset_file`` left out.
+
+    Only boxes of images that are in ``ann_file`` but not in the subset are dropped: an
+    entry naming an image of neither (or a malformed entry) stays, so the loader still
+    refuses it with its one-line message."""
+    import json
+
+    from robustpose.data.records import read_json
+
+    dets = read_json(det_file, "detections file")
+    if not isinstance(dets, list):
+        raise ValueError(f"{det_file}: detections must be a COCO results list")
+    every = {img.get("id") for img in read_json(ann_file).get("images", [])}
+    kept = {img.get("id") for img in read_json(subset_file).get("images", [])}
+    dropped = every - kept
+
+    def keep(det: Any) -> bool:
+        return not (isinstance(det, dict) and det.get("image_id") in dropped)
+
+    subset = [d for d in dets if keep(d)]
+    stem = subset_file.name[:-len(".json")]  # '<annotations>.firstN'
+    return _write_if_changed(subset_file.with_name(f"{stem}.dets-{Path(det_file).stem}.json"),
+                             json.dumps(subset))
 
 
 def resolve_source(dataset: str = "synth", data_root: str | os.PathLike | None = None,
@@ -107,11 +144,16 @@ def resolve_source(dataset: str = "synth", data_root: str | os.PathLike | None =
                    detections: str | os.PathLike | None = None, *,
                    input_size: tuple[int, int] = (192, 256), padding: float = 1.25,
                    max_images: int | None = None, subset_dir: str | os.PathLike | None = None,
-                   metric_options: dict[str, Any] | None = None) -> DataSource:
+                   metric_options: dict[str, Any] | None = None,
+                   spec: str | None = None) -> DataSource:
     """Load the records of ``dataset`` for a model with ``input_size`` (w, h) and ``padding``.
 
+    ``spec``: the keypoint preset (``--spec``, e.g. ``onehand10k``) for a COCO-format set;
+    default: :func:`robustpose.data.spec_for_annotations` picks it from the json.
+
     ``max_images`` keeps the first N images (by id) of a COCO-format set: their annotations
-    are written to ``subset_dir`` so the metric scores exactly those images.
+    (and, with ``detections``, those images' boxes) are written to ``subset_dir`` so the
+    metric scores exactly those images.
     ``metric_options``: keyword arguments of :class:`~robustpose.evaluation.CocoKeypointMetric`
     among :data:`METRIC_OPTIONS` (``None`` values mean the default); refused for ``mpii``.
     """
@@ -124,6 +166,8 @@ def resolve_source(dataset: str = "synth", data_root: str | os.PathLike | None =
     if unknown:
         raise ValueError(f"unknown metric option {unknown[0]!r}; choose from "
                          f"{', '.join(METRIC_OPTIONS)}")
+    if dataset == "crowdpose":  # CrowdPose's own evaluation scales OKS by 0.53 * w * h
+        options.setdefault("area_rule", "crowdpose")
     if dataset == "mpii" and options:
         raise ValueError(f"{', '.join(sorted(options))}: OKS AP options; dataset mpii is "
                          "scored by PCKh, which has no person score or NMS")
@@ -143,13 +187,19 @@ def resolve_source(dataset: str = "synth", data_root: str | os.PathLike | None =
         image_root = _first_existing(base, layout[1], "image folder", dataset)
         name = f"{dataset}:{(root or ann_file.parent).resolve().name}"
     if dataset == "mpii":
+        if spec not in (None, "mpii"):
+            raise ValueError(f"--spec {spec}: dataset mpii uses the mpii keypoint set")
         return _mpii_source(ann_file, image_root, name, input_size, padding, max_images)
+    det_file = detections
     if max_images is not None:
+        full = ann_file
         ann_file = _subset_annotations(ann_file, int(max_images), subset_dir)
         name += f"[:{int(max_images)}]"
+        if detections is not None:  # the boxes of the images left out go too
+            det_file = _subset_detections(Path(detections), full, ann_file)
 
     aspect = input_size[0] / input_size[1]
-    records, spec = load_coco_records(ann_file, image_root, detections=detections,
+    records, spec = load_coco_records(ann_file, image_root, spec=spec, detections=det_file,
                                       aspect_ratio=aspect, padding=padding)
     records = sorted(records, key=lambda r: str(r.image_id))  # one image's people together
     boxes = f"detector: {Path(detections).name}" if detections is not None else "ground truth"

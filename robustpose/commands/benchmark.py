@@ -19,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--onnx", help="ONNX model file (needs the onnx extra)")
     model.add_argument("--onnx-spec", help="YAML/JSON spec of the ONNX model's input and output")
     model.add_argument("--input-size", help="crop WIDTHxHEIGHT for --model (default 192x256)")
+    model.add_argument("--extra", help="for --model: the official MODEL.EXTRA block as YAML/JSON "
+                       "text, or an official experiment YAML (its MODEL.EXTRA, IMAGE_SIZE, "
+                       "NUM_JOINTS are used)")
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", default="synth", choices=DATASETS)
     data.add_argument("--data-root", help="dataset root folder")
@@ -30,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="-C folder layout: robustpose (ROOT/name/1..5/rel path) or advmix "
                       "(ROOT/name/0..4/file name)")
     data.add_argument("--max-images", type=int, help="only the first N images (smoke runs)")
+    data.add_argument("--spec", help="keypoint preset of a COCO-format set (e.g. rhd, "
+                      "onehand10k; default: picked from the json's keypoint names, docs/data.md)")
     run = parser.add_argument_group("run")
     run.add_argument("--corruptions", default="benchmark",
                      help="benchmark (15), all (19), validation (4), a family, or names a,b,c")
@@ -49,6 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="threshold of the bbox_keypoint mean (default 0.2)")
     metric.add_argument("--nms-thr", type=float,
                         help="OKS-NMS drops a person with OKS > this to a better one (default 0.9)")
+    metric.add_argument("--area-rule", choices=("json", "bbox", "crowdpose"),
+                        help="GT area that scales OKS: json (the json's area), bbox (w*h of the "
+                        "GT box), crowdpose (0.53*w*h; default for --dataset crowdpose and "
+                        "CrowdPose's keypoints); default: the set's own rule")
     run.add_argument("--batch-size", type=int, default=32)
     run.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
     run.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
@@ -59,7 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--save-predictions", action="store_true",
                      help="write the COCO results json of every cell")
     run.add_argument("--no-plots", action="store_true")
-    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--quiet", action="store_true",
+                     help="no progress bars (drawn only when stderr is a terminal; the line "
+                     "per finished cell is printed either way)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,11 +93,13 @@ def run(args: argparse.Namespace) -> int:
                              flip_test=args.flip_test, score_mode=args.score_mode,
                              nms_mode=args.nms_mode,
                              keypoint_score_thr=args.keypoint_score_thr, nms_thr=args.nms_thr,
+                             area_rule=args.area_rule,
                              batch_size=args.batch_size,
                              workers=args.workers, device=args.device, seed=args.seed,
                              out=args.out, shard=parse_shard(args.shard),
                              save_predictions=args.save_predictions,
-                             max_images=args.max_images, input_size=args.input_size,
+                             max_images=args.max_images, spec=args.spec, input_size=args.input_size,
+                             extra=args.extra,
                              plots=not args.no_plots, progress=not args.quiet,
                              print_table=True)
     except ImportError as exc:  # the onnx extra missing: one line naming it

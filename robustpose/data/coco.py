@@ -2,7 +2,9 @@
 
 Ground-truth boxes follow HRNet's ``_load_coco_keypoint_annotation_kernal``: crowd
 annotations are skipped, boxes are clipped to the image (``clean_bbox``) and dropped when
-empty or of zero area, and persons whose keypoints are all zero are dropped. COCOeval
+empty or of zero area, and persons whose keypoints are all zero are dropped. A box with a
+negative or zero width/height in the json (HRNet would crop 0 x 0 pixels from it) is
+skipped with one warning line naming the annotation ids; duplicate image ids are refused. COCOeval
 ignores those persons for keypoints anyway (``ignore = num_keypoints == 0``); pass
 ``keep_unlabeled=True`` to keep them (keypoints all zero, target weight 0).
 Detector boxes (COCO results json) keep the raw box and score; ``score >= det_score_thr``.
@@ -10,39 +12,50 @@ Detector boxes (COCO results json) keep the raw box and score; ``score >= det_sc
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from ..geometry import box_to_center_scale
-from .images import resolve_under_root
+from .images import ImageReadError, resolve_under_root
 from .records import PersonRecord, finite_box, read_json
-from .specs import KeypointSpec, _PRESETS, spec_from_category
+from .specs import KEYPOINT_ALIASES, KeypointSpec, resolve_spec
 
-__all__ = ["load_coco_records", "guess_spec"]
+__all__ = ["load_coco_records", "guess_spec", "spec_for_annotations", "check_image_size"]
 
-
-#: Name variants of the same keypoint across releases (CrowdPose's json says "head").
-_ALIASES = {"head": "top_head"}
+_ALIASES = KEYPOINT_ALIASES  # the old private name
 
 
 def guess_spec(category: dict, sigmas: Sequence[float] | None = None,
-               source: str = "annotation file") -> KeypointSpec:
-    """The preset whose keypoint names equal the category's, else one built from it."""
-    names = [str(n) for n in category.get("keypoints") or []]
-    canonical = [_ALIASES.get(n, n) for n in names]
-    for key, make in _PRESETS.items():
-        preset = make()
-        if preset.keypoint_names == canonical and key != "ochuman":
-            if sigmas is not None:
-                return KeypointSpec(preset.name, preset.keypoint_names, preset.flip_pairs,
-                                    sigmas, preset.skeleton, preset.upper_body_ids)
-            return preset
-    try:
-        return spec_from_category(category, sigmas)
-    except ValueError as exc:
-        raise ValueError(f"{source}: {exc}") from None
+               source: str = "annotation file", *, spec: str | KeypointSpec | None = None,
+               known_name: str | None = None) -> KeypointSpec:
+    """The spec of a json category: :func:`~robustpose.data.specs.resolve_spec` (a preset
+    matched by names in order, the set's ``known_name`` where names are shared, else one
+    built from the category + ``sigmas``)."""
+    return resolve_spec(category, spec, sigmas, known_name, source)
+
+
+def dataset_description(data: Any) -> str | None:
+    """The json's ``info.description`` (mmpose conversions say "RHD", "OneHand10K", ...)."""
+    info = data.get("info") if isinstance(data, dict) else None
+    desc = info.get("description") if isinstance(info, dict) else None
+    return str(desc) if desc is not None else None
+
+
+def spec_for_annotations(data: dict, spec: str | KeypointSpec | None = None,
+                         sigmas: Sequence[float] | None = None, source: str = "annotation file",
+                         category: dict | None = None,
+                         category_id: int | None = None) -> KeypointSpec:
+    """The keypoint spec of a loaded COCO-format json: its keypoint category (``category``,
+    else by ``category_id``, else ``person``, else the first with keypoints) resolved by
+    :func:`~robustpose.data.specs.resolve_spec` with the json's ``info.description`` as
+    the set's known name. ``load_coco_records``, ``robustpose evaluate`` and the benchmark
+    all resolve through here."""
+    if category is None:
+        category = _keypoint_category(data, source, category_id)
+    return resolve_spec(category, spec, sigmas, dataset_description(data), source)
 
 
 def _keypoint_category(data: dict, source: str, category_id: int | None) -> dict:
@@ -93,7 +106,7 @@ def _clean_bbox(box: np.ndarray, width: float, height: float) -> np.ndarray | No
 
 
 def load_coco_records(annotation_file: str | os.PathLike, image_root: str | os.PathLike,
-                      spec: KeypointSpec | None = None,
+                      spec: KeypointSpec | str | None = None,
                       detections: str | os.PathLike | list | None = None,
                       det_score_thr: float = 0.0, *, aspect_ratio: float,
                       padding: float = 1.25, sigmas: Sequence[float] | None = None,
@@ -101,8 +114,10 @@ def load_coco_records(annotation_file: str | os.PathLike, image_root: str | os.P
                       category_id: int | None = None) -> tuple[list[PersonRecord], KeypointSpec]:
     """Person records of a COCO-format keypoint file, with GT or detector boxes.
 
-    - ``spec``: the keypoint layout; default: the preset whose names match the json
-      category (COCO / CrowdPose / RHD), else built from the category + ``sigmas``.
+    - ``spec``: the keypoint layout, a KeypointSpec or a preset name (``--spec``); default:
+      :func:`spec_for_annotations` (the preset whose names match the json category in
+      order; where several presets share the names, as the 21 hand names do, the json's
+      ``info.description`` must name one; else built from the category + ``sigmas``).
     - ``detections``: a COCO results json (path or loaded list) of person boxes
       ``{image_id, category_id, bbox, score}``; records then carry ``keypoints=None``.
     - ``aspect_ratio`` (required): the model's input width / height (192/256 for 256x192,
@@ -112,7 +127,8 @@ def load_coco_records(annotation_file: str | os.PathLike, image_root: str | os.P
     Records are ordered by image id (as ``COCO.getImgIds``) then annotation order; detector
     records keep the file's order. Raises one-line ``ValueError``/``FileNotFoundError``
     naming the file for: unreadable json, keypoint count not matching the category, file
-    names leaving ``image_root``, detections of unknown images, no records at all.
+    names leaving ``image_root``, duplicate image ids, detections of unknown images, no
+    records at all.
     """
     source = str(annotation_file)
     try:
@@ -126,8 +142,8 @@ def load_coco_records(annotation_file: str | os.PathLike, image_root: str | os.P
     if not isinstance(data, dict) or "images" not in data:
         raise ValueError(f"{source}: not a COCO keypoint file (no 'images' list)")
     category = _keypoint_category(data, source, category_id)
-    if spec is None:
-        spec = guess_spec(category, sigmas, source)
+    if not isinstance(spec, KeypointSpec):
+        spec = spec_for_annotations(data, spec, sigmas, source, category=category)
     k = spec.num_keypoints
     n_names = len(category.get("keypoints") or [])
     if n_names and n_names != k:
@@ -137,10 +153,14 @@ def load_coco_records(annotation_file: str | os.PathLike, image_root: str | os.P
     root = Path(image_root)
 
     images: dict[Any, dict] = {}
-    for img in data["images"]:
+    entry_of: dict[Any, int] = {}
+    for index, img in enumerate(data["images"]):
         if "id" not in img or "file_name" not in img:
             raise ValueError(f"{source}: image entry {img!r:.80} lacks 'id' or 'file_name'")
-        images[img["id"]] = img
+        if img["id"] in images:
+            raise ValueError(f"duplicate image id {img['id']} in {source} (image entries "
+                             f"{entry_of[img['id']]} and {index})")
+        images[img["id"]], entry_of[img["id"]] = img, index
     paths = {i: resolve_under_root(root, img["file_name"], source) for i, img in images.items()}
 
     def make(img_id: Any, box: np.ndarray, score: float, kpts: np.ndarray | None, area: float,
@@ -187,6 +207,7 @@ def load_coco_records(annotation_file: str | os.PathLike, image_root: str | os.P
             raise ValueError(f"{source}: annotation {ann.get('id')} refers to unknown image_id "
                              f"{ann.get('image_id')}")
         by_image[ann["image_id"]].append(ann)
+    bad_boxes: list[Any] = []  # annotation ids whose box has no positive width and height
     for img_id in sorted(images):
         img = images[img_id]
         width, height = float(img.get("width", np.inf)), float(img.get("height", np.inf))
@@ -195,8 +216,14 @@ def load_coco_records(annotation_file: str | os.PathLike, image_root: str | os.P
                 continue
             ann_src = f"{source}: annotation {ann.get('id')}"
             kpts = _parse_keypoints(ann.get("keypoints", []), k, source, ann.get("id"))
-            box = _clean_bbox(finite_box(ann.get("bbox"), ann_src), width, height)
-            area = float(ann.get("area", 0.0 if box is None else box[2] * box[3]))
+            raw_box = finite_box(ann.get("bbox"), ann_src)
+            if raw_box[2] <= 0 or raw_box[3] <= 0:  # HRNet would crop 0 x 0 pixels
+                bad_boxes.append(ann.get("id"))
+                continue
+            box = _clean_bbox(raw_box, width, height)
+            # no 'area': CrowdPose's rule (0.53 * w * h, as its evaluator), else w * h
+            area = float(ann.get("area", 0.0 if box is None else box[2] * box[3] *
+                                 (0.53 if spec.name == "crowdpose" else 1.0)))
             if box is None or area <= 0:
                 continue
             if kpts.max() == 0 and not keep_unlabeled:
@@ -204,6 +231,30 @@ def load_coco_records(annotation_file: str | os.PathLike, image_root: str | os.P
             records.append(make(img_id, box, 1.0, kpts, area,
                                 {"source": "gt", "ann_id": ann.get("id"),
                                  "num_keypoints": int((kpts[:, 2] > 0).sum())}))
+    if bad_boxes:
+        shown = ", ".join(str(i) for i in bad_boxes[:5]) + (" ..." if len(bad_boxes) > 5 else "")
+        _warn(f"{source}: skipped {len(bad_boxes)} annotation(s) whose bbox has a negative or "
+              f"zero width/height (annotation id {shown}); they count as missed people")
     if not records:
         raise ValueError(f"{source}: no person with keypoints (empty dataset)")
     return records, spec
+
+
+def _warn(message: str) -> None:
+    """One ``robustpose: warning: ...`` line on stderr (data problems the run survives)."""
+    print(f"robustpose: warning: {message}", file=sys.stderr)
+
+
+def check_image_size(image: np.ndarray, record: PersonRecord) -> None:
+    """Refuse an image smaller than the width x height its annotation file states (a resized
+    copy: every annotation would point past it). Raises :class:`ImageReadError` naming the
+    file, so a benchmark skips and records it like any unreadable image."""
+    stated = (record.extra or {}).get("image_size") or (None, None)
+    try:
+        want_w, want_h = (int(v) for v in stated)
+    except (TypeError, ValueError):  # the json states no size: nothing to compare with
+        return
+    height, width = image.shape[:2]
+    if width < want_w or height < want_h:
+        raise ImageReadError(record.image_path, f"image is {width}x{height} but its "
+                             f"annotation file states {want_w}x{want_h} (a resized copy?)")

@@ -20,6 +20,7 @@ from ..codecs.gaussian import GaussianHeatmap
 from ..geometry import PIXEL_STD, affine_transform_points, crop_image, fliplr_keypoints
 from ..utils.seeding import rng_from
 from .augment import TopDownAugment
+from .coco import check_image_size
 from .images import ImageReadError, load_image
 from .records import PersonRecord
 from .specs import KeypointSpec
@@ -94,6 +95,7 @@ class TopDownDataset(Dataset):
             image = transform.load(record)
         else:
             image = load_image(record.image_path)
+            check_image_size(image, record)  # smaller than its json says: skipped, named
             if transform is not None:
                 image = transform(image, record)
         if transform is not None:

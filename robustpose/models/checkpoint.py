@@ -43,11 +43,44 @@ def _numpy_globals() -> list[Any]:
     return allowed
 
 
+#: how a ``torch.save`` file begins: a zip archive (PyTorch >= 1.6) or a pickle of protocol
+#: >= 2 (the legacy format and plain pickles)
+_ZIP_MAGIC = b"PK\x03\x04"
+_PICKLE_PROTO = b"\x80"
+
+
+def _not_a_checkpoint(path: Path) -> str | None:
+    """Why the file cannot be a ``torch.save`` file (from its first bytes), or None.
+
+    Checked before unpickling: a text file (a YAML config, a README) given as the
+    checkpoint otherwise reads as protocol-0 pickle opcodes and is reported as "pickled
+    Python objects"."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+    except OSError as exc:
+        return f"cannot read it ({exc.strerror or exc})"
+    if not head:
+        return "an empty file"
+    if head.startswith(_ZIP_MAGIC) or head.startswith(_PICKLE_PROTO):
+        return None
+    controls = sum(b < 32 and b not in (9, 10, 13) for b in head)
+    if controls == 0:  # no NUL or control bytes: text
+        start = head[:40].decode("utf-8", errors="replace").splitlines()[0]
+        return f"text file? it starts with {start!r}"
+    return f"unknown format, starts with bytes {head[:8].hex(' ')}; torch.save writes a zip archive"
+
+
 def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
-    """``torch.load(path, weights_only=True)`` with one-line errors naming the file."""
+    """``torch.load(path, weights_only=True)`` with one-line errors naming the file
+    (missing, not a ``torch.save`` file (text, empty, other format), damaged, or holding
+    pickled objects other than tensors / plain containers / numpy arrays)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint file not found")
+    why = _not_a_checkpoint(path)
+    if why is not None:
+        raise ValueError(f"{path}: not a readable PyTorch checkpoint ({why})")
     try:
         with torch.serialization.safe_globals(_numpy_globals()):
             return torch.load(path, map_location=map_location, weights_only=True)

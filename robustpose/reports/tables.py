@@ -45,7 +45,8 @@ def metric_settings_text(card: dict) -> str | None:
     """The OKS AP metric's person-score and NMS settings of a card, in one phrase, e.g.
     ``score_mode bbox_keypoint (keypoint_score_thr 0.2), nms_mode oks_nms (nms_thr 0.9)``;
     None for a metric without them (PCKh). Cards written before these names existed
-    (``rescore`` / ``use_nms`` / ``vis_thr``) are read too."""
+    (``rescore`` / ``use_nms`` / ``vis_thr``) are read too. ``, area_rule crowdpose`` (or
+    ``bbox``) follows when the GT area was not the json's own."""
     settings = (card.get("conventions") or {}).get("metric_settings") or {}
     score_mode = settings.get("score_mode")
     if score_mode is None and "rescore" in settings:
@@ -62,6 +63,8 @@ def metric_settings_text(card: dict) -> str | None:
     text += f", nms_mode {nms_mode}"
     if nms_mode == "oks_nms" and settings.get("nms_thr") is not None:
         text += f" (nms_thr {settings['nms_thr']:g})"
+    if settings.get("area_rule") not in (None, "json"):  # GT area not the json's (CrowdPose)
+        text += f", area_rule {settings['area_rule']}"
     return text
 
 
