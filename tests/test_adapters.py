@@ -206,3 +206,33 @@ def test_every_adapter_carries_one_inference_setting(blazepose):
         from robustpose.codecs import GaussianHeatmap
         RegistryAdapter(create_model("deeppose_resnet18"), (64, 64),
                         codec=GaussianHeatmap((64, 64), (16, 16)))
+
+
+
+def test_model_name_with_checkpoint_decodes_with_the_saved_setting_and_codec(tmp_path):
+    """`--model NAME --checkpoint best.pt` decodes with the InferenceSetting and codec block
+    saved in the file's meta (what the trainer writes); another `--input-size` keeps the
+    decoding choices with that size's default codec; a file without them gets defaults."""
+    from robustpose.benchmarking.loading import resolve_adapter
+    from robustpose.codecs import GaussianHeatmap, InferenceSetting, UnbiasedHeatmap
+    from robustpose.models import create_model, save_checkpoint
+
+    extra = {"NUM_DECONV_FILTERS": [8, 8, 8]}
+    model = create_model("shufflenetv2", num_joints=17, extra=extra)
+    setting = InferenceSetting(input_size=(96, 128), heatmap_size=(24, 32), flip_shift=False,
+                               refine="dark", dark_kernel=5)
+    codec = UnbiasedHeatmap((96, 128), (24, 32), refine="dark", blur_kernel=5)
+    saved = save_checkpoint(model, tmp_path / "best.pt",
+                            meta={"inference": setting.to_dict(), "codec": codec.config()})
+
+    adapter, _ = resolve_adapter("shufflenetv2", saved, extra=extra)
+    assert adapter.inference == setting
+    assert isinstance(adapter.codec, UnbiasedHeatmap) and adapter.codec.config() == codec.config()
+
+    resized, _ = resolve_adapter("shufflenetv2", saved, extra=extra, input_size="128x128")
+    assert resized.inference.input_size == (128, 128) and resized.inference.refine == "dark"
+    assert isinstance(resized.codec, GaussianHeatmap) and resized.codec.input_size == (128, 128)
+
+    plain, _ = resolve_adapter("shufflenetv2", save_checkpoint(model, tmp_path / "plain.pt"),
+                               extra=extra)
+    assert plain.inference == InferenceSetting(input_size=(192, 256))
