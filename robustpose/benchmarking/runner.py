@@ -11,12 +11,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from robustpose.benchmarking.cells import Cell
-from robustpose.benchmarking.stream import CellBatches, CellImages, CellStream, collate_cell_batch
-from robustpose.utils.processes import loader_worker_options
+from robustpose.benchmarking.stream import CellImages, cell_loader
 from robustpose.utils.progress import show_progress
 
 
@@ -34,13 +32,7 @@ def evaluate_cells(adapter: Any, source: Any, cells: Sequence[Cell], store: Any,
     if not cells:
         return []
     model_name = adapter.name
-    stream = CellStream(cells, source.records, source.spec, adapter.input_size, images,
-                        image_root=source.image_root)
-    loader = DataLoader(stream, batch_sampler=CellBatches(len(cells), len(source.records),
-                                                          batch_size),
-                        num_workers=max(0, int(workers)), collate_fn=collate_cell_batch,
-                        prefetch_factor=2 if workers > 0 else None,
-                        **loader_worker_options(workers))
+    loader = cell_loader(cells, source, adapter.input_size, images, batch_size, workers)
     bars = show_progress(progress)
     cell_bar = tqdm(total=len(cells), desc="cells", unit="cell", disable=not bars,
                     position=0, dynamic_ncols=True)

@@ -17,7 +17,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from robustpose.benchmarking.cells import Cell
 from robustpose.data import TopDownDataset
@@ -157,3 +157,19 @@ def collate_cell_batch(items: list[dict]) -> dict:
         keys = good[0]["meta"].keys()
         batch["meta"] = {k: _collate_meta([it["meta"][k] for it in good]) for k in keys}
     return batch
+
+
+def cell_loader(cells: Sequence[Cell], source: Any, input_size: Sequence[int],
+                images: "CellImages", batch_size: int, workers: int) -> DataLoader:
+    """The DataLoader every cell-by-cell command iterates (benchmark, stability): the
+    cells' crops of ``source`` in order, ``batch_size`` people per batch, ``workers``
+    processes that die with the main one."""
+    from robustpose.utils.processes import loader_worker_options
+
+    stream = CellStream(cells, source.records, source.spec, input_size, images,
+                        image_root=source.image_root)
+    return DataLoader(stream, batch_sampler=CellBatches(len(cells), len(source.records),
+                                                        batch_size),
+                      num_workers=max(0, int(workers)), collate_fn=collate_cell_batch,
+                      prefetch_factor=2 if workers > 0 else None,
+                      **loader_worker_options(workers))

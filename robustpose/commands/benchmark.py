@@ -75,14 +75,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from robustpose.benchmarking import parse_shard, run_benchmark
-    from robustpose.commands import CommandError
+    from robustpose.commands import CommandError, check_model_arguments
 
     if args.batch_size < 1 or args.workers < 0:
         raise CommandError("--batch-size must be >= 1 and --workers >= 0")
-    if args.model is not None and args.config is not None:
-        raise CommandError("give --model or --config, not both")
-    if (args.onnx is None) != (args.onnx_spec is None):
-        raise CommandError("--onnx and --onnx-spec go together")
+    check_model_arguments(args)
     try:
         card = run_benchmark(args.model, checkpoint=args.checkpoint, config=args.config,
                              onnx=args.onnx, onnx_spec=args.onnx_spec, dataset=args.dataset,

@@ -23,7 +23,7 @@ import numpy as np
 from robustpose.evaluation.coco_conventions import (AREA_RULES, CROWD_INDEX_EDGES,
                                                    apply_area_rule, crowd_index_subsets,
                                                    renumber_annotations)
-from robustpose.evaluation.oks_nms import (COCO_SIGMAS, NMS_MODES, SCORE_MODES, areas_from_scale,
+from robustpose.evaluation.oks_nms import (NMS_MODES, SCORE_MODES, areas_from_scale,
                                            oks_nms, person_scores)
 from robustpose.evaluation.results_io import (as_list_of_dicts, check_finite_array,
                                               finite_numbers, read_json)

@@ -59,6 +59,15 @@ def _for_codec(outputs: Any, kind: str) -> Any:
     return np.asarray(_as_numpy(outputs), dtype=np.float64)
 
 
+def _predict_from_outputs(adapter: Any, crops: torch.Tensor, metas: dict, spec: Any,
+                          flip_test: bool) -> np.ndarray:
+    """Keypoints (N, K, 3) image px of an adapter without a torch model of its own: its
+    :meth:`outputs` on the crops (and the mirrored crops) through the one decode path."""
+    kind, out, codec = adapter.outputs(crops)
+    flipped = adapter.outputs(torch.flip(crops, dims=[3]))[1] if flip_test else None
+    return decode_outputs(codec, out, flipped, metas, spec, adapter.inference).astype(np.float32)
+
+
 class _SettingView:
     """``input_size``, ``padding``, ``default_flip_test``: views of ``self.inference``."""
 
@@ -103,6 +112,17 @@ class RegistryAdapter(_SettingView):
     @torch.no_grad()
     def forward(self, crops: torch.Tensor) -> torch.Tensor:
         return self.model(crops.to(self.device))
+
+    @torch.no_grad()
+    def outputs(self, crops: torch.Tensor) -> tuple[str, Any, Codec]:
+        """One forward pass -> ``(kind, outputs, codec)``: ``kind`` 'heatmaps' (float32
+        tensor N x K x h x w, the last stack of stacked models) or 'coords' (float64 array
+        N x K x 2|3 in crop px), in the data set's keypoint order, and the codec that
+        decodes them (what stability metrics and query attacks read)."""
+        out = self.forward(crops)
+        out = out[-1] if isinstance(out, (list, tuple)) else out
+        kind = self.codec.output_kind
+        return kind, _for_codec(out, kind), self.codec
 
     @torch.no_grad()
     def predict(self, crops: torch.Tensor, metas: dict, spec: Any,
@@ -167,15 +187,15 @@ class CallableAdapter(_SettingView):
             self._codecs[kind] = codec_for_outputs(kind, self.inference)
         return self._codecs[kind]
 
+    def outputs(self, crops: torch.Tensor) -> tuple[str, Any, Codec]:
+        """One call -> ``(kind, outputs, codec)`` as :meth:`RegistryAdapter.outputs`."""
+        out = self._select(self.forward(crops))
+        kind = self._kind(out)
+        return kind, _for_codec(out, kind), self.codec(kind)
+
     def predict(self, crops: torch.Tensor, metas: dict, spec: Any,
                 flip_test: bool) -> np.ndarray:
-        out = self._select(self.forward(crops))
-        flipped = self._select(self.forward(torch.flip(crops, dims=[3]))) if flip_test else None
-        kind = self._kind(out)
-        keypoints = decode_outputs(self.codec(kind), _for_codec(out, kind),
-                                   None if flipped is None else _for_codec(flipped, kind),
-                                   metas, spec, self.inference)
-        return keypoints.astype(np.float32)
+        return _predict_from_outputs(self, crops, metas, spec, flip_test)
 
 
 # ----------------------------------------------------------------------------- ONNX
@@ -347,16 +367,15 @@ class OnnxAdapter(_SettingView):
             heatmaps = heatmaps[:, self.spec.keypoint_index_map]
         return heatmaps
 
+    def outputs(self, crops: torch.Tensor) -> tuple[str, Any, Codec]:
+        """One run -> ``(kind, outputs, codec)`` as :meth:`RegistryAdapter.outputs`."""
+        kind = self.spec.output_kind
+        read = self._heatmaps if kind == "heatmaps" else self._keypoints
+        return kind, _for_codec(read(self.forward(crops)), kind), self.codec
+
     def predict(self, crops: torch.Tensor, metas: dict, spec: Any,
                 flip_test: bool) -> np.ndarray:
-        read = self._heatmaps if self.spec.output_kind == "heatmaps" else self._keypoints
-        kind = self.spec.output_kind
-        out = read(self.forward(crops))
-        flipped = read(self.forward(torch.flip(crops, dims=[3]))) if flip_test else None
-        keypoints = decode_outputs(self.codec, _for_codec(out, kind),
-                                   None if flipped is None else _for_codec(flipped, kind),
-                                   metas, spec, self.inference)
-        return keypoints.astype(np.float32)
+        return _predict_from_outputs(self, crops, metas, spec, flip_test)
 
 
 def as_adapter(model: Any, **kwargs: Any) -> Any:
