@@ -12,6 +12,7 @@ from robustpose.evaluation.pck import PCKMetric, pck_auc_epe
 from robustpose.evaluation.pckh import PCKhMetric, load_mpii_ground_truth, pckh_table
 from robustpose.evaluation.robustness import (BENCHMARK_CORRUPTIONS, FAMILIES, severity_table,
                                               summarize_robustness, summarize_store)
+from robustpose.evaluation.stability import StabilityMetric
 from robustpose.evaluation.store import ResultsStore, cell_key
 
 __all__ = [
@@ -19,4 +20,5 @@ __all__ = [
     "AREA_RULES", "CROWD_STAT_NAMES", "evaluate_file", "COCO_SIGMAS", "oks_iou", "oks_nms", "rescore", "PCKMetric", "pck_auc_epe",
     "PCKhMetric", "load_mpii_ground_truth", "pckh_table", "BENCHMARK_CORRUPTIONS", "FAMILIES",
     "severity_table", "summarize_robustness", "summarize_store", "ResultsStore", "cell_key",
+    "StabilityMetric",
 ]

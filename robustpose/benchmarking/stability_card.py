@@ -1,0 +1,186 @@
+"""The card of a stability run folder: per cell, per perturbation, overall; and its reports.
+
+Pooling over cells (a perturbation's severities, or every perturbed cell): R's sum adds
+up (the paper's Eq. 10 sums over every perturbed copy), its per-keypoint mean is the
+pooled sum / count, its median the median of the pooled distances (from
+``distances/*.npz``); the RUC curve is the count-weighted mean of the cells' curves (the
+fraction over the pooled keypoints), its area the trapezoid of that curve / P_max;
+D_n and D_(1)(2) are means over the pooled heatmaps; AUC and EPE are means over cells.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from robustpose.benchmarking.cells import Cell
+from robustpose.utils.io import atomic_write_text
+
+STABILITY_FILE = "stability.json"
+TABLE_FILE = "stability.md"
+
+
+def is_stability_folder(path: str | Path) -> bool:
+    """True when ``path/run.json`` was written by ``robustpose stability``."""
+    run = Path(path) / "run.json"
+    try:
+        return json.loads(run.read_text(encoding="utf-8")).get("command") == "stability"
+    except (OSError, ValueError):
+        return False
+
+
+def _pooled_median(run_dir: Path, records: Sequence[dict], key: str) -> float | None:
+    from robustpose.benchmarking.stability_run import distances_file
+
+    values = []
+    for rec in records:
+        path = distances_file(run_dir, Cell(rec["corruption"], int(rec["severity"])))
+        if not path.is_file():
+            return None  # a distances file removed by hand: the median is unknown
+        with np.load(path) as data:
+            d2 = data[key].astype(np.float64).reshape(-1)
+        values.append(d2[~np.isnan(d2)])
+    pooled = np.concatenate(values) if values else np.zeros(0)
+    return float(np.median(pooled)) if pooled.size else None
+
+
+def pool(records: Sequence[dict], run_dir: Path, p_max: int) -> dict[str, Any]:
+    """The pooled numbers of ``records`` (perturbed cells), as the module doc says."""
+    metrics = [r["metrics"] for r in records]
+    out: dict[str, Any] = {"cells": len(records)}
+    for unit in ("heatmap", "crop"):
+        parts = [m.get(f"R_{unit}") or {} for m in metrics]
+        total = float(sum(p.get("sum") or 0.0 for p in parts))
+        count = int(sum(p.get("count") or 0 for p in parts))
+        out[f"R_{unit}"] = {"sum": total, "count": count,
+                            "mean": total / count if count else None,
+                            "median": _pooled_median(run_dir, records, unit) if count else None}
+    counts = np.array([(m.get("R_heatmap") or {}).get("count") or 0 for m in metrics], float)
+    curves = [m.get("RUC") for m in metrics]
+    if counts.sum() > 0 and all(c is not None and None not in c for c in curves):
+        curve = (np.asarray(curves, float) * counts[:, None]).sum(axis=0) / counts.sum()
+        out["RUC"] = curve.tolist()
+        out["RUC_area"] = float(np.sum((curve[1:] + curve[:-1]) / 2) / p_max) if p_max else \
+            float(curve[0])
+    else:
+        out["RUC"], out["RUC_area"] = None, None
+    maps = np.array([m.get("num_heatmaps") or 0 for m in metrics], float)
+    for key in ("D_n", "D_12"):
+        vals = [m.get(key) for m in metrics]
+        if maps.sum() > 0 and all(v is not None for v in vals):
+            out[key] = float(np.dot(vals, maps) / maps.sum())
+        else:
+            out[key] = None  # coordinate models: absent, never zero
+    for key in ("AUC", "EPE"):
+        vals = [m.get(key) for m in metrics if m.get(key) is not None]
+        out[key] = float(np.mean(vals)) if vals else None
+    return out
+
+
+def build_stability_card(folder: Any) -> dict:
+    """The card of a :class:`RunFolder` written by ``robustpose stability``."""
+    settings, records = folder.settings, folder.records()
+    if not records:
+        raise ValueError(f"{folder.path}: no finished cell in the results store yet")
+    p_max = int(settings.get("conventions", {}).get("ruc_p_max", 10))
+    clean = next((r["metrics"] for r in records if r["corruption"] == "clean"), None)
+    perturbed = [r for r in records if r["corruption"] != "clean"]
+    names = [n for n in settings.get("perturbations", []) if any(r["corruption"] == n
+                                                                 for r in perturbed)]
+    per = {n: pool([r for r in perturbed if r["corruption"] == n], folder.path, p_max)
+           for n in names}
+    expected = len(settings.get("perturbations", [])) * len(settings.get("severities", []))
+    return {"kind": "stability", "model": settings["model"], "dataset": settings["dataset"],
+            "conventions": settings.get("conventions", {}),
+            "clean": None if clean is None else {k: clean.get(k) for k in
+                                                 ("AUC", "EPE", "D_n", "D_12")},
+            "per_perturbation": per,
+            "per_cell": {f"{r['corruption']}/{r['severity']}": r["metrics"] for r in perturbed},
+            "overall": pool(perturbed, folder.path, p_max) if perturbed else None,
+            "ruc_thresholds_heatmap_px": list(range(p_max + 1)),
+            "cells": {"done": len(perturbed), "expected": expected},
+            "incomplete": len(perturbed) < expected or clean is None}
+
+
+def _fmt(value: Any, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def format_stability_table(cards: Sequence[dict]) -> str:
+    """Markdown: one row per (model, perturbation) plus overall: R (sum, per-keypoint mean
+    and median, heatmap px^2), RUC area, D_n, D_(1)(2) (Table 1), AUC, EPE."""
+    lines = ["| model | perturbation | R sum | R/kp mean | R/kp median | RUC area | D_n "
+             "| D_(1)(2) | AUC | EPE |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for card in cards:
+        rows = list(card["per_perturbation"].items()) + [("overall", card["overall"])]
+        if card.get("clean"):
+            rows.insert(0, ("clean", card["clean"]))
+        for name, row in rows:
+            if row is None:
+                continue
+            r = row.get("R_heatmap") or {}
+            lines.append(f"| {card['model']} | {name} | {_fmt(r.get('sum'), '.0f')} | "
+                         f"{_fmt(r.get('mean'), '.3f')} | {_fmt(r.get('median'), '.3f')} | "
+                         f"{_fmt(row.get('RUC_area'), '.3f')} | {_fmt(row.get('D_n'), '.1f')} | "
+                         f"{_fmt(row.get('D_12'), '.4f')} | {_fmt(row.get('AUC'), '.3f')} | "
+                         f"{_fmt(row.get('EPE'), '.2f')} |")
+    return "\n".join(lines)
+
+
+def write_stability_reports(folder: Any, plots: bool = True) -> dict:
+    """``stability.json``, ``stability.md`` and (``plots``) the PNGs of one run folder."""
+    card = build_stability_card(folder)
+    atomic_write_text(folder.path / STABILITY_FILE, json.dumps(card, indent=2))
+    atomic_write_text(folder.path / TABLE_FILE, format_stability_table([card]) + "\n")
+    if plots:
+        from robustpose.reports.stability_plots import write_stability_plots
+
+        card["plots"] = [str(p) for p in write_stability_plots([card], folder.path)]
+    return card
+
+
+def compare_stability(run_dirs: Sequence[str | Path], out: str | Path,
+                      plots: bool = True) -> tuple[list[dict], str]:
+    """Cards of several stability run folders side by side: ``out/stability_compare.md``
+    and (``plots``) Fig. 6 with one bar per model, Fig. 7 with every model's curve."""
+    from robustpose.benchmarking.run_folder import RunFolder
+
+    cards = [build_stability_card(RunFolder(d)) for d in run_dirs]
+    names = [c["model"] for c in cards]
+    if len(set(names)) < len(names):  # two runs of one model: label them by folder
+        for card, d in zip(cards, run_dirs):
+            card["model"] = f"{card['model']} ({Path(d).name})"
+    table = format_stability_table(cards)
+    atomic_write_text(Path(out) / "stability_compare.md", table + "\n")
+    if plots:
+        from robustpose.reports.stability_plots import write_stability_plots
+
+        write_stability_plots(cards, Path(out))
+    return cards, table
+
+
+def report_stability_folders(run_dirs: Sequence[str | Path], out: str | Path,
+                             plots: bool = True) -> int:
+    """``robustpose report``: one stability folder -> its reports rebuilt; several ->
+    compared in ``out``. Prints the table; refuses a folder of another command."""
+    from robustpose.benchmarking.run_folder import RunFolder
+
+    for d in run_dirs:
+        if not (Path(d) / "run.json").is_file():
+            raise FileNotFoundError(f"{d}: not a run folder (no run.json)")
+        if not is_stability_folder(d):
+            raise ValueError(f"{d}: not a `robustpose stability` run folder; several folders "
+                             "are compared only for stability runs")
+    if len(run_dirs) == 1:
+        card = write_stability_reports(RunFolder(run_dirs[0]), plots=plots)
+        print(format_stability_table([card]))
+        print(f"rebuilt: {run_dirs[0]}/{STABILITY_FILE}, {TABLE_FILE}"
+              + ("" if not plots else ", stability_R.png, stability_RUC.png, stability_table1.png"))
+        return 0
+    _, table = compare_stability(run_dirs, out, plots=plots)
+    print(table)
+    print(f"compared {len(run_dirs)} runs: {out}/stability_compare.md"
+          + ("" if not plots else ", stability_R.png, stability_RUC.png, stability_table1.png"))
+    return 0

@@ -1,0 +1,245 @@
+"""``robustpose stability``: R, RUC, D_n, D_(1)(2), AUC and EPE per (perturbation, severity).
+
+The benchmark's machinery, reused as it is: the same adapters (:func:`resolve_adapter`),
+the same data sources and crops/boxes (:func:`resolve_source`), the same full-image
+corruption seeded the same way (:class:`CellImages`, on the fly or -C folders) streamed
+through :class:`CellStream`, and the same :class:`RunFolder` (run.json, lock, one record
+per finished cell, resume). The clean cell runs first in every (re)run: its maxima are
+the reference every perturbed copy is compared with; its record is written once.
+
+Each model call is one forward pass without flip test (the metrics are about the model's
+own output); the keypoints for AUC/EPE are decoded from the same outputs
+(:func:`robustpose.codecs.decode_outputs`), so the run costs its forward passes plus the
+top-64 extraction. Metric definitions: :mod:`robustpose.evaluation.stability`.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from robustpose.benchmarking.cells import Cell, build_cells, parse_corruptions, parse_severities
+from robustpose.benchmarking.stream import CellImages, cell_loader
+
+#: the paper's perturbation sets: trained on (train10) and held out (heldout5)
+PERTURBATION_SETS: dict[str, tuple[str, ...]] = {
+    "train10": ("brightness", "defocus_blur", "zoom_blur", "frost", "contrast",
+                "gaussian_noise", "glass_blur", "motion_blur", "shot_noise", "snow"),
+    "heldout5": ("gaussian_blur", "jpeg_compression", "saturate", "spatter", "speckle_noise"),
+}
+COMMAND = "stability"
+DISTANCES_DIR = "distances"
+
+
+def distances_file(run_dir: Path, cell: Cell) -> Path:
+    """``distances/<perturbation>-<severity>.npz``: (M, K) squared distances, heatmap and crop px."""
+    return Path(run_dir) / DISTANCES_DIR / f"{cell.corruption}-{cell.severity}.npz"
+
+
+def parse_perturbations(choice: str | Sequence[str]) -> list[str]:
+    """``train10`` / ``heldout5`` (the paper's sets), plus anything ``--corruptions``
+    accepts (:func:`robustpose.corruptions.parse_corruptions`), comma-separated."""
+    parts = [choice] if isinstance(choice, str) else [str(c) for c in choice]
+    words = [w.strip() for p in parts for w in p.split(",") if w.strip()]
+    if not words:
+        raise ValueError(f"no perturbation given in {choice!r}; use train10, heldout5 or "
+                         "corruption names")
+    names: list[str] = []
+    for word in words:
+        names.extend(PERTURBATION_SETS.get(word) or parse_corruptions(word))
+    return list(dict.fromkeys(names))
+
+
+def model_outputs(adapter: Any, crops: torch.Tensor) -> tuple[str, Any, Any]:
+    """One forward pass -> (kind 'heatmaps' | 'coords', outputs in the data set's keypoint
+    order (N, K, h, w) tensor or (N, K, 3) crop px, the codec that decodes them)."""
+    if not hasattr(adapter, "outputs"):
+        raise ValueError(f"robustpose stability needs a registry, ONNX or callable model, not "
+                         f"a {type(adapter).__name__} (its raw outputs are not reachable)")
+    return adapter.outputs(crops)
+
+
+def batch_outputs(adapter: Any, crops: torch.Tensor, meta: dict, spec: Any) -> dict:
+    """The metric's input for one batch: ``positions`` (heatmap px; coordinate models:
+    crop px / 4), ``keypoints`` (image px, decoded from the same outputs), ``heatmaps``
+    (or None), ``stride`` (crop px per position unit) and the forward time."""
+    from robustpose.codecs import decode_outputs
+
+    started = time.perf_counter()
+    kind, out, codec = model_outputs(adapter, crops)
+    forward_s = time.perf_counter() - started
+    setting = adapter.inference.replace(flip_test=False)
+    w, h = adapter.input_size
+    if kind == "heatmaps":
+        positions = None  # the metric's one top-64 pass gives the maxima
+        stride = (w / out.shape[3], h / out.shape[2])
+        heatmaps = out
+    else:
+        stride = (w / max(1, w // 4), h / max(1, h // 4))  # the default codec's heatmap grid
+        crop_xy, _ = codec.decode(out, setting)  # crop px whatever the codec's units
+        positions = np.asarray(crop_xy, np.float64) / np.asarray(stride)
+        heatmaps = None
+    keypoints = decode_outputs(codec, out, None, meta, spec, setting)
+    return {"positions": positions, "keypoints": keypoints, "heatmaps": heatmaps,
+            "stride": stride, "forward_s": forward_s}
+
+
+def stability_conventions(adapter: Any, source: Any, images: CellImages, options: dict,
+                          weights_sha256: str | None) -> dict:
+    """What ``run.json`` records (a rerun must agree on all of it)."""
+    inference = getattr(adapter, "inference", None)
+    decoding = inference.to_dict() if inference is not None else {}
+    return {**decoding, "command": COMMAND, "flip_test": False, "boxes": source.boxes,
+            "weights_sha256": weights_sha256, "seed": int(images.seed),
+            "corruption_source": images.description, **options}
+
+
+def run_cells(adapter: Any, source: Any, cells: Sequence[Cell], folder: Any,
+              images: CellImages, options: dict, *, batch_size: int = 32, workers: int = 2,
+              progress: bool = True) -> list[dict]:
+    """Evaluate ``cells`` (the clean cell first), appending each unfinished cell's record.
+
+    ``options``: ``dn_n``, ``d12_normalisation``, ``ruc_p_max``. The clean cell's record is
+    appended only when the folder does not hold it yet; it always runs (the reference)."""
+    from robustpose.evaluation.stability import StabilityMetric
+    from robustpose.utils.io import atomic_path
+
+    done = folder.done_keys()
+    to_write = sum((c.corruption, c.severity) not in done for c in cells)
+    loader = cell_loader(cells, source, adapter.input_size, images, batch_size, workers)
+    written: list[dict] = []
+    reference, metric, current = None, None, None
+    skipped: list = []
+    seen, started, forward_s = 0, time.perf_counter(), 0.0
+    (folder.path / DISTANCES_DIR).mkdir(parents=True, exist_ok=True)
+    for batch in loader:
+        index = batch["cell"]
+        if index != current:
+            current, skipped, seen, forward_s = index, [], 0, 0.0
+            started, metric = time.perf_counter(), None
+        skipped.extend(batch["skipped"])
+        if batch["image"] is not None:
+            outputs = batch_outputs(adapter, batch["image"], batch["meta"], source.spec)
+            forward_s += outputs["forward_s"]
+            if metric is None:
+                ref = None if cells[index].is_clean else reference
+                metric = StabilityMetric(len(source.records), outputs["stride"], ref,
+                                         n=options["dn_n"],
+                                         normalisation=options["d12_normalisation"],
+                                         p_max=options["ruc_p_max"])
+            metric.accumulate(outputs, batch["meta"])
+        seen += batch["count"]
+        if seen < len(source.records):
+            continue
+        cell = cells[index]
+        if metric is None:
+            raise ValueError(f"{cell.label}: every image of the cell was unreadable")
+        stats = metric.stats()
+        if cell.is_clean:
+            reference = metric.positions()
+        else:
+            # the per-keypoint distances, for pooled medians over cells (written before
+            # the record: a cell in the store always has its file)
+            heat, crop = metric.squared_distances()
+            with atomic_path(distances_file(folder.path, cell)) as tmp:
+                with open(tmp, "wb") as fh:
+                    np.savez(fh, heatmap=heat.astype(np.float32), crop=crop.astype(np.float32))
+        if (cell.corruption, cell.severity) in done:
+            continue
+        record = {"model": adapter.name, "dataset": source.name,
+                  "corruption": cell.corruption, "severity": int(cell.severity),
+                  "metric": "RUC_area", "RUC_area": stats.get("RUC_area"), "metrics": stats,
+                  "num_people": len(source.records),
+                  "elapsed_s": round(time.perf_counter() - started, 3),
+                  "forward_s": round(forward_s, 3),
+                  "skipped_images": [{"path": p, "problem": q} for p, q in sorted(set(skipped))]}
+        folder.append(record)
+        written.append(record)
+        if progress:
+            print(f"[{len(written):>3}/{to_write}] {cell_line(cell.label, stats)}  "
+                  f"({record['elapsed_s']:.1f} s)")
+            sys.stdout.flush()
+    return written
+
+
+def cell_line(label: str, stats: dict) -> str:
+    """One line of a cell's numbers (absent ones as '-')."""
+    def num(value: Any, fmt: str) -> str:
+        return "-" if value is None else format(value, fmt)
+
+    r = stats.get("R_heatmap") or {}
+    return (f"{label:<22} R/kp {num(r.get('mean'), '7.3f')}  RUC {num(stats.get('RUC_area'), '.3f')}"
+            f"  D_n {num(stats.get('D_n'), '8.1f')}  D_12 {num(stats.get('D_12'), '.4f')}"
+            f"  AUC {num(stats.get('AUC'), '.3f')}  EPE {num(stats.get('EPE'), '.2f')}")
+
+
+def run_stability(model: Any = None, *, checkpoint: str | os.PathLike | None = None,
+                  config: str | os.PathLike | None = None,
+                  onnx: str | os.PathLike | None = None,
+                  onnx_spec: str | os.PathLike | None = None, dataset: str = "synth",
+                  data_root: str | os.PathLike | None = None,
+                  annotations: str | os.PathLike | None = None,
+                  corrupted_root: str | os.PathLike | None = None,
+                  corrupted_layout: str = "robustpose",
+                  perturbations: str | Sequence[str] = "heldout5",
+                  severities: str | Sequence[int] = "1-5", dn_n: int = 64,
+                  d12_normalisation: str = "raw", ruc_p_max: int = 10,
+                  batch_size: int = 32, workers: int = 2, device: str = "cpu", seed: int = 0,
+                  out: str | os.PathLike | None = None, max_images: int | None = None,
+                  spec: str | None = None, input_size: Any = None, name: str | None = None,
+                  plots: bool = True, progress: bool = True) -> dict:
+    """Run (or resume) a stability run; returns its card (also ``out/stability.json``)."""
+    from robustpose.benchmarking.api import _device_for, weights_fingerprint
+    from robustpose.benchmarking.loading import resolve_adapter
+    from robustpose.benchmarking.run_folder import RunFolder
+    from robustpose.benchmarking.sources import resolve_source
+    from robustpose.benchmarking.stability_card import write_stability_reports
+
+    device = _device_for(device)
+    num_joints = {"mpii": 16, "crowdpose": 14}.get(dataset, 17)
+    adapter, model_info = resolve_adapter(model, checkpoint, config, onnx, onnx_spec,
+                                          device=device, input_size=input_size,
+                                          num_joints=num_joints, adapter_options={})
+    if name:
+        adapter.name = name
+    names, sevs = parse_perturbations(perturbations), parse_severities(severities)
+    cells = build_cells(names, sevs)
+    base = Path(out) if out is not None else Path("runs") / COMMAND
+    source = resolve_source(dataset, data_root, annotations, None,
+                            input_size=adapter.input_size, padding=adapter.padding,
+                            max_images=max_images, subset_dir=base / "subsets", spec=spec)
+    if out is None:
+        from robustpose.benchmarking.api import default_run_dir
+
+        base = Path("runs") / COMMAND / default_run_dir(
+            adapter.name, source.name, weights_fingerprint(model_info)).name
+    folder = RunFolder(base)
+    images = CellImages(int(seed), corrupted_root, corrupted_layout)
+    options = {"dn_n": int(dn_n), "d12_normalisation": d12_normalisation,
+               "ruc_p_max": int(ruc_p_max)}
+    conventions = stability_conventions(adapter, source, images, options,
+                                        weights_fingerprint(model_info))
+    folder.claim({"model": adapter.name, "dataset": source.name, "conventions": conventions,
+                  "command": COMMAND, "perturbations": names, "severities": sevs,
+                  "model_info": model_info, "num_people": len(source.records),
+                  "annotation_file": str(source.annotation_file)})
+    try:
+        todo = folder.todo(cells)
+        if progress:
+            print(f"robustpose stability: {adapter.name} on {source.name} "
+                  f"({len(source.records)} people): {len(todo)} cell(s) to run, "
+                  f"{len(folder.done_keys())} done already -> {folder.path}", file=sys.stderr)
+        if todo:
+            run = [Cell("clean", 0)] + [c for c in todo if not c.is_clean]
+            run_cells(adapter, source, run, folder, images, options, batch_size=batch_size,
+                      workers=workers, progress=progress)
+    finally:
+        folder.close()
+    card = write_stability_reports(folder, plots=plots)
+    card["run_dir"] = str(folder.path)
+    return card

@@ -1,0 +1,103 @@
+"""``robustpose stability``: how far predictions move under small perturbations.
+
+R, RUC, D_n, D_(1)(2), AUC and EPE (the stable-heatmap paper's metrics, docs/stability.md)
+per (perturbation, severity) cell, resumable in a benchmark run folder; ``--loss-surface``
+adds the loss around a few crops (Fig. 10).
+"""
+from __future__ import annotations
+
+import argparse
+
+from robustpose.benchmarking.sources import DATASETS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    model = parser.add_argument_group("model (default: the bundled SynthPose model)")
+    model.add_argument("--model", help="registry model name (robustpose.models.list_models())")
+    model.add_argument("--checkpoint", help="weights for --model / --config")
+    model.add_argument("--config", help="training YAML config")
+    model.add_argument("--onnx", help="ONNX model file (needs the onnx extra)")
+    model.add_argument("--onnx-spec", help="YAML/JSON spec of the ONNX model (a heatmap output "
+                       "gives D_n and D_(1)(2), e.g. configs/onnx/blazepose_landmark_lite_heatmaps.yaml)")
+    model.add_argument("--input-size", help="crop WIDTHxHEIGHT for --model (default 192x256)")
+    data = parser.add_argument_group("data (ground-truth boxes)")
+    data.add_argument("--dataset", default="synth", choices=DATASETS)
+    data.add_argument("--data-root", help="dataset root folder")
+    data.add_argument("--annotations", help="annotation file (overrides the dataset's default)")
+    data.add_argument("--corrupted-root", help="read pre-generated -C folders instead of "
+                      "corrupting on the fly")
+    data.add_argument("--corrupted-layout", default="robustpose", choices=("robustpose", "advmix"))
+    data.add_argument("--max-images", type=int, help="only the first N images (smoke runs)")
+    data.add_argument("--spec", help="keypoint preset of a COCO-format set (e.g. rhd)")
+    run = parser.add_argument_group("run")
+    run.add_argument("--perturbations", default="heldout5",
+                     help="train10 (the paper's 10 training perturbations), heldout5 (its 5 "
+                     "held-out ones), or anything --corruptions takes (names, families, ...)")
+    run.add_argument("--severities", default="1-5", help="e.g. 1-5, 3 or 1,3,5")
+    run.add_argument("--dn-n", type=int, default=64, help="n of D_n (Eq. 11; default 64)")
+    run.add_argument("--normalisation", choices=("raw", "softmax"), default="raw",
+                     help="D_(1)(2) on the raw maps (Gaussian-trained models) or after a "
+                     "per-map softmax (weighted cross-entropy models)")
+    run.add_argument("--ruc-p-max", type=int, default=10, help="RUC's last P (heatmap px)")
+    run.add_argument("--batch-size", type=int, default=32)
+    run.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
+    run.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--out", help="run folder (default runs/stability/<model>__<dataset>)")
+    run.add_argument("--no-plots", action="store_true")
+    run.add_argument("--quiet", action="store_true", help="no line per cell")
+    surface = parser.add_argument_group("loss surface (Fig. 10)")
+    surface.add_argument("--loss-surface", action="store_true",
+                         help="also write loss_surface.png/.json: the loss around a few crops "
+                         "along (perturbed - clean) and a seeded Rademacher direction")
+    surface.add_argument("--surface-crops", type=int, default=4)
+    surface.add_argument("--surface-steps", type=int, default=11, help="grid points per axis")
+    surface.add_argument("--surface-perturbation", help="default: the first of --perturbations")
+    surface.add_argument("--surface-severity", type=int, default=3)
+
+
+def run(args: argparse.Namespace) -> int:
+    from robustpose.benchmarking.stability_card import format_stability_table
+    from robustpose.benchmarking.stability_run import run_stability
+    from robustpose.commands import CommandError, check_model_arguments
+
+    if args.batch_size < 1 or args.workers < 0:
+        raise CommandError("--batch-size must be >= 1 and --workers >= 0")
+    check_model_arguments(args)
+    if args.dn_n < 2 or args.ruc_p_max < 1:
+        raise CommandError("--dn-n must be >= 2 and --ruc-p-max >= 1")
+    try:
+        card = run_stability(args.model, checkpoint=args.checkpoint, config=args.config,
+                             onnx=args.onnx, onnx_spec=args.onnx_spec, dataset=args.dataset,
+                             data_root=args.data_root, annotations=args.annotations,
+                             corrupted_root=args.corrupted_root,
+                             corrupted_layout=args.corrupted_layout,
+                             perturbations=args.perturbations, severities=args.severities,
+                             dn_n=args.dn_n, d12_normalisation=args.normalisation,
+                             ruc_p_max=args.ruc_p_max, batch_size=args.batch_size,
+                             workers=args.workers, device=args.device, seed=args.seed,
+                             out=args.out, max_images=args.max_images, spec=args.spec,
+                             input_size=args.input_size, plots=not args.no_plots,
+                             progress=not args.quiet)
+        if args.loss_surface:
+            from robustpose.benchmarking.loss_surface import run_loss_surface
+
+            surface = run_loss_surface(card["run_dir"], model=args.model,
+                                       checkpoint=args.checkpoint, config=args.config,
+                                       onnx=args.onnx, onnx_spec=args.onnx_spec,
+                                       dataset=args.dataset, data_root=args.data_root,
+                                       annotations=args.annotations, spec=args.spec,
+                                       input_size=args.input_size, device=args.device,
+                                       seed=args.seed, crops=args.surface_crops,
+                                       steps=args.surface_steps,
+                                       perturbation=args.surface_perturbation,
+                                       severity=args.surface_severity,
+                                       perturbations=args.perturbations)
+            print(f"loss surface: {surface['plot']}")
+    except ImportError as exc:  # the onnx extra missing: one line naming it
+        raise CommandError(str(exc)) from None
+    print(format_stability_table([card]))
+    print(f"results: {card['run_dir']} (stability.json, stability.md"
+          + (", plots)" if not args.no_plots else ")")
+          + ("  [incomplete]" if card.get("incomplete") else ""))
+    return 0
