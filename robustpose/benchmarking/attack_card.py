@@ -1,0 +1,97 @@
+"""The card of an attack run folder: clean numbers, per cell attacked and relative values
+(``attack.json``), the markdown table (``attack.md``) and the plots."""
+from __future__ import annotations
+
+from typing import Any
+
+COMMAND = "attack"
+
+
+def is_attack_folder(path: Any) -> bool:
+    """True when ``path/run.json`` was written by ``robustpose attack``."""
+    import json
+    from pathlib import Path
+
+    try:
+        settings = json.loads((Path(path) / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(settings, dict) and settings.get("command") == COMMAND
+
+
+def build_card(folder: Any) -> dict:
+    """The run's card: clean numbers, then per cell attacked and relative values."""
+    settings = folder.settings
+    records = folder.refresh().records()
+    clean = next((r for r in records if r["corruption"] == "clean"), None)
+    rows = []
+    for r in records:
+        if r["corruption"] == "clean":
+            continue
+        row = {k: r.get(k) for k in ("attack", "surrogate", "eps", "steps", "targeted",
+                                     "all_stacks", "metric_value", "pck", "target_pck",
+                                     "queries_per_crop", "elapsed_s")}
+        row["key"] = f"{r['corruption']}/{r['severity']}"
+        if clean is not None:
+            row["relative_metric"] = _ratio(r.get("metric_value"), clean.get("metric_value"))
+            row["relative_pck"] = _ratio(r.get("pck"), clean.get("pck"))
+            row["relative_pck_per_joint"] = [
+                _ratio(a, b) for a, b in zip(r.get("pck_per_joint") or [],
+                                             clean.get("pck_per_joint") or [])]
+        rows.append(row)
+    rows.sort(key=lambda x: (str(x.get("surrogate")), x["targeted"], x["steps"], x["eps"]))
+    return {"command": COMMAND, "model": settings["model"], "dataset": settings["dataset"],
+            "attack": settings.get("attack"), "metric": settings.get("metric"),
+            "keypoint_names": settings.get("keypoint_names"),
+            "num_people": settings.get("num_people"),
+            "clean": None if clean is None else {"metric_value": clean.get("metric_value"),
+                                                 "pck": clean.get("pck"),
+                                                 "pck_per_joint": clean.get("pck_per_joint")},
+            "cells": rows, "settings": settings.get("conventions")}
+
+
+def _ratio(a: Any, b: Any) -> float | None:
+    if a is None or b is None or not b:
+        return None
+    return round(float(a) / float(b), 6)
+
+
+def format_attack_table(card: dict) -> str:
+    """Markdown table: one row per cell (values as percent; relative as fractions)."""
+    def pct(v: Any) -> str:
+        return "-" if v is None else f"{100 * v:.1f}"
+
+    def rel(v: Any) -> str:
+        return "-" if v is None else f"{v:.3f}"
+
+    metric = card.get("metric") or "metric"
+    scale = 100.0 if metric == "AP" else 1.0
+    clean = card.get("clean") or {}
+    cv = clean.get("metric_value")
+    lines = [f"{card['model']} on {card['dataset']} ({card.get('num_people')} people); clean "
+             f"{metric} {'-' if cv is None else f'{cv * scale:.1f}'}, PCK@0.1 {pct(clean.get('pck'))}",
+             "", f"| cell | eps | steps | {metric} | rel. {metric} | PCK@0.1 | rel. PCK | target PCK | queries/crop |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in card["cells"]:
+        mv = r.get("metric_value")
+        lines.append(f"| {r['key']} | {r['eps']:g} | {r['steps']} | "
+                     f"{'-' if mv is None else f'{mv * scale:.1f}'} | {rel(r.get('relative_metric'))} | "
+                     f"{pct(r.get('pck'))} | {rel(r.get('relative_pck'))} | {pct(r.get('target_pck'))} | "
+                     f"{r.get('queries_per_crop') or '-'} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_attack_reports(folder: Any, plots: bool = True) -> dict:
+    """``attack.json``, ``attack.md`` (and the PNGs) from the folder's records."""
+    import json
+
+    from robustpose.utils.io import atomic_write_text
+
+    card = build_card(folder)
+    atomic_write_text(folder.path / "attack.json", json.dumps(card, indent=2, sort_keys=True))
+    atomic_write_text(folder.path / "attack.md", format_attack_table(card))
+    if plots and card["cells"]:
+        from robustpose.reports.attack_plots import write_attack_plots
+
+        card["plots"] = [str(p) for p in write_attack_plots(card, folder.path)]
+    return card

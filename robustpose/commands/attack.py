@@ -1,0 +1,77 @@
+"""``robustpose attack {fgsm,igsm,uap,transfer,spsa}``: adversarial attacks, one cell per
+(attack, eps, steps), resumable in a benchmark run folder (docs/attacks.md)."""
+from __future__ import annotations
+
+import argparse
+
+from robustpose.benchmarking.sources import DATASETS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("attack", choices=("fgsm", "igsm", "uap", "transfer", "spsa"))
+    model = parser.add_argument_group("model (default: the bundled SynthPose model)")
+    model.add_argument("--model", help="registry model name")
+    model.add_argument("--checkpoint", help="weights for --model / --config")
+    model.add_argument("--config", help="training YAML config")
+    model.add_argument("--onnx", help="ONNX model file (spsa / transfer only)")
+    model.add_argument("--onnx-spec", help="YAML/JSON spec of the ONNX model")
+    model.add_argument("--input-size", help="crop WIDTHxHEIGHT for --model")
+    data = parser.add_argument_group("data (ground-truth boxes)")
+    data.add_argument("--dataset", default="synth", choices=DATASETS)
+    data.add_argument("--data-root")
+    data.add_argument("--annotations")
+    data.add_argument("--max-images", type=int, help="only the first N images")
+    data.add_argument("--spec", help="keypoint preset of a COCO-format set")
+    run = parser.add_argument_group("attack")
+    run.add_argument("--eps", default="0.25,0.5,1,2,4,8,16,32", help="l_inf budgets, 0..255 scale")
+    run.add_argument("--steps", default="10,100", help="iterations (igsm, spsa, transfer) or "
+                     "epochs (uap); fgsm is one step")
+    run.add_argument("--alpha", type=float, help="step size, 0..255 scale (default 2.5 eps / "
+                     "steps; uap: eps / 10)")
+    run.add_argument("--targeted", action="store_true", help="target: another person's pose")
+    run.add_argument("--all-stacks", action="store_true", help="loss over every stack (ALL)")
+    run.add_argument("--loss", default="auto", help="auto, mse, smoothl1, coord_l1, coord_l2")
+    run.add_argument("--reference", default="gt", choices=("gt", "clean"),
+                     help="untargeted: ascend the loss to the GT targets or to the clean prediction")
+    run.add_argument("--surrogate", action="append", default=[],
+                     help="transfer: model to craft on (registry name or 'bundled'); repeatable")
+    run.add_argument("--spsa-samples", type=int, default=16, help="directions per SPSA step")
+    run.add_argument("--max-queries", type=int, help="SPSA per-crop query budget")
+    run.add_argument("--uap-fit-images", type=int, default=32,
+                     help="uap: images outside the evaluation set to fit on")
+    run.add_argument("--uap-fit-annotations", help="uap: fit on this annotation file instead")
+    run.add_argument("--batch-size", type=int, default=16)
+    run.add_argument("--device", default="cpu")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--out", help="run folder (default runs/attack/<attack>-<model>__<dataset>)")
+    run.add_argument("--no-plots", action="store_true")
+    run.add_argument("--quiet", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    from robustpose.benchmarking.attack_card import format_attack_table
+    from robustpose.benchmarking.attack_run import run_attack
+    from robustpose.commands import CommandError, check_model_arguments
+
+    if args.batch_size < 1 or args.spsa_samples < 1:
+        raise CommandError("--batch-size and --spsa-samples must be >= 1")
+    check_model_arguments(args)
+    try:
+        card = run_attack(args.attack, args.model, checkpoint=args.checkpoint, config=args.config,
+                          onnx=args.onnx, onnx_spec=args.onnx_spec, dataset=args.dataset,
+                          data_root=args.data_root, annotations=args.annotations,
+                          max_images=args.max_images, spec=args.spec, input_size=args.input_size,
+                          eps=args.eps, steps=args.steps, targeted=args.targeted,
+                          all_stacks=args.all_stacks, loss=args.loss, reference=args.reference,
+                          alpha=args.alpha, surrogates=args.surrogate,
+                          spsa_samples=args.spsa_samples, max_queries=args.max_queries,
+                          uap_fit_images=args.uap_fit_images,
+                          uap_fit_annotations=args.uap_fit_annotations,
+                          batch_size=args.batch_size, device=args.device, seed=args.seed,
+                          out=args.out, plots=not args.no_plots, progress=not args.quiet)
+    except ImportError as exc:
+        raise CommandError(str(exc)) from None
+    print(format_attack_table(card))
+    print(f"results: {card['run_dir']} (attack.json, attack.md" +
+          (", plots)" if not args.no_plots else ")"))
+    return 0
