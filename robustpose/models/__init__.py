@@ -8,7 +8,9 @@
 from .base import IMAGENET_MEAN, IMAGENET_STD, PoseModel
 from .registry import create_model, list_models, register_model
 from . import hourglass, hrnet, lightweight, resnet  # noqa: F401  (register the architectures)
+from .unet_generator import UNetGenerator, build_advmix_generator, unet_depth
 from .checkpoint import CheckpointReport, load_checkpoint, load_model, load_pretrained_backbone, save_checkpoint
 
 __all__ = ["PoseModel", "IMAGENET_MEAN", "IMAGENET_STD", "create_model", "list_models", "register_model",
-           "load_checkpoint", "save_checkpoint", "load_model", "load_pretrained_backbone", "CheckpointReport"]
+           "load_checkpoint", "save_checkpoint", "load_model", "load_pretrained_backbone", "CheckpointReport",
+           "UNetGenerator", "build_advmix_generator", "unet_depth"]

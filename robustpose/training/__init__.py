@@ -11,7 +11,8 @@ from robustpose.training.methods import (METHODS, StandardHeatmap, TrainingMetho
                                          register_method)
 from robustpose.training.optim import OptimizerSpec, StepContext
 from robustpose.training.trainer import PoseForward, Trainer
+from robustpose.training.advmix import AdvMix, AugmentedHeatmap  # registers 'advmix', 'augment'
 
-__all__ = ["ConfigError", "JointsMSELoss", "METHODS", "OptimizerSpec", "PoseForward",
+__all__ = ["AdvMix", "AugmentedHeatmap", "ConfigError", "JointsMSELoss", "METHODS", "OptimizerSpec", "PoseForward",
            "StandardHeatmap", "StepContext", "Trainer", "TrainingMethod", "apply_overrides",
            "build_method", "config_from_dict", "load_config", "register_method"]

@@ -133,15 +133,25 @@ class StepContext:
         backward); a no-op for modules that are not DDP-wrapped (single process)."""
         return no_sync(*modules)
 
-    def backward_and_step(self, loss: torch.Tensor, optimizer: str = "model") -> None:
-        opt = self.trainer.optimizers[optimizer]
-        scaler = self.trainer.scalers[optimizer]
-        clip = self.trainer.schedules[optimizer].grad_clip
-        opt.zero_grad(set_to_none=True)
+    def backward_and_step(self, loss: torch.Tensor,
+                          optimizer: str | Sequence[str] = "model") -> None:
+        """Zero, back-propagate, clip and step. ``optimizer`` may name several optimizers
+        (e.g. ``("model", "generator")`` for a gradient-reversal step): one backward fills
+        every one's gradients, each is clipped to its own ``grad_clip`` and stepped, all
+        through the first one's GradScaler (PyTorch's recipe for one backward and several
+        optimizers)."""
+        names = (optimizer,) if isinstance(optimizer, str) else tuple(optimizer)
+        opts = [self.trainer.optimizers[name] for name in names]
+        scaler = self.trainer.scalers[names[0]]
+        for opt in opts:
+            opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
-        if clip:
-            scaler.unscale_(opt)
-            params = [p for group in opt.param_groups for p in group["params"]]
-            torch.nn.utils.clip_grad_norm_(params, clip)
-        scaler.step(opt)
+        for name, opt in zip(names, opts):
+            clip = self.trainer.schedules[name].grad_clip
+            if clip:
+                scaler.unscale_(opt)
+                params = [p for group in opt.param_groups for p in group["params"]]
+                torch.nn.utils.clip_grad_norm_(params, clip)
+        for opt in opts:
+            scaler.step(opt)
         scaler.update()
