@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("synth", "write a SynthPose dataset (images + COCO annotations)"),
     "benchmark": ("benchmark", "corruption benchmark: AP*/PCKh*, mPC, rPC, tables, plots"),
     "report": ("report", "rebuild tables and plots of a benchmark run from its store"),
+    "stability": ("stability", "stability metrics R, RUC, D_n, D_(1)(2) under perturbations"),
+    "attack": ("attack", "adversarial attacks: FGSM, IGSM, UAP, transfer, SPSA (relative metric)"),
 }
 
 

@@ -18,9 +18,9 @@ LAYERS: list[set[str]] = [
     {"utils"},
     {"geometry", "losses"},
     {"corruptions", "codecs"},
-    {"data"},
+    {"data", "augment"},        # augment: pixel-only ops on crops (imports corruptions, utils)
     {"evaluation", "models"},
-    {"reports", "config"},
+    {"reports", "config", "attacks"},  # attacks: losses, codecs, models
     {"assets"},
     {"training", "benchmarking"},
     {"commands"},
