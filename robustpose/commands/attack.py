@@ -5,17 +5,13 @@ from __future__ import annotations
 import argparse
 
 from robustpose.benchmarking.sources import DATASETS
+from robustpose.commands import add_model_arguments
+
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("attack", choices=("fgsm", "igsm", "uap", "transfer", "spsa"))
-    model = parser.add_argument_group("model (default: the bundled SynthPose model)")
-    model.add_argument("--model", help="registry model name")
-    model.add_argument("--checkpoint", help="weights for --model / --config")
-    model.add_argument("--config", help="training YAML config")
-    model.add_argument("--onnx", help="ONNX model file (spsa / transfer only)")
-    model.add_argument("--onnx-spec", help="YAML/JSON spec of the ONNX model")
-    model.add_argument("--input-size", help="crop WIDTHxHEIGHT for --model")
+    add_model_arguments(parser, onnx_note="spsa / transfer only")
     data = parser.add_argument_group("data (ground-truth boxes)")
     data.add_argument("--dataset", default="synth", choices=DATASETS)
     data.add_argument("--data-root")

@@ -8,17 +8,13 @@ from __future__ import annotations
 import argparse
 
 from robustpose.benchmarking.sources import DATASETS
+from robustpose.commands import add_model_arguments
 from robustpose.evaluation.oks_nms import NMS_MODES, SCORE_MODES
 
 
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    model = parser.add_argument_group("model (default: the bundled SynthPose model)")
-    model.add_argument("--model", help="registry model name (robustpose.models.list_models())")
-    model.add_argument("--checkpoint", help="weights for --model / --config (official or robustpose)")
-    model.add_argument("--config", help="training YAML config (architecture, input size, flip/shift)")
-    model.add_argument("--onnx", help="ONNX model file (needs the onnx extra)")
-    model.add_argument("--onnx-spec", help="YAML/JSON spec of the ONNX model's input and output")
-    model.add_argument("--input-size", help="crop WIDTHxHEIGHT for --model (default 192x256)")
+    model = add_model_arguments(parser)
     model.add_argument("--extra", help="for --model: the official MODEL.EXTRA block as YAML/JSON "
                        "text, or an official experiment YAML (its MODEL.EXTRA, IMAGE_SIZE, "
                        "NUM_JOINTS are used)")

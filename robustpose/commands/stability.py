@@ -9,17 +9,14 @@ from __future__ import annotations
 import argparse
 
 from robustpose.benchmarking.sources import DATASETS
+from robustpose.commands import add_model_arguments
+
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    model = parser.add_argument_group("model (default: the bundled SynthPose model)")
-    model.add_argument("--model", help="registry model name (robustpose.models.list_models())")
-    model.add_argument("--checkpoint", help="weights for --model / --config")
-    model.add_argument("--config", help="training YAML config")
-    model.add_argument("--onnx", help="ONNX model file (needs the onnx extra)")
-    model.add_argument("--onnx-spec", help="YAML/JSON spec of the ONNX model (a heatmap output "
-                       "gives D_n and D_(1)(2), e.g. configs/onnx/blazepose_landmark_lite_heatmaps.yaml)")
-    model.add_argument("--input-size", help="crop WIDTHxHEIGHT for --model (default 192x256)")
+    add_model_arguments(parser, onnx_spec_help="YAML/JSON spec of the ONNX model (a heatmap "
+                        "output gives D_n and D_(1)(2), e.g. "
+                        "configs/onnx/blazepose_landmark_lite_heatmaps.yaml)")
     data = parser.add_argument_group("data (ground-truth boxes)")
     data.add_argument("--dataset", default="synth", choices=DATASETS)
     data.add_argument("--data-root", help="dataset root folder")
