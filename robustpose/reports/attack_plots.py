@@ -57,9 +57,7 @@ def plot_relative(cards: dict | Sequence[dict], path: Path) -> Path:
         ax.set_xlabel("eps (0..255 scale)")
         ax.legend(fontsize=8)
     fig.tight_layout()
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    return _save(fig, path)
 
 
 def plot_joints(card: dict, path: Path) -> Path:
@@ -80,9 +78,7 @@ def plot_joints(card: dict, path: Path) -> Path:
     ax.set_title(f"per-joint vulnerability at eps {top:g}")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    return _save(fig, path)
 
 
 def plot_transfer_matrix(matrix: Mapping[str, Mapping[str, float]], path: Path,
@@ -108,9 +104,7 @@ def plot_transfer_matrix(matrix: Mapping[str, Mapping[str, float]], path: Path,
     ax.set_title(title)
     fig.colorbar(image, ax=ax)
     fig.tight_layout()
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    return _save(fig, path)
 
 
 def write_attack_plots(card: dict, out_dir: Path) -> list[Path]:

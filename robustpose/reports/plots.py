@@ -29,8 +29,11 @@ def _pyplot():
 
 
 def _save(fig, path: Path) -> Path:
+    """Write ``fig`` atomically and close it (pyplot keeps every open figure alive: a run
+    that writes many plots would otherwise grow, and matplotlib warns past 20)."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    _pyplot().close(fig)
     return path
 
 
@@ -132,11 +135,7 @@ def write_plots(card: dict, out_dir: str | Path) -> list[Path]:
     out_dir = Path(out_dir)
     if not card.get("per_corruption"):
         return []
-    plt = _pyplot()
-    paths = []
-    for function, name in ((plot_per_corruption, "per_corruption.png"),
-                           (plot_per_severity, "per_severity.png"),
-                           (plot_heatmap, "heatmap.png")):
-        paths.append(function(card, out_dir / name))
-        plt.close("all")
-    return paths
+    return [function(card, out_dir / name)
+            for function, name in ((plot_per_corruption, "per_corruption.png"),
+                                   (plot_per_severity, "per_severity.png"),
+                                   (plot_heatmap, "heatmap.png"))]

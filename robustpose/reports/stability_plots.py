@@ -33,9 +33,7 @@ def plot_r_per_perturbation(cards: Sequence[dict], path: Path) -> Path:
     ax.set_title("R(T, T$^{mp}$) per perturbation (Eq. 10, mean over keypoints)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    return _save(fig, path)
 
 
 def plot_ruc(cards: Sequence[dict], path: Path) -> Path:
@@ -54,9 +52,7 @@ def plot_ruc(cards: Sequence[dict], path: Path) -> Path:
     ax.set_title("RUC (all perturbed cells)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    return _save(fig, path)
 
 
 def plot_table1(cards: Sequence[dict], path: Path) -> Path:
@@ -75,9 +71,7 @@ def plot_table1(cards: Sequence[dict], path: Path) -> Path:
                                                "D_n (clean)", "D_(1)(2) (clean)"], loc="center")
     table.auto_set_font_size(False)
     table.set_fontsize(8)
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    return _save(fig, path)
 
 
 def write_stability_plots(cards: Sequence[dict], out_dir: Path) -> list[Path]:
@@ -101,6 +95,4 @@ def plot_loss_surface(alphas: np.ndarray, betas: np.ndarray, losses: np.ndarray,
     ax.set_ylabel("beta (Rademacher)")
     ax.set_zlabel("loss")
     ax.set_title(title or "loss surface")
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    return _save(fig, path)
