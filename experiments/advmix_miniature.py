@@ -1,0 +1,197 @@
+"""The AdvMix miniature reproduction (issue 12): fine-tune the bundled SynthPose model with
+``standard``, ``advmix`` and the ablations, benchmark each (clean + 15 x 5) on a SynthPose
+validation split larger than the demo's, and tabulate AP*, mPC, rPC with the seed spread.
+
+    python experiments/advmix_miniature.py                       # every run, then the table
+    python experiments/advmix_miniature.py --runs standard:0,advmix:0
+    python experiments/advmix_miniature.py --table-only          # rebuild the table
+    python experiments/advmix_miniature.py --quick --out /tmp/q  # the CI-sized version
+
+Each run is ``robustpose train configs/advmix/synthpose_<method>.yaml seed=<s>`` into
+``OUT/<method>_s<s>`` (resumed from its checkpoint.pt when interrupted; validation only at
+the last epoch, so ``best.pt`` is the final weights and no checkpoint is picked on images
+the benchmark scores), then ``robustpose benchmark`` of that ``best.pt`` into
+``OUT/<method>_s<s>/bench`` (resumable per cell) on a pre-corrupted copy of the validation
+split (``OUT/val``, ``OUT/val_C``, written once; the same pixels as on-the-fly corruption).
+The CPU time of each step (training, benchmark: user + sys of the child processes) goes to
+``OUT/<run>/cpu.json``; the table to ``OUT/advmix_miniature.{md,json}``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs" / "advmix"
+#: (method, seeds): two seeds where the issue asks (standard, advmix), one for the ablations
+RUNS = [("standard", (0, 1)), ("advmix", (0, 1)), ("advmix_reversal", (0,)),
+        ("equalmix", (0,)), ("dirichletmix", (0,)), ("sequentialmix", (0,)),
+        ("advmix_image", (0,)), ("advmix_wo_kd", (0,)), ("kd_only", (0,)),
+        ("gridmask", (0,)), ("autoaugment", (0,)), ("transfer", (0,))]
+ROW_NAMES = {"standard": "Standard (fine-tune)", "advmix": "AdvMix", "advmix_reversal": "AdvMix, reversal updates",
+             "equalmix": "EqualMix", "dirichletmix": "DirichletMix", "sequentialmix": "SequentialMix",
+             "advmix_image": "AdvMix-Image", "advmix_wo_kd": "AdvMix w/o KD", "kd_only": "KD only",
+             "gridmask": "GridMask only", "autoaugment": "AutoAugment only", "transfer": "Transfer (test-time corruptions)"}
+QUICK_TRAIN = ["train.epochs=1", "train.max_iters_per_epoch=2", "train.batch_size=4",
+               "data.train.num_images=16", "val.every=1", "val.batch_size=8"]
+QUICK_BENCH = ["--corruptions", "gaussian_noise,defocus_blur", "--severities", "1,3"]
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run(cmd: list[str], env: dict) -> float:
+    """Run ``cmd`` (output through); return its CPU seconds; stop on failure."""
+    print("$", " ".join(cmd), flush=True)
+    before = _cpu_seconds()
+    done = subprocess.run(cmd, env=env, cwd=ROOT)
+    if done.returncode != 0:
+        raise SystemExit(f"failed (exit {done.returncode}): {' '.join(cmd)}")
+    return _cpu_seconds() - before
+
+
+def prepare_validation(out: Path, num_images: int, env: dict, quick: bool) -> tuple[Path, Path]:
+    """The validation split and its corrupted copy, written once."""
+    val, val_c = out / "val", out / "val_C"
+    bin_dir = Path(sys.executable).parent
+    if not (val / "annotations.json").is_file():
+        _run([str(bin_dir / "robustpose"), "synth", str(val), "--split", "val",
+              "--num-images", str(num_images), "--quiet"], env)
+    if not (val_c / "corrupt_summary.json").is_file():
+        extra = ["--corruptions", QUICK_BENCH[1], "--severities", QUICK_BENCH[3]] if quick else []
+        _run([str(bin_dir / "robustpose"), "corrupt", str(val / "images"), str(val_c),
+              "--annotations", str(val / "annotations.json"), "--no-progress", *extra], env)
+    return val, val_c
+
+
+def run_one(method: str, seed: int, out: Path, val: Path, val_c: Path, env: dict,
+            quick: bool) -> None:
+    """Train (or resume) and benchmark one (method, seed); skip what is already done."""
+    bin_dir = Path(sys.executable).parent
+    config = CONFIGS / f"synthpose_{method}.yaml"
+    run_dir = out / f"{method}_s{seed}"
+    cpu_file = run_dir / "cpu.json"
+    cpu = json.loads(cpu_file.read_text()) if cpu_file.is_file() else {}
+    if not (run_dir / "train_done").is_file():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        overrides = [f"seed={seed}"] + (QUICK_TRAIN if quick else ["val.every=6"])
+        cpu["train_s"] = cpu.get("train_s", 0.0) + _run(
+            [str(bin_dir / "robustpose"), "train", str(config), *overrides, "--device", "cpu",
+             "--output-dir", str(run_dir), "--resume", "auto", "--no-progress"], env)
+        (run_dir / "train_done").write_text("")
+        cpu_file.write_text(json.dumps(cpu, indent=1) + "\n")
+    if not (run_dir / "bench" / "summary.json").is_file():
+        cpu["bench_s"] = cpu.get("bench_s", 0.0) + _run(
+            [str(bin_dir / "robustpose"), "benchmark", "--config", str(config),
+             "--checkpoint", str(run_dir / "best.pt"), "--dataset", "synth",
+             "--data-root", str(val), "--corrupted-root", str(val_c),
+             "--out", str(run_dir / "bench"), "--workers", "0", "--quiet", "--no-plots",
+             *(QUICK_BENCH if quick else [])], env)
+        cpu_file.write_text(json.dumps(cpu, indent=1) + "\n")
+
+
+def _spread(values: list[float]) -> str:
+    if len(values) < 2:
+        return ""
+    return f" ± {(max(values) - min(values)) / 2:.1f}"
+
+
+def build_table(out: Path, reference: Path | None = None) -> str:
+    """The markdown table from every finished run under ``out`` (mean ± half-range over
+    seeds), plus the noise verdicts; also written as ``advmix_miniature.{md,json}``."""
+    rows, data = [], {}
+    for method, _ in RUNS:
+        cards = []
+        for run_dir in sorted(out.glob(f"{method}_s*")):
+            summary = run_dir / "bench" / "summary.json"
+            if summary.is_file():
+                card = json.loads(summary.read_text())
+                cpu_file = run_dir / "cpu.json"
+                cpu = json.loads(cpu_file.read_text()) if cpu_file.is_file() else {}
+                cards.append({"seed": int(run_dir.name.rsplit("_s", 1)[1]), "AP": card["clean"],
+                              "mPC": card["mPC"], "rPC": card["rPC"],
+                              "train_cpu_min": round(cpu.get("train_s", 0) / 60, 1),
+                              "bench_cpu_min": round(cpu.get("bench_s", 0) / 60, 1)})
+        if cards:
+            data[method] = cards
+    if reference is not None and (reference / "summary.json").is_file():
+        card = json.loads((reference / "summary.json").read_text())
+        data["bundled"] = [{"seed": None, "AP": card["clean"], "mPC": card["mPC"], "rPC": card["rPC"],
+                            "train_cpu_min": 0.0, "bench_cpu_min": None}]
+    base = data.get("standard")
+    noise = {k: (max(c[k] for c in base) - min(c[k] for c in base)) if base and len(base) > 1 else None
+             for k in ("AP", "mPC", "rPC")}
+    header = ("| row | seeds | AP* | mPC | rPC | Δ mPC vs standard | exceeds seed noise? | "
+              "train CPU min / seed |\n|---|---|---|---|---|---|---|---|")
+    for method in ["bundled"] + [m for m, _ in RUNS]:
+        cards = data.get(method)
+        if not cards:
+            continue
+        mean = {k: float(np.mean([c[k] for c in cards])) for k in ("AP", "mPC", "rPC")}
+        cell = {k: f"{mean[k]:.1f}{_spread([c[k] for c in cards])}" for k in ("AP", "mPC", "rPC")}
+        delta, verdict = "", ""
+        if base and method not in ("standard", "bundled"):
+            d = mean["mPC"] - float(np.mean([c["mPC"] for c in base]))
+            delta = f"{d:+.1f}"
+            if noise["mPC"] is not None:
+                verdict = "yes" if abs(d) > noise["mPC"] else "no"
+        name = "Bundled model (start of every run)" if method == "bundled" else ROW_NAMES[method]
+        seeds = ",".join(str(c["seed"]) for c in cards) if method != "bundled" else "-"
+        train = f"{np.mean([c['train_cpu_min'] for c in cards]):.1f}"
+        rows.append(f"| {name} | {seeds} | {cell['AP']} | {cell['mPC']} | {cell['rPC']} | {delta} | "
+                    f"{verdict} | {train} |")
+    noise_line = ("seed noise (standard, |s0 - s1|): " + ", ".join(
+        f"{k} {v:.1f}" for k, v in noise.items() if v is not None)) if base and len(base) > 1 else \
+        "seed noise: not measured (one standard seed)"
+    text = "\n".join([header, *rows, "", noise_line, ""])
+    (out / "advmix_miniature.md").write_text(text)
+    (out / "advmix_miniature.json").write_text(json.dumps({"runs": data, "noise": noise}, indent=1) + "\n")
+    return text
+
+
+def _parse_runs(text: str | None) -> list[tuple[str, int]]:
+    if not text:
+        return [(m, s) for m, seeds in RUNS for s in seeds]
+    known = {m for m, _ in RUNS}
+    runs = []
+    for item in text.split(","):
+        method, _, seed = item.partition(":")
+        if method not in known:
+            raise SystemExit(f"unknown run {method!r}; choose from {', '.join(sorted(known))}")
+        runs.append((method, int(seed or 0)))
+    return runs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default=str(ROOT / "runs" / "advmix_mini"))
+    parser.add_argument("--runs", default=None, help="method:seed,... (default: every run)")
+    parser.add_argument("--val-images", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=1, help="OMP/torch threads per child (default 1)")
+    parser.add_argument("--reference", default=None,
+                        help="benchmark run folder of the bundled model on the same split (a table row)")
+    parser.add_argument("--table-only", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="2 training steps, 8 images, 2x2 cells")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    if not args.table_only:
+        val, val_c = prepare_validation(out, 8 if args.quick else args.val_images, env, args.quick)
+        for method, seed in _parse_runs(args.runs):
+            run_one(method, seed, out, val, val_c, env, args.quick)
+    print(build_table(out, Path(args.reference) if args.reference else None))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
