@@ -94,6 +94,32 @@ def test_fixed_batch_of_one_is_fed_crop_by_crop(blazepose, data_root):
     np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-4)
 
 
+
+def test_blazepose_logit_heatmaps_need_the_sigmoid(models_root, data_root, tmp_path):
+    # Identity_3 holds logits (mostly negative): HRNet's decode sends a joint whose map
+    # maximum is <= 0 to the crop corner, so without heatmap_activation many joints land
+    # far off; with it the maps' argmax agrees with the ground truth about as well as the
+    # model's own coordinate output.
+    records, spec = coco_mini(data_root)
+    records = [r for r in records if (r.keypoints[:, 2] > 0).sum() >= 5]
+    hm_spec = REPO / "configs" / "onnx" / "blazepose_landmark_lite_heatmaps.yaml"
+    text = hm_spec.read_text()
+    assert "heatmap_activation: sigmoid" in text
+    raw_spec = tmp_path / "raw.yaml"
+    raw_spec.write_text(text.replace("heatmap_activation: sigmoid", "heatmap_activation: none"))
+    errors = {}
+    for name, spec_file in (("sigmoid", hm_spec), ("raw", raw_spec), ("coords", BLAZEPOSE_SPEC)):
+        adapter = OnnxAdapter(models_root / "blazepose_landmark_lite.onnx", spec_file)
+        images, meta = batch_of(records, spec, adapter.input_size)
+        keypoints = adapter.predict(images, meta, spec, flip_test=False)
+        gt = np.stack([r.keypoints for r in records])
+        visible = gt[..., 2] > 0
+        errors[name] = float(np.mean(np.linalg.norm(keypoints[..., :2] - gt[..., :2], axis=-1)[visible]))
+        if name == "sigmoid":
+            assert np.all((keypoints[..., 2] > 0) & (keypoints[..., 2] < 1))
+    assert errors["sigmoid"] < 1.5 * errors["coords"], errors
+    assert errors["raw"] > 2 * errors["sigmoid"], errors
+
 @pytest.mark.parametrize("image_id", [109313, 153797])
 def test_blazepose_flip_test_mirrors_and_swaps_back(blazepose, data_root, image_id):
     records, spec = coco_mini(data_root)

@@ -219,6 +219,9 @@ class OnnxSpec:
     values_per_keypoint: int = 2                # coords: flat output stride (x, y, ...)
     score_index: int | None = None              # coords: which value is the score
     score_activation: str = "none"              # 'none' | 'sigmoid'
+    # heatmaps: 'sigmoid' for maps that are logits (BlazePose). HRNet's decode treats a map
+    # whose maximum is <= 0 as empty and puts that joint at the crop corner.
+    heatmap_activation: str = "none"            # 'none' | 'sigmoid'
     keypoint_index_map: list[int] | None = None  # dataset keypoint k = model keypoint map[k]
     flip_test: bool = False
     name: str = "onnx"
@@ -256,6 +259,8 @@ def load_onnx_spec(path: str | Path) -> OnnxSpec:
               (spec.layout.upper() in ("NCHW", "NHWC"), "layout must be NCHW or NHWC"),
               (spec.score_activation in ("none", "sigmoid"),
                "score_activation must be none or sigmoid"),
+              (spec.heatmap_activation in ("none", "sigmoid"),
+               "heatmap_activation must be none or sigmoid"),
               ((spec.mean is None) == (spec.std is None), "give both mean and std, or neither"),
               (spec.padding > 0, "padding must be positive"),
               (spec.refine in ("quarter", "dark", "none"), "refine must be quarter, dark or none"),
@@ -365,7 +370,7 @@ class OnnxAdapter(_SettingView):
         heatmaps = torch.from_numpy(np.asarray(raw, np.float32))
         if self.spec.keypoint_index_map is not None:
             heatmaps = heatmaps[:, self.spec.keypoint_index_map]
-        return heatmaps
+        return torch.sigmoid(heatmaps) if self.spec.heatmap_activation == "sigmoid" else heatmaps
 
     def outputs(self, crops: torch.Tensor) -> tuple[str, Any, Codec]:
         """One run -> ``(kind, outputs, codec)`` as :meth:`RegistryAdapter.outputs`."""
