@@ -46,6 +46,18 @@ def test_topk_ties_at_the_boundary_take_lowest_index() -> None:
     assert float(dn_per_map(_maps(m), n=3)[0, 0]) == 18.0
 
 
+
+@pytest.mark.parametrize("n", [1, 3, 16, 20])
+def test_topk_equals_a_stable_sort_on_maps_full_of_ties(n: int) -> None:
+    # values on a coarse grid: ties inside the selection, at its boundary and below it;
+    # n = 20 is every pixel of a 5x4 map (no unselected pixel to tie with)
+    gen = torch.Generator().manual_seed(3)
+    maps = torch.randint(0, 4, (6, 5, 5, 4), generator=gen).float()
+    values, index = topk_positions(maps, n=n)
+    order = torch.sort(maps.flatten(2), dim=2, descending=True, stable=True)
+    assert torch.equal(values, order.values[..., :n])
+    assert torch.equal(index, order.indices[..., :n])
+
 def test_d12_raw_and_softmax() -> None:
     m = np.zeros((2, 2))
     m[0, 0], m[1, 1] = 3.0, 1.0

@@ -89,14 +89,19 @@ def topk_positions(heatmaps: torch.Tensor, n: int = DN_N) -> tuple[torch.Tensor,
     if n > h * w:
         raise ValueError(f"D_n with n={n} needs maps of >= {n} pixels, got {h}x{w}")
     flat = maps.reshape(n_maps * k, h * w).float()
-    values, indices = torch.topk(flat, n, dim=1, sorted=True)
+    # one value more than asked: the (n+1)-th equals the n-th exactly when an unselected
+    # pixel ties with the selection's last one, so one comparison of neighbours in the
+    # sorted top finds every tie that could make topk's order differ from the canonical one
+    # (a separate scan of the whole map for boundary ties cost as much as topk itself)
+    extra = 1 if n < h * w else 0
+    values, indices = torch.topk(flat, n + extra, dim=1, sorted=True)
     bad = ~torch.isfinite(values[:, 0])
     if bool(bad.any()):  # topk ranks NaN and +inf first: one look at the top value
         raise ValueError(f"heatmaps: {int(bad.sum())} of {bad.numel()} heatmaps hold NaN or "
                          "inf values (a diverged model?)")
-    tied_inside = (values[:, 1:] == values[:, :-1]).any(dim=1)
-    boundary = (flat == values[:, -1:]).sum(dim=1) > (values == values[:, -1:]).sum(dim=1)
-    redo = torch.nonzero(tied_inside | boundary).flatten()
+    tied = (values[:, 1:] == values[:, :-1]).any(dim=1)
+    values, indices = values[:, :n], indices[:, :n]
+    redo = torch.nonzero(tied).flatten()
     if redo.numel():
         sub = flat[redo]
         order = torch.sort(sub, dim=1, descending=True, stable=True)  # stable: index ascending
