@@ -12,7 +12,8 @@ from robustpose.training.methods import (METHODS, StandardHeatmap, TrainingMetho
 from robustpose.training.optim import OptimizerSpec, StepContext
 from robustpose.training.trainer import PoseForward, Trainer
 from robustpose.training.advmix import AdvMix, AugmentedHeatmap  # registers 'advmix', 'augment'
+from robustpose.training.regression import CoordinateRegressionMethod  # registers 'regression'
 
-__all__ = ["AdvMix", "AugmentedHeatmap", "ConfigError", "JointsMSELoss", "METHODS", "OptimizerSpec", "PoseForward",
+__all__ = ["AdvMix", "AugmentedHeatmap", "ConfigError", "CoordinateRegressionMethod", "JointsMSELoss", "METHODS", "OptimizerSpec", "PoseForward",
            "StandardHeatmap", "StepContext", "Trainer", "TrainingMethod", "apply_overrides",
            "build_method", "config_from_dict", "load_config", "register_method"]

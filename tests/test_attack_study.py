@@ -1,0 +1,105 @@
+"""experiments/attack_study.py --quick end to end: the bundled heatmap model and a 2-step
+regression model attacked through run_attack's folders; the findings table has every
+claim's row, and its 'holds?' column follows the numbers in the folders' records."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from robustpose.assets import bundled_checkpoint_path
+from robustpose.training import Trainer, load_config
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "experiments" / "attack_study.py"
+CLAIMS = ("heatmap models are more robust", "IGSM-2 > IGSM-1 > FGSM", "targeted attacks are harder",
+          "the deeper hourglass", "ALL (loss on every stack)", "head (nose, eyes, ears)",
+          "hips are the most vulnerable", "a UAP is about as effective", "transfer degrades far less")
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def study():
+    spec = importlib.util.spec_from_file_location("attack_study", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def quick_run(study, tmp_path_factory):
+    """A 2-step regression model (best.pt + config.yaml), then the --quick study on 1 image."""
+    tmp = tmp_path_factory.mktemp("study")
+    cfg = load_config(REPO / "configs" / "attacks" / "synthpose_deeppose_shufflenetv2.yaml", [
+        f"model.pretrained={bundled_checkpoint_path()}", f"output_dir={tmp / 'reg'}",
+        f"data.train={{split: train, num_images: 2, seed: 1, root: {tmp}}}",
+        f"data.val={{split: val, num_images: 1, root: {tmp}}}", "data.num_workers=0",
+        "train.batch_size=2", "train.epochs=1", "train.max_iters_per_epoch=2", "val.every=1"])
+    Trainer(cfg, device="cpu", progress=False).fit()
+    out = tmp / "out"
+    args = ["--quick", "--out", str(out), "--regression", str(tmp / "reg" / "best.pt"),
+            "--hourglass2", str(tmp / "none.pt"), "--hourglass8", str(tmp / "none.pt"),
+            "--max-images", "1", "--eps", "8", "--steps", "1", "--long-steps", "2", "--quiet"]
+    assert study.main(args) == 0
+    return out, args
+
+
+def rows(path: Path) -> dict[str, tuple[str, str]]:
+    """claim -> (measured, holds) of the findings table."""
+    lines = path.read_text().split("## Findings")[1].split("## How")[0].strip().splitlines()[2:]
+    cells = [line.strip("|").split(" | ") for line in lines]
+    return {c[0].strip(): (c[1].strip(), c[2].strip()) for c in cells}
+
+
+def find(table: dict, prefix: str) -> tuple[str, str]:
+    hits = [v for k, v in table.items() if k.startswith(prefix)]
+    assert len(hits) == 1, (prefix, list(table))
+    return hits[0]
+
+
+def test_every_claim_has_a_row_and_missing_models_are_na(quick_run):
+    out, _ = quick_run
+    table = rows(out / "findings.md")
+    assert len(table) == len(CLAIMS)
+    for claim in CLAIMS:
+        measured, holds = find(table, claim)
+        assert holds == "n/a" or holds in ("yes", "no") or holds.startswith("partly ("), holds
+    assert find(table, "the deeper hourglass")[1] == "n/a"          # no hourglass checkpoints
+    assert find(table, "ALL (loss on every stack)")[1] == "n/a"
+    for claim in ("heatmap models are more robust", "IGSM-2 > IGSM-1", "targeted", "a UAP", "transfer"):
+        assert find(table, claim)[1] != "n/a", claim
+    # one run folder per model and attack variant, each a robustpose attack folder
+    assert {p.name for p in (out / "heatmap").iterdir()} == {
+        "fgsm-U", "igsm-U", "igsm-T", "uap", "transfer-from-regression"}
+    settings = json.loads((out / "regression" / "igsm-U" / "run.json").read_text())
+    assert settings["command"] == "attack" and settings["dataset"] == "synth-val[:1]"
+
+
+def _rewrite(folder: Path, pck: dict) -> None:
+    """Set the mean PCK of the clean cell and of every attacked cell of a folder."""
+    store = folder / "results.jsonl"
+    records = [json.loads(line) for line in store.read_text().splitlines()]
+    for r in records:
+        r["pck"] = pck["clean" if r["corruption"] == "clean" else "attacked"]
+    store.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def test_holds_follows_the_records(study, quick_run, tmp_path):
+    """The table is recomputed from the folders (--table-only): making the regression model
+    the robust one flips the heatmap-vs-regression verdict, and back."""
+    out, args = quick_run
+    before = rows(out / "findings.md")
+    table = tmp_path / "t.md"
+    again = [*args, "--table-only", "--table", str(table)]
+    assert study.main(again) == 0
+    assert rows(table) == before                                 # the same numbers, reread
+    for heat, reg, verdict in ((0.5, 0.0, "yes"), (0.0, 0.5, "no")):
+        _rewrite(out / "heatmap" / "igsm-U", {"clean": 0.5, "attacked": heat})
+        _rewrite(out / "regression" / "igsm-U", {"clean": 0.5, "attacked": reg})
+        assert study.main(again) == 0
+        measured, holds = find(rows(table), "heatmap models are more robust")
+        assert holds == verdict, measured
+        assert f"heatmap (bundled ShuffleNetV2) {heat / 0.5:.3f}" in measured
