@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("report", "rebuild tables and plots of a benchmark run from its store"),
     "stability": ("stability", "stability metrics R, RUC, D_n, D_(1)(2) under perturbations"),
     "attack": ("attack", "adversarial attacks: FGSM, IGSM, UAP, transfer, SPSA (relative metric)"),
+    "advmix-preview": ("advmix_preview", "AdvMix picture of one batch: views, mixing weights, mix, skeletons"),
 }
 
 

@@ -74,7 +74,7 @@ def test_shipped_configs_mirror_the_hrnet_experiments():
     from robustpose.models import list_models
     configs = sorted((REPO / "configs" / "coco").glob("*.yaml")) + \
         sorted((REPO / "configs" / "mpii").glob("*.yaml")) + [REPO / "configs" / "tiny_coco.yaml"]
-    assert len(configs) == 15
+    assert len(configs) == 16
     registered = set(list_models())
     for path in configs:
         cfg = load_config(path, ["data.root=/nowhere"])

@@ -24,6 +24,7 @@ from .coco import check_image_size
 from .images import ImageReadError, load_image
 from .records import PersonRecord
 from .specs import KeypointSpec
+from .stylized import StylizedImages
 
 __all__ = ["TopDownDataset", "split_valid_batch"]
 
@@ -47,10 +48,13 @@ class TopDownDataset(Dataset):
     ``area``), ``bbox`` (xywh), ``rotation`` (deg), ``flipped``, ``keypoints`` (K, 3: the
     record's image-pixel keypoints, zeros when unknown), ``joints`` (K, 3: keypoints in
     input-crop pixels after augmentation, vis 0/1), ``head_size`` (MPII, NaN if unknown),
-    ``image_path``, ``valid``, ``error``.
+    ``image_path``, ``valid``, ``error``, ``stylized``.
 
     ``image_transform(image_uint8_rgb, record)`` runs on the full image before cropping
-    (corruptions: :class:`~robustpose.data.CorruptedImages`). ``train=True`` applies
+    (corruptions: :class:`~robustpose.data.CorruptedImages`). ``stylized``: a
+    :class:`~robustpose.data.stylized.StylizedImages` read instead of the original with its
+    probability, drawn from ``(seed, 'stylized', epoch, index)`` (meta ``stylized``: which
+    was read). ``train=True`` applies
     ``augment`` (default HRNet COCO parameters) drawn from ``(seed, epoch, index)``; call
     :meth:`set_epoch` each epoch (with non-persistent DataLoader workers).
     """
@@ -60,7 +64,7 @@ class TopDownDataset(Dataset):
                  sigma: float = 2.0, train: bool = False, augment: TopDownAugment | None = None,
                  image_transform: ImageTransform | None = None, seed: int = 0,
                  skip_unreadable: bool = False, codec: Codec | None = None,
-                 encode_targets: bool = True) -> None:
+                 encode_targets: bool = True, stylized: StylizedImages | None = None) -> None:
         if len(records) == 0:
             raise ValueError("TopDownDataset: no person records (empty dataset)")
         self.records = list(records)
@@ -81,6 +85,10 @@ class TopDownDataset(Dataset):
         self.skip_unreadable = skip_unreadable
         self.skipped: list[tuple[str, str]] = []
         self.aspect_ratio = self.input_size[0] / self.input_size[1]
+        if stylized is not None and getattr(image_transform, "loads_image", False):
+            raise ValueError("TopDownDataset: a stylized copy cannot be combined with an "
+                             "image_transform that loads its own images (a -C folder)")
+        self.stylized = stylized
 
     def __len__(self) -> int:
         return len(self.records)
@@ -88,6 +96,17 @@ class TopDownDataset(Dataset):
     def set_epoch(self, epoch: int) -> None:
         """Select the augmentation draws of ``epoch`` (seeded from seed, epoch, index)."""
         self.epoch = int(epoch)
+
+    def _read_stylized(self, record: PersonRecord) -> np.ndarray:
+        """The user's stylized copy of the image: same size as the original, so the same
+        geometry (then ``image_transform``, as for the original)."""
+        image = self.stylized.load(record)
+        check_image_size(image, record)
+        if self.image_transform is not None:
+            image = self.image_transform(image, record)
+            if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3):
+                raise TypeError("image_transform must return a uint8 H x W x 3 array")
+        return image
 
     def _read(self, record: PersonRecord) -> np.ndarray:
         transform = self.image_transform
@@ -106,8 +125,10 @@ class TopDownDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         record = self.records[index]
         k = self.spec.num_keypoints
+        # its own per-item stream: the augmentation draws are the same with or without it
+        stylized = self.stylized is not None and self.stylized.chooses(self.seed, self.epoch, index)
         try:
-            image = self._read(record)
+            image = self._read_stylized(record) if stylized else self._read(record)
             error = ""
         except ImageReadError as exc:
             if not self.skip_unreadable:
@@ -166,6 +187,7 @@ class TopDownDataset(Dataset):
             "head_size": float("nan") if head is None else float(head),
             "image_path": str(record.image_path),
             "valid": image is not None,
+            "stylized": bool(stylized),
             "error": error,
         }
         tensor = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1))).float() / 255.0

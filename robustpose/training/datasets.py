@@ -11,6 +11,9 @@ block (``data.train`` / ``data.val``) names its files relative to ``data.root``:
       val:   {annotations: annotations/person_keypoints_val2017.json, images: val2017,
               detections: null}     # or the HRNet detector boxes json
 
+``data.train.stylized: {root, prob}`` mixes in a user-supplied stylized copy of the
+training images (robustpose.data.stylized, the AdvMix paper's Stylized rows).
+
 For ``synth`` the split block is handed (paths resolved) to
 ``robustpose.data.synth.build_records(block)``, which returns ``(records, spec)``.
 
@@ -77,6 +80,13 @@ def build_codec_for(config: dict, method: Any = None) -> Any:
 def load_records(config: dict, split: str, progress: bool = True) -> tuple[list, Any, Path | None]:
     """``(records, spec, annotation_file)`` of a split according to ``data.type``, with
     boxes widened to the aspect ratio of ``data.input_size`` (padding 1.25)."""
+    records, spec, ann, _ = _load_split(config, split, progress)
+    return records, spec, ann
+
+
+def _load_split(config: dict, split: str, progress: bool = True) -> tuple[list, Any, Path | None, dict]:
+    """:func:`load_records` plus the split block with its paths resolved (for synth, the
+    ``images`` folder it was materialised into)."""
     from robustpose import data as rp_data
     from robustpose.codecs import InferenceSetting
 
@@ -95,12 +105,12 @@ def load_records(config: dict, split: str, progress: bool = True) -> tuple[list,
             ann, images, spec=spec, detections=detections,
             det_score_thr=float(block.get("det_score_thr", 0.0)),
             aspect_ratio=setting.aspect_ratio, padding=setting.padding)
-        return records, spec, ann
+        return records, spec, ann, block
     if kind == "mpii":
         ann = _require(block, "annotations", split, config)
         images = _require(block, "images", split, config)
         records = rp_data.load_mpii_records(ann, images)
-        return records, rp_data.get_spec(spec_name or "mpii"), ann
+        return records, rp_data.get_spec(spec_name or "mpii"), ann, block
     if kind == "synth":
         synth = importlib.import_module("robustpose.data.synth")
         result = synth.build_records(block, aspect_ratio=setting.aspect_ratio,
@@ -109,7 +119,7 @@ def load_records(config: dict, split: str, progress: bool = True) -> tuple[list,
         if spec is None:
             spec = rp_data.get_spec(spec_name or "coco")
         ann = block.get("annotations")
-        return records, spec, Path(ann) if ann is not None else None
+        return records, spec, Path(ann) if ann is not None else None, block
     raise ConfigError(f"unknown data.type {kind!r}")
 
 
@@ -143,6 +153,21 @@ def build_metric_factory(config: dict, spec: Any, annotation_file: Path | None,
     raise ConfigError(f"val.metric must be coco or pckh, got {kind!r}")
 
 
+def stylized_block(config: dict, split: str) -> Any:
+    """``data.<split>.stylized`` checked (robustpose.data.stylized.parse_block: keys, prob,
+    ``root`` resolved like every data path and an existing folder) before any record is
+    loaded; a training option, refused on the val split. ``None`` when unset."""
+    from robustpose.data.stylized import parse_block
+
+    block = (config["data"].get(split) or {}).get("stylized")
+    if block is None:
+        return None
+    if split != "train":
+        raise ConfigError(f"data.{split}.stylized: a stylized copy is a training option "
+                          f"(data.train.stylized)")
+    return parse_block(block, resolve=lambda root: resolve_path(config, root))
+
+
 def build_split(config: dict, split: str, train: bool, progress: bool = True,
                 codec: Any = None) -> SplitData:
     """The TopDownDataset of ``split`` ('train' or 'val') with its metric factory.
@@ -153,15 +178,18 @@ def build_split(config: dict, split: str, train: bool, progress: bool = True,
     from robustpose.data import TopDownDataset
     from robustpose.utils.seeding import derive_seed
 
-    records, spec, ann = load_records(config, split, progress)
+    stylized = stylized_block(config, split)  # a wrong root fails before loading
+    records, spec, ann, block = _load_split(config, split, progress)
     if not records:
         raise ValueError(f"{ann or split}: no person records with keypoints in data.{split}")
+    if stylized is not None:  # over the split's image folder; every file checked
+        stylized = stylized.build(block["images"], records)
     data = config["data"]
     codec = codec if codec is not None else build_codec_for(config)
     dataset = TopDownDataset(records, spec, input_size=tuple(data["input_size"]),
                              heatmap_size=tuple(data["heatmap_size"]), sigma=float(data["sigma"]),
                              train=train, augment=build_augment(config) if train else None,
                              seed=derive_seed(config["seed"], "data", split), skip_unreadable=True,
-                             codec=codec)
+                             codec=codec, stylized=stylized)
     factory = None if train else build_metric_factory(config, spec, ann, records)
     return SplitData(dataset=dataset, spec=spec, annotation_file=ann, metric_factory=factory)
