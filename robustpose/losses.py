@@ -17,6 +17,13 @@ unit the codec produces, e.g. input pixels or a [0, 1]-normalised crop):
 - :class:`CoordL2Loss` (``'coord_l2'``): ``mean((w * (pred - gt))^2)``, in squared units
   (= half the mean squared Euclidean distance per joint for D = 2).
 
+Stable heatmap regression (Zhang et al. 2022):
+
+- :class:`WeightedCrossEntropyLoss` (``'wce'``, Eq. 8): HDHR logits against the HD target
+  and its multi-label map, per-map pixel softmax, summed over pixels.
+- :class:`MaximumStabilityLoss` (``'mst'``, Eq. 9): outputs on a perturbed crop against
+  those on the clean crop, pixel mean plus the difference at the clean maximum.
+
 Every loss follows HRNet's weighting: prediction and target of joint k are both
 multiplied by its weight ``w_k`` (0 for an unlabelled joint, which then contributes
 nothing but still counts in the mean's denominator), and the mean runs over every
@@ -37,7 +44,8 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["CoordL1Loss", "CoordL2Loss", "HeatmapKDLoss", "JointsMSELoss", "JointsSmoothL1Loss",
-           "LOSSES", "build_loss", "list_losses", "register_loss"]
+           "LOSSES", "MaximumStabilityLoss", "WeightedCrossEntropyLoss", "build_loss",
+           "list_losses", "register_loss"]
 
 #: registry name -> loss class (or factory taking keyword arguments)
 LOSSES: dict[str, Callable[..., nn.Module]] = {}
@@ -214,3 +222,107 @@ class CoordL2Loss(_WeightedJointsLoss):
 
     def _reduce(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(pred, target, reduction="mean")
+
+
+def _joint_weights(pred: torch.Tensor, target_weight: torch.Tensor | None, name: str) -> torch.Tensor:
+    """(N, K) float weights from (N, K, 1) / (N, K) target weights (one-line errors)."""
+    n, k = pred.shape[:2]
+    if target_weight is None:
+        raise ValueError(f"{name}(use_target_weight=True) needs target_weight")
+    if target_weight.numel() != n * k:
+        raise ValueError(f"{name}: target_weight {tuple(target_weight.shape)} does not hold one "
+                         f"weight per joint of (N, K) = ({n}, {k})")
+    return target_weight.float().reshape(n, k)
+
+
+@register_loss("wce")
+class WeightedCrossEntropyLoss(nn.Module):
+    """Weighted cross-entropy of highly differentiated heatmaps (stable heatmap regression, Eq. 8).
+
+    Per joint ``L_nk = -sum_ij w_ij * y_ij * log softmax(r_nk)_ij``: ``r`` the predicted logits,
+    softmax over the h x w pixels of the map, ``w`` the HD target (``target``), ``y`` the
+    multi-label map (``labels``, the codec's ``target_labels``; default ``w > 0``). The loss
+    is ``(1 / (N K)) * sum_nk v_nk * L_nk`` with ``v`` the joint's target weight (0 masks an
+    invisible joint, which still counts in the mean, the convention of every loss here;
+    ``use_target_weight=False``: ``v = 1``). Sum over pixels, mean over batch and joints.
+
+    Shapes:
+        pred, target, labels: (N, K, H, W); target_weight: (N, K, 1) or (N, K). Returns a
+        scalar (nats, times the HD weights).
+    """
+
+    def __init__(self, use_target_weight: bool = True) -> None:
+        super().__init__()
+        self.use_target_weight = bool(use_target_weight)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor,
+                target_weight: torch.Tensor | None = None,
+                labels: torch.Tensor | None = None) -> torch.Tensor:
+        name = type(self).__name__
+        if pred.shape != target.shape or (labels is not None and labels.shape != pred.shape):
+            raise ValueError(f"{name}: prediction {tuple(pred.shape)}, target {tuple(target.shape)}"
+                             f"{'' if labels is None else f', labels {tuple(labels.shape)}'} differ in shape")
+        if pred.dim() != 4:
+            raise ValueError(f"{name} expects (N, K, H, W) logit maps; got shape {tuple(pred.shape)}")
+        n, k = pred.shape[:2]
+        log_p = torch.log_softmax(pred.float().reshape(n, k, -1), dim=2)
+        w = target.float().reshape(n, k, -1)
+        y = (w > 0).float() if labels is None else labels.float().reshape(n, k, -1)
+        per_joint = -(w * y * log_p).sum(dim=2)
+        if self.use_target_weight:
+            per_joint = per_joint * _joint_weights(pred, target_weight, name)
+        return per_joint.mean()
+
+
+@register_loss("mst")
+class MaximumStabilityLoss(nn.Module):
+    """Maximum stability training loss (stable heatmap regression, Eq. 9).
+
+    For the outputs on a perturbed crop ``r'`` and on its clean crop ``r``, per map:
+    ``mean_ij (r'_ij - r_ij)^2 + (r'(p*) - r(p*))^2`` with ``p* = argmax r`` (the clean map's
+    maximum, first in row-major order on ties). ``r`` is the output as its task loss reads
+    it: ``normalisation='raw'`` (Gaussian-trained maps) or ``'softmax'`` (the per-map pixel
+    softmax of logits, HDHR), times ``scale`` (default 1; the ``stable`` method passes the
+    HD region sum for softmax maps so ``r`` is on the HD target's scale, peak ~1). The
+    value is the mean over the N x K maps, each times its target weight when one is given
+    (``(1 / (N K)) sum v_nk MST_nk``). ``detach_clean`` stops the gradient through ``r``
+    (the clean output then acts as a fixed target); default off: Eq. 9 is symmetric and
+    the paper names no stop-gradient.
+
+    Shapes:
+        perturbed, clean: (N, K, H, W); target_weight: optional (N, K, 1) or (N, K).
+        Returns a scalar (squared heatmap units, or squared probability x scale^2).
+    """
+
+    def __init__(self, normalisation: str = "raw", scale: float = 1.0,
+                 detach_clean: bool = False) -> None:
+        super().__init__()
+        if normalisation not in ("raw", "softmax"):
+            raise ValueError(f"MaximumStabilityLoss: normalisation must be 'raw' or 'softmax', "
+                             f"got {normalisation!r}")
+        if not float(scale) > 0:
+            raise ValueError(f"MaximumStabilityLoss: scale must be > 0, got {scale!r}")
+        self.normalisation, self.scale = normalisation, float(scale)
+        self.detach_clean = bool(detach_clean)
+
+    def _r(self, maps: torch.Tensor) -> torch.Tensor:
+        flat = maps.float().flatten(2)
+        if self.normalisation == "softmax":
+            flat = torch.softmax(flat, dim=2)
+        return flat * self.scale
+
+    def forward(self, perturbed: torch.Tensor, clean: torch.Tensor,
+                target_weight: torch.Tensor | None = None) -> torch.Tensor:
+        name = type(self).__name__
+        if perturbed.shape != clean.shape or perturbed.dim() != 4:
+            raise ValueError(f"{name}: expects two (N, K, H, W) maps of one shape, got "
+                             f"{tuple(perturbed.shape)} and {tuple(clean.shape)}")
+        r_pert, r_clean = self._r(perturbed), self._r(clean)
+        if self.detach_clean:
+            r_clean = r_clean.detach()
+        diff = r_pert - r_clean
+        peak = r_clean.detach().argmax(dim=2, keepdim=True)  # first maximum (torch >= 1.7)
+        per_map = diff.pow(2).mean(dim=2) + diff.gather(2, peak)[..., 0].pow(2)
+        if target_weight is not None:
+            per_map = per_map * _joint_weights(perturbed, target_weight, name)
+        return per_map.mean()

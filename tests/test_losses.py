@@ -1,5 +1,6 @@
 """robustpose.losses against hand computations: HRNet JointsMSE, AdvMix's SmoothL1 variant,
-heatmap KD, coordinate L1/L2, weighting, one-line shape errors and the registry."""
+heatmap KD, coordinate L1/L2, the stable-heatmap weighted cross-entropy (Eq. 8) and MST loss
+(Eq. 9), weighting, one-line shape errors and the registry."""
 from __future__ import annotations
 
 import subprocess
@@ -11,7 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from robustpose.losses import (LOSSES, CoordL1Loss, CoordL2Loss, HeatmapKDLoss, JointsMSELoss,
-                               JointsSmoothL1Loss, build_loss, list_losses)
+                               JointsSmoothL1Loss, MaximumStabilityLoss, WeightedCrossEntropyLoss,
+                               build_loss, list_losses)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -138,7 +140,7 @@ def test_coordinate_losses_match_torch_references():
     (lambda: JointsMSELoss()(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2)),
      r"JointsMSELoss\(use_target_weight=True\) needs target_weight"),
     (lambda: HeatmapKDLoss()(torch.zeros(1, 2, 2, 2), torch.zeros(1, 3, 2, 2)), "differ in shape"),
-    (lambda: build_loss("msee"), r"unknown loss 'msee'; choose from coord_l1, coord_l2, kd, mse, smoothl1"),
+    (lambda: build_loss("msee"), r"unknown loss 'msee'; choose from coord_l1, coord_l2, kd, mse, mst, smoothl1, wce"),
     (lambda: build_loss("mse", sigma=2), r"loss 'mse': .*sigma"),
     (lambda: build_loss("smoothl1", beta=0), "beta must be > 0"),
 ])
@@ -149,7 +151,7 @@ def test_errors_are_one_line(call, message):
 
 
 def test_registry_names_every_loss():
-    assert list_losses() == ["coord_l1", "coord_l2", "kd", "mse", "smoothl1"]
+    assert list_losses() == ["coord_l1", "coord_l2", "kd", "mse", "mst", "smoothl1", "wce"]
     assert isinstance(build_loss("mse", use_target_weight=False), JointsMSELoss)
     assert not build_loss("mse", use_target_weight=False).use_target_weight
     assert LOSSES["smoothl1"] is JointsSmoothL1Loss
@@ -168,3 +170,70 @@ def test_losses_import_without_the_trainer():
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+# ---------------------------------------------------------------- stable heatmap regression
+def test_weighted_cross_entropy_by_hand():
+    """Eq. 8: -sum_ij w y log softmax(r) per joint, times the joint weight, mean over N x K."""
+    log2 = torch.log(torch.tensor(2.0)).item()
+    pred = torch.tensor([[[[0.0, log2], [0.0, 0.0]],        # softmax 0.2, 0.4, 0.2, 0.2
+                          [[3.0, -1.0], [0.5, 2.0]]]])      # an invisible joint
+    target = torch.tensor([[[[1.0, 0.5], [0.0, 0.0]], [[1.0, 0.7], [0.7, 0.7]]]])
+    weight = torch.tensor([[[1.0], [0.0]]])
+    by_hand = -(1.0 * torch.log(torch.tensor(0.2)) + 0.5 * torch.log(torch.tensor(0.4))) / 2
+    loss = WeightedCrossEntropyLoss()(pred, target, weight)
+    assert loss.item() == pytest.approx(by_hand.item(), rel=1e-6)  # 2.0676 / 2 joints
+    labels = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]], [[1.0, 1.0], [1.0, 1.0]]]])  # y masks a pixel
+    assert WeightedCrossEntropyLoss()(pred, target, weight, labels).item() == pytest.approx(
+        -torch.log(torch.tensor(0.2)).item() / 2, rel=1e-6)
+    unweighted = build_loss("wce", use_target_weight=False)(pred, target)
+    p1 = torch.softmax(pred[0, 1].flatten(), 0)
+    joint1 = -(target[0, 1].flatten() * torch.log(p1)).sum()
+    assert unweighted.item() == pytest.approx((2 * by_hand + joint1).item() / 2, rel=1e-6)
+
+
+def test_weighted_cross_entropy_is_lowest_at_the_normalised_target_and_has_gradients():
+    gen = torch.Generator().manual_seed(0)
+    target = torch.rand(2, 3, 4, 5, generator=gen) * (torch.rand(2, 3, 4, 5, generator=gen) > 0.5)
+    weight = torch.ones(2, 3, 1)
+    best = torch.log(target + 1e-9)  # softmax = target / sum(target): the optimum
+    criterion = WeightedCrossEntropyLoss()
+    for _ in range(3):
+        other = (best + 0.3 * torch.randn(2, 3, 4, 5, generator=gen)).requires_grad_()
+        assert criterion(other, target, weight) > criterion(best, target, weight)
+        criterion(other, target, weight).backward()
+        assert torch.isfinite(other.grad).all() and other.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="needs target_weight"):
+        criterion(best, target)
+
+
+def test_mst_on_constructed_pairs():
+    """Eq. 9 per map: mean_ij (r' - r)^2 + (r'(p*) - r(p*))^2, p* = argmax of the clean map."""
+    clean = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]], [[0.2, 0.1], [0.3, 0.0]]]])
+    perturbed = torch.tensor([[[[0.5, 0.5], [0.0, 0.0]], [[0.2, 0.1], [0.3, 0.0]]]])
+    # map 0: diff (-0.5, 0.5, 0, 0): mean 0.125, at p* = (0, 0): 0.25 -> 0.375; map 1: 0
+    mst = MaximumStabilityLoss()
+    assert mst(perturbed, clean).item() == pytest.approx(0.375 / 2)
+    assert mst(clean, clean).item() == 0.0
+    assert mst(perturbed, clean, torch.tensor([[0.0, 1.0]])).item() == 0.0  # weighted per joint
+    # p* comes from the clean map: the same pair the other way round has p* = (0, 0) or (0, 1)
+    assert mst(clean, perturbed).item() == pytest.approx(0.375 / 2)  # tie -> first pixel
+    soft = MaximumStabilityLoss(normalisation="softmax", scale=4.0)
+    r, r2 = 4 * torch.softmax(clean.flatten(2), 2), 4 * torch.softmax(perturbed.flatten(2), 2)
+    d = r2 - r
+    by_hand = (d.pow(2).mean(2) + d.gather(2, r.argmax(2, keepdim=True))[..., 0].pow(2)).mean()
+    assert soft(perturbed, clean).item() == pytest.approx(by_hand.item(), rel=1e-6)
+
+
+def test_mst_gradients_reach_both_outputs_unless_the_clean_one_is_detached():
+    gen = torch.Generator().manual_seed(1)
+    for detach, clean_grad in [(False, True), (True, False)]:
+        clean = torch.rand(2, 3, 4, 4, generator=gen).requires_grad_()
+        pert = torch.rand(2, 3, 4, 4, generator=gen).requires_grad_()
+        MaximumStabilityLoss(detach_clean=detach)(pert, clean).backward()
+        assert pert.grad.abs().sum() > 0
+        assert (clean.grad is not None and clean.grad.abs().sum() > 0) == clean_grad
+    with pytest.raises(ValueError, match="normalisation must be"):
+        MaximumStabilityLoss(normalisation="log")
+    with pytest.raises(ValueError, match="two .N, K, H, W. maps"):
+        MaximumStabilityLoss()(torch.zeros(1, 2, 3, 3), torch.zeros(1, 2, 3, 4))

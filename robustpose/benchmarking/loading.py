@@ -125,6 +125,19 @@ def parse_extra(extra: Any) -> tuple[dict | None, tuple[int, int] | None, int | 
     return dict(block), size, joints
 
 
+def _spectral_options(checkpoint: str | os.PathLike | None) -> dict:
+    """``spectral_norm`` / ``spectral_norm_iters`` recorded in a robustpose checkpoint's meta
+    (empty for other files and for a missing one: :func:`_load_weights` reports that)."""
+    from robustpose.models.checkpoint import read_checkpoint
+    from robustpose.models.spectral import spectral_options_of
+
+    if checkpoint is None or not Path(checkpoint).is_file():
+        return {}
+    obj = read_checkpoint(checkpoint)
+    meta = obj.get("meta") if isinstance(obj, Mapping) else None
+    return spectral_options_of(meta if isinstance(meta, Mapping) else None)
+
+
 def _registry(name: str, checkpoint: str | os.PathLike | None, size: tuple[int, int] | None,
               device: str, num_joints: int, extra: Any = None) -> Any:
     from robustpose.codecs import InferenceSetting
@@ -137,8 +150,10 @@ def _registry(name: str, checkpoint: str | os.PathLike | None, size: tuple[int, 
                          f"config's MODEL.IMAGE_SIZE {extra_size[0]}x{extra_size[1]}")
     size = size or extra_size
     num_joints = extra_joints or num_joints
+    # a checkpoint trained with spectral normalisation says so in its meta: rebuild it so
+    spectral = _spectral_options(checkpoint)
     try:
-        model = create_model(name, num_joints=num_joints, extra=block)
+        model = create_model(name, num_joints=num_joints, extra=block, **spectral)
     except (TypeError, KeyError, IndexError, AttributeError) as exc:
         # a value of the right key but the wrong kind (NUM_BLOCKS: 4 instead of [4, 4])
         raise ValueError(f"--extra: cannot build {name} from this MODEL.EXTRA block "

@@ -25,13 +25,11 @@ import torch
 
 from robustpose.benchmarking.cells import Cell, build_cells, parse_corruptions, parse_severities
 from robustpose.benchmarking.stream import CellImages, cell_loader
+from robustpose.corruptions.selection import GROUPS
 
-#: the paper's perturbation sets: trained on (train10) and held out (heldout5)
-PERTURBATION_SETS: dict[str, tuple[str, ...]] = {
-    "train10": ("brightness", "defocus_blur", "zoom_blur", "frost", "contrast",
-                "gaussian_noise", "glass_blur", "motion_blur", "shot_noise", "snow"),
-    "heldout5": ("gaussian_blur", "jpeg_compression", "saturate", "spatter", "speckle_noise"),
-}
+#: the paper's perturbation sets: trained on (train10) and held out (heldout5); defined
+#: with the corruption groups (robustpose.corruptions.selection), where training reads them
+PERTURBATION_SETS: dict[str, tuple[str, ...]] = {name: GROUPS[name] for name in ("train10", "heldout5")}
 COMMAND = "stability"
 DISTANCES_DIR = "distances"
 
@@ -53,6 +51,16 @@ def parse_perturbations(choice: str | Sequence[str]) -> list[str]:
     for word in words:
         names.extend(PERTURBATION_SETS.get(word) or parse_corruptions(word))
     return list(dict.fromkeys(names))
+
+
+def resolve_normalisation(adapter: Any, choice: str = "auto") -> str:
+    """D_(1)(2)'s normalisation: ``choice`` unless 'auto', then the adapter's codec's
+    ``output_normalisation`` ('softmax' for the ``hdhr`` codec) or 'raw'."""
+    if choice not in ("auto", "raw", "softmax"):
+        raise ValueError(f"d12_normalisation must be auto, raw or softmax, got {choice!r}")
+    if choice != "auto":
+        return choice
+    return str(getattr(getattr(adapter, "codec", None), "output_normalisation", "raw"))
 
 
 def model_outputs(adapter: Any, crops: torch.Tensor) -> tuple[str, Any, Any]:
@@ -188,12 +196,16 @@ def run_stability(model: Any = None, *, checkpoint: str | os.PathLike | None = N
                   corrupted_layout: str = "robustpose",
                   perturbations: str | Sequence[str] = "heldout5",
                   severities: str | Sequence[int] = "1-5", dn_n: int = 64,
-                  d12_normalisation: str = "raw", ruc_p_max: int = 10,
+                  d12_normalisation: str = "auto", ruc_p_max: int = 10,
                   batch_size: int = 32, workers: int = 2, device: str = "cpu", seed: int = 0,
                   out: str | os.PathLike | None = None, max_images: int | None = None,
                   spec: str | None = None, input_size: Any = None, name: str | None = None,
                   plots: bool = True, progress: bool = True) -> dict:
-    """Run (or resume) a stability run; returns its card (also ``out/stability.json``)."""
+    """Run (or resume) a stability run; returns its card (also ``out/stability.json``).
+
+    ``d12_normalisation``: 'raw', 'softmax', or 'auto' (default): what the model's codec
+    declares (``codec.output_normalisation``: 'softmax' for HDHR / weighted-cross-entropy
+    checkpoints, whose outputs are logits), else 'raw'; run.json records the value used."""
     from robustpose.benchmarking.api import _device_for, weights_fingerprint
     from robustpose.benchmarking.loading import resolve_adapter
     from robustpose.benchmarking.run_folder import RunFolder
@@ -207,6 +219,7 @@ def run_stability(model: Any = None, *, checkpoint: str | os.PathLike | None = N
                                           num_joints=num_joints, adapter_options={})
     if name:
         adapter.name = name
+    d12_normalisation = resolve_normalisation(adapter, d12_normalisation)
     names, sevs = parse_perturbations(perturbations), parse_severities(severities)
     cells = build_cells(names, sevs)
     base = Path(out) if out is not None else Path("runs") / COMMAND

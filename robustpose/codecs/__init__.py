@@ -1,5 +1,6 @@
 """Keypoints <-> training targets and back: the codec protocol, its registry, the codecs
-(``hrnet`` Gaussian heatmaps, ``unbiased`` DARK heatmaps, ``regression`` coordinates),
+(``hrnet`` Gaussian heatmaps, ``unbiased`` DARK heatmaps, ``regression`` coordinates,
+``hdhr`` highly differentiated heatmaps),
 the one inference setting and the one decode path (flip test, decoding, back-projection)."""
 from .base import CODECS, Codec, build_codec, codec_names, register_codec
 from .gaussian import (GaussianHeatmap, UnbiasedHeatmap, flip_heatmaps, get_max_preds,
@@ -7,10 +8,11 @@ from .gaussian import (GaussianHeatmap, UnbiasedHeatmap, flip_heatmaps, get_max_
 from .inference import (codec_for_outputs, decode_outputs, heatmaps_to_image_coords,
                         predict_heatmaps, predict_keypoints)
 from .regression import CoordinateRegression
+from .hdhr import HDHRCodec
 from .setting import InferenceSetting
 
 __all__ = ["Codec", "CODECS", "build_codec", "codec_names", "register_codec",
-           "GaussianHeatmap", "UnbiasedHeatmap", "CoordinateRegression", "InferenceSetting",
+           "GaussianHeatmap", "UnbiasedHeatmap", "CoordinateRegression", "HDHRCodec", "InferenceSetting",
            "get_max_preds", "refine_quarter", "refine_dark", "flip_heatmaps",
            "heatmaps_to_image_coords", "predict_heatmaps", "predict_keypoints",
            "decode_outputs", "codec_for_outputs"]

@@ -32,9 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      "held-out ones), or anything --corruptions takes (names, families, ...)")
     run.add_argument("--severities", default="1-5", help="e.g. 1-5, 3 or 1,3,5")
     run.add_argument("--dn-n", type=int, default=64, help="n of D_n (Eq. 11; default 64)")
-    run.add_argument("--normalisation", choices=("raw", "softmax"), default="raw",
+    run.add_argument("--normalisation", choices=("auto", "raw", "softmax"), default="auto",
                      help="D_(1)(2) on the raw maps (Gaussian-trained models) or after a "
-                     "per-map softmax (weighted cross-entropy models)")
+                     "per-map softmax (weighted cross-entropy models); auto (default): "
+                     "softmax for a checkpoint trained with the hdhr codec, else raw")
     run.add_argument("--ruc-p-max", type=int, default=10, help="RUC's last P (heatmap px)")
     run.add_argument("--batch-size", type=int, default=32)
     run.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")

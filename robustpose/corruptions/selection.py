@@ -16,20 +16,32 @@ from typing import Iterable, Sequence
 
 from .params import CORRUPTION_NAMES, SUBSETS
 
+#: the stable-heatmap paper's perturbation sets (Zhang et al. 2022): the 10 it trains on
+#: (its MST loss and the ST_a baseline) and the 5 it evaluates stability on, held out
+STABLE_TRAIN10: tuple[str, ...] = ("brightness", "defocus_blur", "zoom_blur", "frost", "contrast",
+                                   "gaussian_noise", "glass_blur", "motion_blur", "shot_noise",
+                                   "snow")
+STABLE_HELDOUT5: tuple[str, ...] = ("gaussian_blur", "jpeg_compression", "saturate", "spatter",
+                                    "speckle_noise")
+
 #: group name -> the corruptions it selects (imagecorruptions' order); any other word
 #: must be a corruption name. 'benchmark' is the paper's 15 (= 'common'), 'extra' the 4
-#: held-out ones (= 'validation'), 'none' selects nothing (a benchmark runs clean only).
+#: held-out ones (= 'validation'), 'none' selects nothing (a benchmark runs clean only);
+#: 'train10' / 'heldout5' are the stable-heatmap paper's sets (in that paper's order).
 GROUPS: dict[str, tuple[str, ...]] = {
     "benchmark": SUBSETS["common"],
     **SUBSETS,
     "extra": SUBSETS["validation"],
     "none": (),
+    "train10": STABLE_TRAIN10,
+    "heldout5": STABLE_HELDOUT5,
 }
 
 SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)
 
 _CORRUPTION_HELP = ("benchmark (the 15), all (19), validation or extra (the 4 others), common, "
-                    "noise, blur, weather, digital, none, or comma-separated names: "
+                    "noise, blur, weather, digital, train10, heldout5, none, or "
+                    "comma-separated names: "
                     + ", ".join(CORRUPTION_NAMES))
 _SEVERITY_HELP = "e.g. 1-5, 3, 1,3,5 or all (severities are 1..5)"
 
@@ -44,7 +56,7 @@ def parse_corruptions(choice: str | Sequence[str] | None = None) -> list[str]:
     """The corruption names a choice selects, first occurrence first, no duplicates.
 
     ``choice``: a group (see :data:`GROUPS`: benchmark, all, common, validation, extra,
-    noise, blur, weather, digital, none), a corruption name, a comma-separated mix of
+    noise, blur, weather, digital, train10, heldout5, none), a corruption name, a comma-separated mix of
     both (``"blur,snow"``), or a list of such strings; ``None`` means ``'benchmark'``.
     ``'none'`` and an empty list select nothing. An unknown word or a blank string raises
     a one-line ValueError listing the valid choices.

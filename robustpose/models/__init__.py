@@ -9,6 +9,7 @@ from .base import IMAGENET_MEAN, IMAGENET_STD, PoseModel
 from .registry import create_model, list_models, register_model
 from . import hourglass, hrnet, lightweight, resnet  # noqa: F401  (register the architectures)
 from . import deeppose_light  # noqa: F401  (deeppose_shufflenetv2 / deeppose_mobilenetv2)
+from . import vgg  # noqa: F401  (sbl_vgg19_bn)
 from .unet_generator import UNetGenerator, build_advmix_generator, unet_depth
 from .checkpoint import CheckpointReport, load_checkpoint, load_model, load_pretrained_backbone, save_checkpoint
 

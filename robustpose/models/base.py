@@ -50,6 +50,9 @@ class PoseModel(nn.Module):
         # Filled in by create_model: registry name and the merged architecture config.
         self.model_name: str | None = None
         self.model_config: dict[str, Any] = {}
+        # An optional parameter-free layer on every output (the RCC layer, set by
+        # robustpose.models.rcc.with_rcc); None = the architecture's own outputs.
+        self.output_transform: nn.Module | None = None
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """``[0, 1]`` RGB ``N x 3 x H x W`` -> ImageNet-normalised tensor of the same shape."""
@@ -63,11 +66,16 @@ class PoseModel(nn.Module):
 
     def forward_normalized(self, x: torch.Tensor) -> torch.Tensor:
         """Final prediction for an already-normalised batch (bypasses ``normalize``)."""
-        return self.forward_normalized_all(x)[-1]
+        out = self.forward_normalized_all(x)[-1]
+        return out if self.output_transform is None else self.output_transform(out)
 
     def forward_all(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """All predictions (hourglass stacks, in order) for a ``[0, 1]`` RGB batch."""
-        return self.forward_normalized_all(self.normalize(x))
+        """All predictions (hourglass stacks, in order) for a ``[0, 1]`` RGB batch
+        (each through ``output_transform`` when one is set)."""
+        outs = self.forward_normalized_all(self.normalize(x))
+        if self.output_transform is None:
+            return outs
+        return [self.output_transform(out) for out in outs]
 
     def forward(self, x: torch.Tensor, normalize: bool = True) -> torch.Tensor:
         """``[0, 1]`` RGB ``N x 3 x H x W`` -> heatmaps ``N x K x H/4 x W/4`` or coords ``N x K x 2``.

@@ -27,6 +27,8 @@ import torch
 from torch import nn
 
 from ..utils.io import atomic_path
+from .rcc import apply_rcc_meta
+from .spectral import spectral_hint, spectral_key, vectors_optional
 
 FORMAT = "robustpose"
 IGNORED_PREFIXES = ("data_preprocessor.",)
@@ -129,6 +131,7 @@ def map_keys(state_dict: Mapping[str, torch.Tensor], model_keys: set[str]) -> tu
                 if name.startswith(prefix) and name[len(prefix):] in model_keys:
                     name = name[len(prefix):]
                     break
+        name = spectral_key(name, model_keys)  # a plain weight onto a spectrally normalised conv
         out[name] = value
         origin[name] = key
     return out, origin
@@ -190,7 +193,10 @@ def _match(model: nn.Module, state_dict: Mapping[str, torch.Tensor], path: str, 
         else:
             usable[key] = value
     # BN counters are absent from checkpoints of old PyTorch versions; they do not affect outputs.
-    report.missing = [k for k in own if k not in mapped and not k.endswith("num_batches_tracked")]
+    # ... nor are the power-method vectors of spectrally normalised convs whose weight came
+    # from a plain file (re-estimated from it after the load, robustpose.models.spectral)
+    report.missing = [k for k in own if k not in mapped and not k.endswith("num_batches_tracked")
+                      and not vectors_optional(k, mapped)]
     prefixed = any(orig.removeprefix("module.") != key for key, orig in origin.items())
     if fmt == "state_dict" and (prefixed or any(k.startswith("head.") for k in origin.values())):
         report.source_format = "mmpose"   # backbone./head. prefixes were mapped
@@ -205,7 +211,9 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike, strict: bool = Tr
     With ``strict=True`` any missing, unexpected or wrongly shaped key raises ``ValueError``
     (one line, naming the keys) and nothing is loaded; with ``strict=False`` the matching keys
     are loaded and the returned report lists the rest. fp16-stored weights are cast to the
-    model's dtype.
+    model's dtype. A robustpose file whose meta records the RCC layer (``meta['rcc']``)
+    puts it on ``model`` (``robustpose.models.rcc.apply_rcc_meta``): the layer has no
+    weights, so the meta is the only place that knows the weights were trained behind it.
     """
     model = _unwrap(model)
     obj = read_checkpoint(path, map_location)
@@ -214,8 +222,11 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike, strict: bool = Tr
     if isinstance(obj, Mapping) and isinstance(obj.get("meta"), Mapping):
         report.meta = dict(obj["meta"])
     if strict and not report.ok:
-        raise ValueError(f"{path}: checkpoint does not fit {type(model).__name__}: {report.summary()}")
+        raise ValueError(f"{path}: checkpoint does not fit {type(model).__name__}: {report.summary()}"
+                         f"{spectral_hint(report.unexpected)}")
     model.load_state_dict(usable, strict=False)
+    # the RCC layer has no weights: the meta says whether the weights were trained behind it
+    apply_rcc_meta(model, report.meta, str(path))
     return report
 
 
@@ -263,7 +274,8 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
         raise ValueError(f"{path}: no robustpose meta with a model name; build the model with "
                          "create_model(...) and use load_checkpoint(model, path)")
     model = create_model(str(meta["name"]), num_joints=int(meta.get("num_joints", 17)),
-                         extra=meta.get("extra") or None, **dict(meta.get("kwargs") or {}))
+                         extra=meta.get("extra") or None, rcc=meta.get("rcc"),
+                         **dict(meta.get("kwargs") or {}))
     state, fmt = extract_state_dict(obj, path)
     report, usable = _match(model, state, str(path), fmt)
     if not report.ok:

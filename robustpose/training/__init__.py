@@ -12,8 +12,10 @@ from robustpose.training.methods import (METHODS, StandardHeatmap, TrainingMetho
 from robustpose.training.optim import OptimizerSpec, StepContext
 from robustpose.training.trainer import PoseForward, Trainer
 from robustpose.training.advmix import AdvMix, AugmentedHeatmap  # registers 'advmix', 'augment'
+from robustpose.training.stable import StableHeatmap  # registers 'stable'
 from robustpose.training.regression import CoordinateRegressionMethod  # registers 'regression'
+from robustpose.training import stable_baselines, stability_training  # noqa: F401  (at, augmix, lipschitz, pg, st_g, st_a)
 
 __all__ = ["AdvMix", "AugmentedHeatmap", "ConfigError", "CoordinateRegressionMethod", "JointsMSELoss", "METHODS", "OptimizerSpec", "PoseForward",
-           "StandardHeatmap", "StepContext", "Trainer", "TrainingMethod", "apply_overrides",
+           "StableHeatmap", "StandardHeatmap", "StepContext", "Trainer", "TrainingMethod", "apply_overrides",
            "build_method", "config_from_dict", "load_config", "register_method"]

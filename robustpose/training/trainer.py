@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from robustpose.training import checkpoint as ckpt
 from robustpose.config import dump_config
+from robustpose.models.rcc import rcc_meta
 from robustpose.training.distributed import (DistInfo, all_reduce_mean, barrier, broadcast_object,
                                              gather_to_main, init_distributed, rank_zero_first)
 from robustpose.training.logs import EpochLog
@@ -212,7 +213,8 @@ class Trainer:
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             "meta": {"format": "robustpose", "kind": "training", "name": self.config["model"]["name"],
                      "num_joints": self.num_joints, "extra": self.config["model"]["extra"],
-                     "epoch": int(epoch), "experiment": self.config["name"]},
+                     "epoch": int(epoch), "experiment": self.config["name"],
+                     **rcc_meta(self.model)},  # the weight-free RCC layer, when present
             "config": {k: v for k, v in self.config.items() if not k.startswith("_")},
             "epoch": int(epoch),
             "best_metric": self.best_metric,
