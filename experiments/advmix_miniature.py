@@ -185,9 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    runs = _parse_runs(args.runs)
     if not args.table_only:
         val, val_c = prepare_validation(out, 8 if args.quick else args.val_images, env, args.quick)
-        for method, seed in _parse_runs(args.runs):
+        for method, seed in runs:
             run_one(method, seed, out, val, val_c, env, args.quick)
     print(build_table(out, Path(args.reference) if args.reference else None))
     return 0

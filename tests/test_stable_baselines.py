@@ -18,7 +18,7 @@ from robustpose.augment import AugMix, PatchGaussian, augmix_op
 from robustpose.models import create_model, load_checkpoint, load_model, save_checkpoint
 from robustpose.models.spectral import apply_spectral_norm, is_spectral, spectral_modules, top_singular_value
 from robustpose.training import Trainer, build_method, load_config
-from robustpose.training.stable_baselines import AdversarialTraining, heatmap_js
+from robustpose.training.stable_baselines import heatmap_js
 from robustpose.training.stability_training import TRAIN10, stability_distance
 from training_standins import FakeKeypointDataset, FakeSpec, Split, seeded_standin, tiny_config
 

@@ -1,0 +1,63 @@
+"""experiments/advmix_miniature.py --quick end to end (the CI-sized version of the AdvMix
+miniature): two standard seeds and one AdvMix run train 2 steps each, are benchmarked on 8
+SynthPose validation images x 2 corruptions x 2 severities, and the table is built from
+the run folders; a rerun skips what is done."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "experiments" / "advmix_miniature.py"
+
+
+@pytest.fixture(scope="module")
+def driver():
+    spec = importlib.util.spec_from_file_location("advmix_miniature", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def quick_out(driver, tmp_path_factory):
+    out = tmp_path_factory.mktemp("advmix_mini")
+    if not (Path(sys.executable).parent / "robustpose").is_file():
+        pytest.skip("the robustpose console script is not installed beside this python")
+    assert driver.main(["--quick", "--out", str(out), "--runs", "standard:0,standard:1,advmix:0"]) == 0
+    return out
+
+
+def test_quick_run_trains_benchmarks_and_tabulates(driver, quick_out):
+    for run in ("standard_s0", "standard_s1", "advmix_s0"):
+        card = json.loads((quick_out / run / "bench" / "summary.json").read_text())
+        assert card["corruptions"] == ["gaussian_noise", "defocus_blur"] and card["severities"] == [1, 3]
+        assert card["clean"] > 30 and card["mPC"] >= 0  # 2 steps from the bundled model
+        cpu = json.loads((quick_out / run / "cpu.json").read_text())
+        assert cpu["train_s"] > 0 and cpu["bench_s"] > 0
+    data = json.loads((quick_out / "advmix_miniature.json").read_text())
+    assert [c["seed"] for c in data["runs"]["standard"]] == [0, 1]
+    s0, s1 = data["runs"]["standard"]
+    assert data["noise"]["mPC"] == pytest.approx(abs(s0["mPC"] - s1["mPC"]))
+    table = (quick_out / "advmix_miniature.md").read_text()
+    advmix = data["runs"]["advmix"][0]
+    delta = advmix["mPC"] - (s0["mPC"] + s1["mPC"]) / 2
+    row = next(line for line in table.splitlines() if line.startswith("| AdvMix |"))
+    assert f"{delta:+.1f}" in row
+    assert ("yes" if abs(delta) > data["noise"]["mPC"] else "no") in row.split("|")[7]
+
+
+def test_rerun_skips_finished_runs(driver, quick_out, capsys):
+    before = (quick_out / "standard_s0" / "best.pt").stat().st_mtime_ns
+    assert driver.main(["--quick", "--out", str(quick_out), "--runs", "standard:0"]) == 0
+    assert (quick_out / "standard_s0" / "best.pt").stat().st_mtime_ns == before
+    assert "$ " not in capsys.readouterr().out  # no command was run again
+
+
+def test_unknown_run_is_refused(driver, tmp_path):
+    with pytest.raises(SystemExit, match="unknown run 'advmx'"):
+        driver.main(["--out", str(tmp_path), "--runs", "advmx:0", "--table-only"])
