@@ -4,6 +4,7 @@ split rendered here: the PNG has the grid's size, a checkpoint's generator is th
 drawn, bad inputs are one-line errors."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,9 @@ def test_the_png_is_the_grid_of_the_batch(tmp_path, capsys):
         assert _preview(tmp_path, out, "--num-images", str(n)) == 0, capsys.readouterr().err
         printed = capsys.readouterr().out
         assert f"{n} crops x 7 panels" in printed and "generator: UNTRAINED" in printed
+        means = re.search(r"mean mixing weight: clean ([\d.]+), AutoAugment ([\d.]+), "
+                          r"GridMask ([\d.]+)", printed)
+        assert means and sum(float(m) for m in means.groups()) == pytest.approx(1.0, abs=0.015)
         with Image.open(out) as im:
             sizes[n] = im.size
     # 128x96 crops, K = 2: 7 panels a row (3 views, 3 weight maps, the mix)

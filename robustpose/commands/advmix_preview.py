@@ -179,4 +179,6 @@ def run(args: argparse.Namespace) -> int:
                          score_threshold=args.score_threshold)
     print(f"wrote {out} ({n} crops x {2 * v + 1} panels; {pose_source}"
           + (f"; {gen_source}" if gen_source else "") + ")")
+    mean = weights.float().mean(dim=(0, 2, 3)).tolist()  # what the generator favours, in one line
+    print("mean mixing weight: " + ", ".join(f"{name} {m:.2f}" for name, m in zip(names, mean)))
     return 0
