@@ -1,0 +1,59 @@
+"""experiments/stable_miniature.py --quick end to end (the CI-sized version of the
+stable-heatmap miniature): a 2-step pre-training, two Baseline seeds and one RCC row
+fine-tuned from it, each measured by ``robustpose stability``; the table and the claim rows
+come from the run folders."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "experiments" / "stable_miniature.py"
+
+
+@pytest.fixture(scope="module")
+def driver():
+    spec = importlib.util.spec_from_file_location("stable_miniature", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def quick_out(driver, tmp_path_factory):
+    if not (Path(sys.executable).parent / "robustpose").is_file():
+        pytest.skip("the robustpose console script is not installed beside this python")
+    out = tmp_path_factory.mktemp("stable_mini")
+    assert driver.main(["--quick", "--out", str(out), "--runs", "baseline_ft:0,baseline_ft:1,rcc:0"]) == 0
+    return out
+
+
+def test_rows_start_from_the_one_pretrained_checkpoint(quick_out):
+    assert (quick_out / "pretrain" / "best.pt").is_file()
+    for run in ("baseline_ft_s0", "baseline_ft_s1", "rcc_s0"):
+        config = (quick_out / run / "config.yaml").read_text()
+        assert str(quick_out / "pretrain" / "best.pt") in config
+        card = json.loads((quick_out / run / "stability" / "stability.json").read_text())
+        assert set(card["per_perturbation"]) >= {"gaussian_blur", "saturate"}
+
+
+def test_table_has_the_seed_spread_and_claims_from_the_records(driver, quick_out):
+    data = json.loads((quick_out / "stable_miniature.json").read_text())
+    base = data["runs"]["baseline_ft"]
+    assert [c["seed"] for c in base] == [0, 1]
+    table = (quick_out / "stable_miniature.md").read_text()
+    row = next(line for line in table.splitlines() if line.startswith("| Baseline |"))
+    d_n = [c["D_n"] for c in base]
+    assert f"{sum(d_n) / 2:.1f} ± {(max(d_n) - min(d_n)) / 2:.1f}" in row
+    claim = next(c for c in data["claims"] if c[0] == "RCC lowers D_n")
+    rcc = data["runs"]["rcc"][0]["D_n"]
+    assert claim[2] == ("yes" if rcc < sum(d_n) / 2 else "no")
+
+
+def test_unknown_row_is_refused(driver, tmp_path):
+    with pytest.raises(SystemExit, match="unknown run 'rccc'"):
+        driver.main(["--out", str(tmp_path), "--runs", "rccc:0", "--table-only"])
