@@ -21,12 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from runs_common import add_cpu, parse_runs, run as _run  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs" / "advmix"
@@ -42,21 +43,6 @@ ROW_NAMES = {"standard": "Standard (fine-tune)", "advmix": "AdvMix", "advmix_rev
 QUICK_TRAIN = ["train.epochs=1", "train.max_iters_per_epoch=2", "train.batch_size=4",
                "data.train.num_images=16", "val.every=1", "val.batch_size=8"]
 QUICK_BENCH = ["--corruptions", "gaussian_noise,defocus_blur", "--severities", "1,3"]
-
-
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _run(cmd: list[str], env: dict) -> float:
-    """Run ``cmd`` (output through); return its CPU seconds; stop on failure."""
-    print("$", " ".join(cmd), flush=True)
-    before = _cpu_seconds()
-    done = subprocess.run(cmd, env=env, cwd=ROOT)
-    if done.returncode != 0:
-        raise SystemExit(f"failed (exit {done.returncode}): {' '.join(cmd)}")
-    return _cpu_seconds() - before
 
 
 def prepare_validation(out: Path, num_images: int, env: dict, quick: bool) -> tuple[Path, Path]:
@@ -79,24 +65,20 @@ def run_one(method: str, seed: int, out: Path, val: Path, val_c: Path, env: dict
     bin_dir = Path(sys.executable).parent
     config = CONFIGS / f"synthpose_{method}.yaml"
     run_dir = out / f"{method}_s{seed}"
-    cpu_file = run_dir / "cpu.json"
-    cpu = json.loads(cpu_file.read_text()) if cpu_file.is_file() else {}
     if not (run_dir / "train_done").is_file():
         run_dir.mkdir(parents=True, exist_ok=True)
         overrides = [f"seed={seed}"] + (QUICK_TRAIN if quick else ["val.every=6"])
-        cpu["train_s"] = cpu.get("train_s", 0.0) + _run(
+        add_cpu(run_dir, "train_s", _run(
             [str(bin_dir / "robustpose"), "train", str(config), *overrides, "--device", "cpu",
-             "--output-dir", str(run_dir), "--resume", "auto", "--no-progress"], env)
+             "--output-dir", str(run_dir), "--resume", "auto", "--no-progress"], env))
         (run_dir / "train_done").write_text("")
-        cpu_file.write_text(json.dumps(cpu, indent=1) + "\n")
     if not (run_dir / "bench" / "summary.json").is_file():
-        cpu["bench_s"] = cpu.get("bench_s", 0.0) + _run(
+        add_cpu(run_dir, "bench_s", _run(
             [str(bin_dir / "robustpose"), "benchmark", "--config", str(config),
              "--checkpoint", str(run_dir / "best.pt"), "--dataset", "synth",
              "--data-root", str(val), "--corrupted-root", str(val_c),
              "--out", str(run_dir / "bench"), "--workers", "0", "--quiet", "--no-plots",
-             *(QUICK_BENCH if quick else [])], env)
-        cpu_file.write_text(json.dumps(cpu, indent=1) + "\n")
+             *(QUICK_BENCH if quick else [])], env))
 
 
 def _spread(values: list[float]) -> str:
@@ -158,19 +140,6 @@ def build_table(out: Path, reference: Path | None = None) -> str:
     return text
 
 
-def _parse_runs(text: str | None) -> list[tuple[str, int]]:
-    if not text:
-        return [(m, s) for m, seeds in RUNS for s in seeds]
-    known = {m for m, _ in RUNS}
-    runs = []
-    for item in text.split(","):
-        method, _, seed = item.partition(":")
-        if method not in known:
-            raise SystemExit(f"unknown run {method!r}; choose from {', '.join(sorted(known))}")
-        runs.append((method, int(seed or 0)))
-    return runs
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(ROOT / "runs" / "advmix_mini"))
@@ -185,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
-    runs = _parse_runs(args.runs)
+    runs = parse_runs(args.runs, RUNS)
     if not args.table_only:
         val, val_c = prepare_validation(out, 8 if args.quick else args.val_images, env, args.quick)
         for method, seed in runs:

@@ -21,12 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from runs_common import add_cpu as _add_cpu, parse_runs, run as _run, tool as _tool  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs" / "stable"
@@ -43,24 +44,6 @@ QUICK_STABILITY = ["--perturbations", "gaussian_blur,saturate", "--severities", 
 COLUMNS = ("D_n", "D_12", "R", "RUC", "AUC", "EPE")
 
 
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _run(cmd: list[str], env: dict) -> float:
-    print("$", " ".join(cmd), flush=True)
-    before = _cpu_seconds()
-    done = subprocess.run(cmd, env=env, cwd=ROOT)
-    if done.returncode != 0:
-        raise SystemExit(f"failed (exit {done.returncode}): {' '.join(cmd)}")
-    return _cpu_seconds() - before
-
-
-def _tool(name: str) -> str:
-    return str(Path(sys.executable).parent / name)
-
-
 def _train(config: Path, run_dir: Path, overrides: list[str], env: dict) -> None:
     """``robustpose train`` into ``run_dir`` unless it finished; its CPU time to cpu.json."""
     if (run_dir / "train_done").is_file():
@@ -70,13 +53,6 @@ def _train(config: Path, run_dir: Path, overrides: list[str], env: dict) -> None
                     "--output-dir", str(run_dir), "--resume", "auto", "--no-progress"], env)
     _add_cpu(run_dir, "train_s", seconds)
     (run_dir / "train_done").write_text("")
-
-
-def _add_cpu(run_dir: Path, key: str, seconds: float) -> None:
-    path = run_dir / "cpu.json"
-    cpu = json.loads(path.read_text()) if path.is_file() else {}
-    cpu[key] = cpu.get(key, 0.0) + seconds
-    path.write_text(json.dumps(cpu, indent=1) + "\n")
 
 
 def _schedule(quick: bool, epochs: int) -> list[str]:
@@ -205,18 +181,6 @@ def build_table(out: Path) -> str:
     return text
 
 
-def _parse_runs(text: str | None) -> list[tuple[str, int]]:
-    if not text:
-        return [(row, s) for row, _, seeds in ROWS for s in seeds]
-    runs = []
-    for item in text.split(","):
-        row, _, seed = item.partition(":")
-        if row not in NAMES:
-            raise SystemExit(f"unknown run {row!r}; choose from {', '.join(NAMES)}")
-        runs.append((row, int(seed or 0)))
-    return runs
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(ROOT / "runs" / "stable_mini"))
@@ -226,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table-only", action="store_true")
     parser.add_argument("--quick", action="store_true", help="2 steps each, 8 images, 2x2 cells")
     args = parser.parse_args(argv)
-    runs = _parse_runs(args.runs)
+    runs = parse_runs(args.runs, [(row, seeds) for row, _, seeds in ROWS])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
