@@ -130,3 +130,18 @@ def init_head(module: nn.Module, std: float = 0.001) -> None:
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.constant_(m.weight, 1)
             nn.init.constant_(m.bias, 0)
+
+
+def add_deconv_head(model: nn.Module, in_channels: int, cfg: dict, num_joints: int) -> None:
+    """The SimpleBaseline head on a stride-32 trunk of ``in_channels``, from a merged
+    ``MODEL.EXTRA`` block: ``model.deconv_layers``, ``model.final_layer`` (the official
+    keys), ``model.output_stride``, initialised as the official code does (modules built,
+    then re-initialised in that order, so a seeded model draws the same numbers)."""
+    filters = cfg["NUM_DECONV_FILTERS"]
+    model.deconv_layers = make_deconv_layers(in_channels, filters, cfg["NUM_DECONV_KERNELS"],
+                                             bool(cfg["DECONV_WITH_BIAS"]))
+    head_in = int(filters[-1]) if filters else in_channels
+    model.final_layer = make_final_layer(head_in, num_joints, int(cfg["FINAL_CONV_KERNEL"]))
+    model.output_stride = 32 // (2 ** len(filters))
+    init_head(model.deconv_layers)
+    init_head(model.final_layer)

@@ -13,7 +13,7 @@ from torch import nn
 
 from .base import PoseModel
 from .extra import merge_extra
-from .layers import init_head, make_deconv_layers, make_final_layer
+from .layers import add_deconv_head
 from .registry import register_model
 
 HEAD_PRESET: dict[str, Any] = {"NUM_DECONV_LAYERS": 3, "NUM_DECONV_FILTERS": [256, 256, 256],
@@ -138,13 +138,7 @@ class DeconvHeadModel(PoseModel):
         cfg = merge_extra(HEAD_PRESET, extra, name)
         self.config = cfg
         self.backbone = backbone
-        self.deconv_layers = make_deconv_layers(backbone.out_channels, cfg["NUM_DECONV_FILTERS"],
-                                                cfg["NUM_DECONV_KERNELS"], bool(cfg["DECONV_WITH_BIAS"]))
-        head_in = int(cfg["NUM_DECONV_FILTERS"][-1]) if cfg["NUM_DECONV_FILTERS"] else backbone.out_channels
-        self.final_layer = make_final_layer(head_in, num_joints, int(cfg["FINAL_CONV_KERNEL"]))
-        self.output_stride = 32 // (2 ** len(cfg["NUM_DECONV_FILTERS"]))
-        init_head(self.deconv_layers)
-        init_head(self.final_layer)
+        add_deconv_head(self, backbone.out_channels, cfg, num_joints)
 
     def forward_normalized_all(self, x: torch.Tensor) -> list[torch.Tensor]:
         return [self.final_layer(self.deconv_layers(self.backbone(x)))]

@@ -13,7 +13,7 @@ from torch import nn
 
 from .base import PoseModel
 from .extra import merge_extra
-from .layers import BasicBlock, Bottleneck, init_head, make_deconv_layers, make_final_layer, make_res_layer
+from .layers import BasicBlock, Bottleneck, add_deconv_head, make_res_layer
 from .registry import register_model
 
 RESNET_SPECS: dict[int, tuple[type[nn.Module], list[int]]] = {
@@ -75,13 +75,7 @@ class SimpleBaselineResNet(PoseModel):
                              f"{len(cfg['NUM_DECONV_FILTERS'])} NUM_DECONV_FILTERS")
         self.config = cfg
         channels = _add_resnet_trunk(self, int(cfg["NUM_LAYERS"]))
-        self.deconv_layers = make_deconv_layers(channels, cfg["NUM_DECONV_FILTERS"],
-                                                cfg["NUM_DECONV_KERNELS"], bool(cfg["DECONV_WITH_BIAS"]))
-        head_in = int(cfg["NUM_DECONV_FILTERS"][-1]) if cfg["NUM_DECONV_FILTERS"] else channels
-        self.final_layer = make_final_layer(head_in, num_joints, int(cfg["FINAL_CONV_KERNEL"]))
-        self.output_stride = 32 // (2 ** len(cfg["NUM_DECONV_FILTERS"]))
-        init_head(self.deconv_layers)
-        init_head(self.final_layer)
+        add_deconv_head(self, channels, cfg, num_joints)
 
     def forward_normalized_all(self, x: torch.Tensor) -> list[torch.Tensor]:
         return [self.final_layer(self.deconv_layers(_resnet_features(self, x)))]

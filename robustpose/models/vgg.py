@@ -20,7 +20,7 @@ from torch import nn
 
 from .base import PoseModel
 from .extra import merge_extra
-from .layers import init_head, make_deconv_layers, make_final_layer
+from .layers import add_deconv_head
 from .registry import register_model
 
 #: torchvision's configuration 'E' (VGG19): conv widths, 'M' = 2x2 max-pool
@@ -80,13 +80,7 @@ class SimpleBaselineVGG(PoseModel):
         self.features = make_vgg_features(VGG19_CFG, batch_norm=True)
         _init_features(self.features)
         channels = 512
-        self.deconv_layers = make_deconv_layers(channels, cfg["NUM_DECONV_FILTERS"],
-                                                cfg["NUM_DECONV_KERNELS"], bool(cfg["DECONV_WITH_BIAS"]))
-        head_in = int(cfg["NUM_DECONV_FILTERS"][-1]) if cfg["NUM_DECONV_FILTERS"] else channels
-        self.final_layer = make_final_layer(head_in, num_joints, int(cfg["FINAL_CONV_KERNEL"]))
-        self.output_stride = 32 // (2 ** len(cfg["NUM_DECONV_FILTERS"]))
-        init_head(self.deconv_layers)
-        init_head(self.final_layer)
+        add_deconv_head(self, channels, cfg, num_joints)
 
     def forward_normalized_all(self, x: torch.Tensor) -> list[torch.Tensor]:
         return [self.final_layer(self.deconv_layers(self.features(x)))]

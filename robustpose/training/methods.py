@@ -104,6 +104,15 @@ class TrainingMethod:
         """Restore what :meth:`state_dict` returned."""
 
 
+def supervised_outputs(model: nn.Module, images: torch.Tensor,
+                       intermediate_supervision: bool) -> list[torch.Tensor]:
+    """The outputs a task loss is summed over: every ``forward_all`` output (hourglass
+    stacks; one element for single-output models) or only the final one."""
+    if intermediate_supervision:
+        return model(images, all_outputs=True)
+    return [model(images)]
+
+
 class StandardHeatmap(TrainingMethod):
     """Standard top-down heatmap training (HRNet / SimpleBaseline).
 
@@ -131,10 +140,7 @@ class StandardHeatmap(TrainingMethod):
 
     def losses(self, model: nn.Module, batch: dict) -> dict[str, torch.Tensor]:
         target, weight = batch["target"], batch["target_weight"]
-        if self.intermediate_supervision:
-            outputs = model(batch["image"], all_outputs=True)
-        else:
-            outputs = [model(batch["image"])]
+        outputs = supervised_outputs(model, batch["image"], self.intermediate_supervision)
         loss = sum(self.criterion(out, target, weight) for out in outputs)
         return {"loss": loss}
 

@@ -24,7 +24,7 @@ from torch import nn
 
 from robustpose.config import ConfigError, codec_block
 from robustpose.losses import build_loss
-from robustpose.training.methods import TrainingMethod, register_method
+from robustpose.training.methods import TrainingMethod, register_method, supervised_outputs
 
 LOSSES = ("coord_l1", "coord_l2")
 
@@ -78,10 +78,7 @@ class CoordinateRegressionMethod(TrainingMethod):
     def losses(self, model: nn.Module, batch: dict) -> dict[str, torch.Tensor]:
         """``batch['target']`` (N, K, 2) in the codec's units, ``target_weight`` (N, K, 1)."""
         target, weight = batch["target"], batch["target_weight"]
-        if self.intermediate_supervision:
-            outputs = model(batch["image"], all_outputs=True)
-        else:
-            outputs = [model(batch["image"])]
+        outputs = supervised_outputs(model, batch["image"], self.intermediate_supervision)
         # a model may append a score column (N, K, 3): only (x, y) is supervised
         loss = sum(self.criterion(out[..., :2], target, weight) for out in outputs)
         return {"loss": loss}

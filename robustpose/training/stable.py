@@ -39,7 +39,7 @@ from robustpose.augment import CorruptionAugment
 from robustpose.corruptions import parse_corruptions, parse_severities
 from robustpose.losses import build_loss
 from robustpose.models.rcc import rcc_config, rcc_options, with_rcc
-from robustpose.training.methods import TrainingMethod, register_method
+from robustpose.training.methods import TrainingMethod, register_method, supervised_outputs
 
 #: the default MST weight for Gaussian targets (the paper gives none): at 0.003 the MST
 #: gradient is 0.5-1x the JointsMSELoss gradient on the bundled SynthPose model (3 batches
@@ -152,8 +152,7 @@ class StableHeatmap(TrainingMethod):
     def losses(self, model: nn.Module, batch: dict) -> dict[str, torch.Tensor]:
         """The task loss on the clean crop (+ MST when on; see :meth:`train_step`)."""
         images = batch["image"]
-        outputs = (model(images, all_outputs=True) if self.intermediate_supervision
-                   else [model(images)])
+        outputs = supervised_outputs(model, images, self.intermediate_supervision)
         task = sum(self._task(out, batch) for out in outputs)
         if not self.mst:
             return {"loss": task}
