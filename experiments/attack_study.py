@@ -78,7 +78,8 @@ def jobs(args: argparse.Namespace, sources: dict[str, dict]) -> list[tuple[str, 
         if m.startswith("hourglass"):
             out.append((m, "igsm-U-ALL", dict(attack="igsm", eps=grid, steps=[args.steps],
                                               all_stacks=True)))
-        out.append((m, "uap", dict(attack="uap", eps=args.uap_eps, steps=[args.uap_epochs])))
+        uap_epochs = sorted({args.uap_epochs, args.uap_long_epochs} - {0})
+        out.append((m, "uap", dict(attack="uap", eps=args.uap_eps, steps=uap_epochs)))
     # transfer: the heatmap model -> every other model, the regression model -> the heatmap one
     # (a narrow hourglass cannot be a NAME=CHECKPOINT surrogate: it needs its MODEL.EXTRA)
     pairs = [("heatmap", v) for v in ("regression", "hourglass2", "hourglass8")] + \
@@ -116,8 +117,8 @@ def run_all(args: argparse.Namespace, sources: dict[str, dict]) -> list[str]:
     return failures
 
 
-QUICK = {"out": Path("runs/attack_study_quick"), "max_images": 2, "eps": "2,8", "steps": 2, "long_steps": 4, "uap_epochs": 1,
-         "uap_fit_images": 2, "no_plots": True}
+QUICK = {"out": Path("runs/attack_study_quick"), "max_images": 2, "eps": "2,8", "steps": 2, "long_steps": 4,
+         "uap_epochs": 1, "uap_long_epochs": 2, "uap_fit_images": 2, "no_plots": True}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -136,6 +137,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--targeted-eps", help="eps list of IGSM-T (default: --eps-finding; eps 0 is added)")
     p.add_argument("--uap-eps", help="eps list of the UAP (default: --eps-finding)")
     p.add_argument("--uap-epochs", type=int, default=5)
+    p.add_argument("--uap-long-epochs", type=int, default=50,
+                   help="a second, longer UAP fit (0: none); tried after the default's result")
     p.add_argument("--uap-fit-images", type=int, default=32)
     p.add_argument("--transfer-eps", help="eps list of transfer (default: --eps-finding)")
     p.add_argument("--max-images", type=int, help="only the first N validation images")

@@ -17,7 +17,8 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "experiments" / "attack_study.py"
 CLAIMS = ("heatmap models are more robust", "IGSM-2 > IGSM-1 > FGSM", "targeted attacks are harder",
           "the deeper hourglass", "ALL (loss on every stack)", "head (nose, eyes, ears)",
-          "hips are the most vulnerable", "a UAP is about as effective", "transfer degrades far less")
+          "hips are the most vulnerable", "a UAP (1 fitting epochs)", "a UAP (2 fitting epochs)",
+          "transfer degrades far less")
 torch.set_num_threads(1)
 
 
@@ -69,7 +70,8 @@ def test_every_claim_has_a_row_and_missing_models_are_na(quick_run):
         assert holds == "n/a" or holds in ("yes", "no") or holds.startswith("partly ("), holds
     assert find(table, "the deeper hourglass")[1] == "n/a"          # no hourglass checkpoints
     assert find(table, "ALL (loss on every stack)")[1] == "n/a"
-    for claim in ("heatmap models are more robust", "IGSM-2 > IGSM-1", "targeted", "a UAP", "transfer"):
+    for claim in ("heatmap models are more robust", "IGSM-2 > IGSM-1", "targeted", "a UAP (1 ",
+                  "a UAP (2 ", "transfer"):
         assert find(table, claim)[1] != "n/a", claim
     # one run folder per model and attack variant, each a robustpose attack folder
     assert {p.name for p in (out / "heatmap").iterdir()} == {
