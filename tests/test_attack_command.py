@@ -108,3 +108,11 @@ def test_plots_of_several_cards_and_the_transfer_matrix(tmp_path):
                                   tmp_path / "m.png")
     assert matrix.is_file()
     assert not is_attack_folder(tmp_path)
+
+
+def test_transfer_matrix_labels_shorten_name_checkpoint_surrogates():
+    from robustpose.reports.attack_plots import short_label
+
+    assert short_label("deeppose_shufflenetv2=runs/attack_reg/best.pt") == "deeppose_shufflenetv2 (attack_reg)"
+    assert short_label("sbl_resnet50=w.pt") == "sbl_resnet50 (w)"
+    assert short_label("bundled") == "bundled"

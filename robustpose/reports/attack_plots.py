@@ -81,6 +81,16 @@ def plot_joints(card: dict, path: Path) -> Path:
     return _save(fig, path)
 
 
+def short_label(name: str) -> str:
+    """A surrogate's axis label: ``NAME=runs/x/best.pt`` -> ``NAME (x)`` (the full path
+    stays in the records; on an axis it pushes the plot out of its figure)."""
+    model, sep, checkpoint = str(name).partition("=")
+    if not sep:
+        return model
+    parent = Path(checkpoint).parent.name or Path(checkpoint).stem
+    return f"{model} ({parent})"
+
+
 def plot_transfer_matrix(matrix: Mapping[str, Mapping[str, float]], path: Path,
                          title: str = "relative metric under transfer") -> Path:
     """``matrix[surrogate][victim]`` -> heat map with the values written in the cells."""
@@ -97,8 +107,8 @@ def plot_transfer_matrix(matrix: Mapping[str, Mapping[str, float]], path: Path,
         for j in range(len(cols)):
             if np.isfinite(data[i, j]):
                 ax.text(j, i, f"{data[i, j]:.2f}", ha="center", va="center", color="w")
-    ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right")
-    ax.set_yticks(range(len(rows)), rows)
+    ax.set_xticks(range(len(cols)), [short_label(c) for c in cols], rotation=30, ha="right")
+    ax.set_yticks(range(len(rows)), [short_label(r) for r in rows])
     ax.set_xlabel("evaluated on")
     ax.set_ylabel("crafted on")
     ax.set_title(title)
