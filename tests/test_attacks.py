@@ -246,3 +246,22 @@ def test_resized_surrogate_crafts_at_the_victims_size():
     adv = IGSM(surrogate, eps=4, steps=2, all_stacks=True)(x)
     assert adv.shape == x.shape and (adv - x).abs().max() * 255 <= 4 + 1e-3
     assert (adv - x).abs().max() * 255 > 2 and surrogate.training
+
+
+def test_eps_zero_returns_the_crops_without_a_query_or_a_gradient():
+    model = _hourglass().eval()
+    x = _crops(2)
+    calls = []
+
+    def fn(crops):
+        calls.append(len(crops))
+        with torch.no_grad():
+            return model(crops)
+
+    spsa = SPSA(fn, eps=4, steps=2, samples=2, seed=0)
+    spsa(x)
+    assert spsa.queries_used > 0 and calls
+    calls.clear()
+    spsa.eps = 0.0
+    assert torch.equal(spsa(x), x) and spsa.queries_used == 0 and not calls
+    assert torch.equal(IGSM(model, eps=0, steps=5, targeted=True)(x, model(x)), x)

@@ -137,6 +137,11 @@ class Attack:
         if crops.numel() and (float(crops.min()) < 0.0 or float(crops.max()) > 1.0):
             raise ValueError("attack crops must lie in [0, 1] (unnormalised RGB)")
         crops = crops.detach().float()
+        if self.eps == 0:
+            # the eps-0 ball is the crop itself: no iteration (and no query) can move it
+            if hasattr(self, "queries_used"):
+                self.queries_used = 0
+            return crops.clone()
         modules = self._mode_modules()
         modes = [m.training for m in modules]
         for m in modules:
