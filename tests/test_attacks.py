@@ -175,17 +175,24 @@ def test_uap_projection_disjoint_eval_and_files(tmp_path):
         UAP(model, eps=6)(held)
 
 
-def test_spsa_keeps_its_query_budget_and_works_through_adapters():
-    from robustpose.models.adapters import CallableAdapter, RegistryAdapter
-
-    model = _hourglass().eval()
-    x = _crops(2)
-    calls = []
+def _counting_black_box(model: torch.nn.Module):
+    """A plain callable over ``model`` and the list of batch sizes it was queried with."""
+    calls: list[int] = []
 
     def fn(crops):
         calls.append(len(crops))
         with torch.no_grad():
             return model(crops)
+
+    return fn, calls
+
+
+def test_spsa_keeps_its_query_budget_and_works_through_adapters():
+    from robustpose.models.adapters import CallableAdapter, RegistryAdapter
+
+    model = _hourglass().eval()
+    x = _crops(2)
+    fn, calls = _counting_black_box(model)
 
     for black_box in (CallableAdapter(fn, input_size=SIZE), RegistryAdapter(model, SIZE), fn):
         calls.clear()
@@ -251,12 +258,7 @@ def test_resized_surrogate_crafts_at_the_victims_size():
 def test_eps_zero_returns_the_crops_without_a_query_or_a_gradient():
     model = _hourglass().eval()
     x = _crops(2)
-    calls = []
-
-    def fn(crops):
-        calls.append(len(crops))
-        with torch.no_grad():
-            return model(crops)
+    fn, calls = _counting_black_box(model)
 
     spsa = SPSA(fn, eps=4, steps=2, samples=2, seed=0)
     spsa(x)
