@@ -6,6 +6,7 @@ claims checked against the measured numbers.
 
     python experiments/stable_miniature.py                      # everything, then the table
     python experiments/stable_miniature.py --runs baseline_ft:0,rcc:0
+    python experiments/stable_miniature.py --prepare-only --threads 2  # the shared pre-training
     python experiments/stable_miniature.py --table-only
     python experiments/stable_miniature.py --quick --out /tmp/q  # the CI-sized version
 
@@ -66,8 +67,9 @@ def prepare(out: Path, num_images: int, env: dict, quick: bool) -> tuple[Path, P
         _run([_tool("robustpose"), "synth", str(val), "--split", "val", "--num-images",
               str(num_images), "--quiet"], env)
     pretrain = out / "pretrain"
+    # the pre-training keeps its config's validation cadence: its curve is what chose its length
     _train(CONFIGS / f"synthpose_mobilenetv2_{PRETRAIN}.yaml", pretrain,
-           ["seed=0", *_schedule(quick, 4)], env)
+           ["seed=0", *(QUICK_TRAIN + ["val.every=1"] if quick else [])], env)
     return val, pretrain / "best.pt"
 
 
@@ -189,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="OMP/torch threads per child")
     parser.add_argument("--table-only", action="store_true")
     parser.add_argument("--quick", action="store_true", help="2 steps each, 8 images, 2x2 cells")
+    parser.add_argument("--prepare-only", action="store_true",
+                        help="the validation split and the shared pre-training, no rows")
     args = parser.parse_args(argv)
     runs = parse_runs(args.runs, [(row, seeds) for row, _, seeds in ROWS])
     out = Path(args.out)
@@ -196,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     if not args.table_only:
         val, init = prepare(out, 8 if args.quick else args.val_images, env, args.quick)
-        for row, seed in runs:
+        for row, seed in [] if args.prepare_only else runs:
             run_row(row, seed, out, val, init, env, args.quick)
     print(build_table(out))
     return 0
