@@ -39,6 +39,7 @@ ROWS = [("baseline_ft", "Baseline", (0, 1)), ("rcc", "RCC", (0, 1)), ("hdhr", "H
         ("at", "AT", (0,)), ("augmix", "AugMix", (0,)), ("lipschitz", "Lipschitz", (0,)),
         ("pg", "PG", (0,)), ("st_g", "ST_g", (0,)), ("st_a", "ST_a", (0,))]
 NAMES = {row: name for row, name, _ in ROWS}
+ABLATION = ("baseline_ft", "rcc", "hdhr", "mst", "rhm")   # the paper's ablation; the rest: baselines
 QUICK_TRAIN = ["train.epochs=1", "train.max_iters_per_epoch=2", "train.batch_size=4",
                "data.train.num_images=16", "val.batch_size=8"]
 QUICK_STABILITY = ["--perturbations", "gaussian_blur,saturate", "--severities", "1,3"]
@@ -161,6 +162,41 @@ def _cell(cards: list[dict], key: str, digits: int) -> str:
     return text
 
 
+def plot(out: Path, data: dict[str, list[dict]]) -> list[Path]:
+    """``stable_miniature.png`` (D_n, D_(1)(2), RUC area and clean AUC per row: bar = seed
+    mean, whisker = seed range) and ``stable_miniature_RUC.png`` (every row's seed-0 RUC curve)."""
+    from robustpose.reports.plots import _pyplot, _save
+    from robustpose.reports.stability_plots import plot_ruc
+
+    rows = [(row, name) for row, name, _ in ROWS if data.get(row)]
+    if not rows:
+        return []
+    plt = _pyplot()
+    panels = (("D_n", "D_n (lower: steadier)"), ("D_12", "D_(1)(2) (higher: steadier)"),
+              ("RUC", "RUC area (higher: steadier)"), ("AUC", "clean AUC (higher: better)"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.8))
+    x = np.arange(len(rows))
+    for ax, (key, title) in zip(axes, panels):
+        values = [[c[key] for c in data[row] if c[key] is not None] for row, _ in rows]
+        mean = [np.mean(v) if v else np.nan for v in values]
+        low = [m - min(v) if v else 0 for m, v in zip(mean, values)]
+        high = [max(v) - m if v else 0 for m, v in zip(mean, values)]
+        ax.bar(x, mean, yerr=[low, high], capsize=3,
+               color=["#4C72B0" if row in ABLATION else "#8C8C8C" for row, _ in rows])
+        ax.set_xticks(x, [name for _, name in rows], rotation=45, ha="right", fontsize=8)
+        ax.set_title(title, fontsize=9)
+    fig.suptitle("stable-heatmap miniature (MobileNetV2, SynthPose, held-out five perturbations)",
+                 fontsize=10)
+    fig.tight_layout()
+    paths = [_save(fig, out / "stable_miniature.png")]
+    cards = []
+    for row, name in rows:
+        card = json.loads((out / f"{row}_s{data[row][0]['seed']}" / "stability" /
+                           "stability.json").read_text())
+        cards.append({**card, "model": name})
+    return paths + [plot_ruc(cards, out / "stable_miniature_RUC.png")]
+
+
 def build_table(out: Path) -> str:
     data = collect(out)
     lines = ["| row | seeds | D_n | D_(1)(2) | R / kp | RUC area | AUC (clean) | EPE (clean) | "
@@ -180,6 +216,7 @@ def build_table(out: Path) -> str:
     (out / "stable_miniature.md").write_text(text)
     (out / "stable_miniature.json").write_text(json.dumps(
         {"runs": data, "claims": [list(c) for c in found]}, indent=1) + "\n")
+    plot(out, data)
     return text
 
 

@@ -57,3 +57,11 @@ def test_table_has_the_seed_spread_and_claims_from_the_records(driver, quick_out
 def test_unknown_row_is_refused(driver, tmp_path):
     with pytest.raises(SystemExit, match="unknown run 'rccc'"):
         driver.main(["--out", str(tmp_path), "--runs", "rccc:0", "--table-only"])
+
+
+def test_plots_show_every_measured_row(quick_out):
+    from PIL import Image
+
+    for name in ("stable_miniature.png", "stable_miniature_RUC.png"):
+        with Image.open(quick_out / name) as image:
+            assert image.size[0] > 300 and image.size[1] > 200
