@@ -43,7 +43,7 @@ ABLATION = ("baseline_ft", "rcc", "hdhr", "mst", "rhm")   # the paper's ablation
 QUICK_TRAIN = ["train.epochs=1", "train.max_iters_per_epoch=2", "train.batch_size=4",
                "data.train.num_images=16", "val.batch_size=8"]
 QUICK_STABILITY = ["--perturbations", "gaussian_blur,saturate", "--severities", "1,3"]
-COLUMNS = ("D_n", "D_12", "R", "RUC", "AUC", "EPE")
+COLUMNS = ("D_n", "D_12", "R", "RUC", "AUC", "EPE", "AP")
 
 
 def _train(config: Path, run_dir: Path, overrides: list[str], env: dict) -> None:
@@ -98,6 +98,18 @@ def _measures(card: dict) -> dict:
             "normalisation": card.get("conventions", {}).get("normalisation")}
 
 
+def _final_val_ap(run_dir: Path) -> float | None:
+    """The last validation AP in the run's log.csv (x 100, flip test, the config's val split)."""
+    log = run_dir / "log.csv"
+    if not log.is_file():
+        return None
+    import csv
+
+    with log.open() as f:
+        values = [r["val_AP"] for r in csv.DictReader(f) if r.get("val_AP")]
+    return 100 * float(values[-1]) if values else None
+
+
 def collect(out: Path) -> dict[str, list[dict]]:
     data: dict[str, list[dict]] = {}
     for row, _, _ in ROWS:
@@ -109,7 +121,7 @@ def collect(out: Path) -> dict[str, list[dict]]:
             cpu = json.loads(cpu_file.read_text()) if cpu_file.is_file() else {}
             data.setdefault(row, []).append({
                 "seed": int(run_dir.name.rsplit("_s", 1)[1]),
-                **_measures(json.loads(card_file.read_text())),
+                **_measures(json.loads(card_file.read_text())), "AP": _final_val_ap(run_dir),
                 "train_cpu_min": round(cpu.get("train_s", 0.0) / 60, 1)})
     return data
 
@@ -200,8 +212,8 @@ def plot(out: Path, data: dict[str, list[dict]]) -> list[Path]:
 def build_table(out: Path) -> str:
     data = collect(out)
     lines = ["| row | seeds | D_n | D_(1)(2) | R / kp | RUC area | AUC (clean) | EPE (clean) | "
-             "train CPU min |", "|---|---|---|---|---|---|---|---|---|"]
-    digits = {"D_n": 1, "D_12": 4, "R": 2, "RUC": 3, "AUC": 3, "EPE": 2}
+             "val AP | train CPU min |", "|---|---|---|---|---|---|---|---|---|---|"]
+    digits = {"D_n": 1, "D_12": 4, "R": 2, "RUC": 3, "AUC": 3, "EPE": 2, "AP": 1}
     for row, name, _ in ROWS:
         cards = data.get(row)
         if cards:
