@@ -39,6 +39,8 @@ def plot_r_per_perturbation(cards: Sequence[dict], path: Path) -> Path:
 def plot_ruc(cards: Sequence[dict], path: Path) -> Path:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 4))
+    if len(cards) > 10:   # past the default cycle's 10 colours two curves would share one
+        ax.set_prop_cycle(color=plt.get_cmap("tab20").colors[:len(cards)])
     for card in cards:
         overall = card.get("overall") or {}
         if overall.get("RUC") is None:
