@@ -65,3 +65,14 @@ def test_plots_show_every_measured_row(quick_out):
     for name in ("stable_miniature.png", "stable_miniature_RUC.png"):
         with Image.open(quick_out / name) as image:
             assert image.size[0] > 300 and image.size[1] > 200
+
+
+def test_every_row_has_d12_on_one_scale(quick_out):
+    data = json.loads((quick_out / "stable_miniature.json").read_text())
+    for row, seed in (("baseline_ft", 0), ("baseline_ft", 1), ("rcc", 0)):
+        card = next(c for c in data["runs"][row] if c["seed"] == seed)
+        assert card["normalisation"] == "raw"
+        soft = json.loads((quick_out / f"{row}_s{seed}" / "stability_softmax" /
+                           "stability.json").read_text())
+        assert soft["conventions"]["d12_normalisation"] == "softmax"
+        assert card["D_12_softmax"] == soft["overall"]["D_12"] != card["D_12"]
