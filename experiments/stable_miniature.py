@@ -163,7 +163,7 @@ def claims(data: dict[str, list[dict]]) -> list[tuple[str, str, str]]:
     if have("baseline_ft", "hdhr"):
         a, b = m["baseline_ft"]["D_12"], m["hdhr"]["D_12"]
         rows.append(("HDHR raises D_(1)(2) (raw maps vs softmax: not one scale)",
-                     f"Baseline {a:.4f} -> HDHR {b:.4f}", "yes" if b > a else "no"))
+                     f"Baseline {a:.3g} -> HDHR {b:.3g}", "yes" if b > a else "no"))
         a, b = m["baseline_ft"]["D_12_softmax"], m["hdhr"]["D_12_softmax"]
         if a is not None and b is not None:
             rows.append(("HDHR raises D_(1)(2), one scale (pixel softmax, severity 3)",
@@ -236,7 +236,7 @@ def build_table(out: Path) -> str:
     lines = ["| row | seeds | D_n | D_(1)(2) | D_(1)(2) softmax, sev 3 | R / kp | RUC area | AUC (clean) | EPE (clean) | "
              "val AP | train CPU min |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     # the softmax D_(1)(2) of a Gaussian-trained map is ~1e-5 (a near-uniform softmax)
-    specs = {"D_n": ".1f", "D_12": ".4f", "D_12_softmax": ".2e", "R": ".2f", "RUC": ".3f",
+    specs = {"D_n": ".1f", "D_12": ".3g", "D_12_softmax": ".2e", "R": ".2f", "RUC": ".3f",
              "AUC": ".3f", "EPE": ".2f", "AP": ".1f"}
     for row, name, _ in ROWS:
         cards = data.get(row)
