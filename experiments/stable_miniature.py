@@ -21,6 +21,7 @@ per run (user + sys CPU seconds of the child processes), and ``stable_miniature.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import sys
@@ -115,8 +116,6 @@ def _final_val_ap(run_dir: Path) -> float | None:
     log = run_dir / "log.csv"
     if not log.is_file():
         return None
-    import csv
-
     with log.open() as f:
         values = [r["val_AP"] for r in csv.DictReader(f) if r.get("val_AP")]
     return 100 * float(values[-1]) if values else None
