@@ -196,8 +196,8 @@ def _cell(cards: list[dict], key: str, spec: str) -> str:
 
 
 def plot(out: Path, data: dict[str, list[dict]]) -> list[Path]:
-    """``stable_miniature.png`` (D_n, D_(1)(2), RUC area and clean AUC per row: bar = seed
-    mean, whisker = seed range) and ``stable_miniature_RUC.png`` (every row's seed-0 RUC curve)."""
+    """``stable_miniature.png`` (D_n, one-scale D_(1)(2), RUC area and clean AUC per row: bar
+    = seed mean, whisker = seed range) and ``stable_miniature_RUC.png`` (every row's seed-0 RUC curve)."""
     from robustpose.reports.plots import _pyplot, _save
     from robustpose.reports.stability_plots import plot_ruc
 
@@ -205,7 +205,9 @@ def plot(out: Path, data: dict[str, list[dict]]) -> list[Path]:
     if not rows:
         return []
     plt = _pyplot()
-    panels = (("D_n", "D_n (lower: steadier)"), ("D_12", "D_(1)(2) (higher: steadier)"),
+    panels = (("D_n", "D_n (lower: steadier)"),
+              # the paper's mixed reading (raw maps vs softmax) cannot share an axis
+              ("D_12_softmax", "D_(1)(2), pixel softmax, sev 3 (higher: steadier)"),
               ("RUC", "RUC area (higher: steadier)"), ("AUC", "clean AUC (higher: better)"))
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.8))
     x = np.arange(len(rows))
@@ -218,6 +220,8 @@ def plot(out: Path, data: dict[str, list[dict]]) -> list[Path]:
                color=["#4C72B0" if row in ABLATION else "#8C8C8C" for row, _ in rows])
         ax.set_xticks(x, [name for _, name in rows], rotation=45, ha="right", fontsize=8)
         ax.set_title(title, fontsize=9)
+        if key == "D_12_softmax":
+            ax.set_yscale("log")  # 2e-5 .. 5e-4 across rows
     fig.suptitle("stable-heatmap miniature (MobileNetV2, SynthPose, held-out five perturbations)",
                  fontsize=10)
     fig.tight_layout()
