@@ -84,10 +84,27 @@ def test_white_box_on_onnx_is_refused(data_root, tmp_path, capsys, models_root):
 
 
 def test_transfer_from_a_surrogate_at_another_crop_size(data_root, tmp_path):
+    """The bundled surrogate (96 x 128) crafts on the victim's 64 x 64 crops resized to its
+    own size: its network is called at 128 x 96 (a global hook sees every model call)."""
+    import torch
+
+    from robustpose.models.base import PoseModel
+
     out = tmp_path / "x"
     args = _args(data_root, out, "--eps", "8", "--steps", "2", "--surrogate", "bundled",
                  "--model", "shufflenetv2", "--input-size", "64x64", "--quiet")
-    assert main(["attack", "transfer", *args]) == 0
+    seen = set()
+
+    def hook(module, inputs):
+        if isinstance(module, PoseModel):
+            seen.add(tuple(inputs[0].shape[-2:]))
+
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(hook)
+    try:
+        assert main(["attack", "transfer", *args]) == 0
+    finally:
+        handle.remove()
+    assert seen == {(64, 64), (128, 96)}   # the victim at its size, the surrogate at its own
     cell = _records(out)[-1]
     assert cell["corruption"] == "transfer[bundled]-igsm-U@8" and cell["surrogate"] == "bundled"
     assert (out / "attack_transfer.png").is_file()

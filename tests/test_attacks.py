@@ -255,6 +255,28 @@ def test_resized_surrogate_crafts_at_the_victims_size():
     assert (adv - x).abs().max() * 255 > 2 and surrogate.training
 
 
+def test_a_resized_surrogates_network_sees_its_own_crop_size():
+    """The attack differentiates the ResizedInput wrapper, not the network inside it: a
+    hook on that network records the surrogate's size (48 x 32), never the victim's crop
+    (64 x 64). The DeepPose model's coordinates scale with its input, so an unresized
+    call would also give outputs in another frame."""
+    from robustpose.attacks import ResizedInput, torch_model
+    from robustpose.models.adapters import RegistryAdapter
+
+    net = _deeppose()
+    seen: list[tuple[int, int]] = []
+    net.register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape[-2:])))
+    surrogate = ResizedInput(net, (32, 48)).eval()
+    x = _crops(2)
+    adv = IGSM(surrogate, eps=4, steps=2)(x)
+    assert seen and set(seen) == {(48, 32)}
+    assert (adv - x).abs().max() * 255 <= 4 + 1e-3 and (adv - x).abs().max() * 255 > 2
+    assert torch_model(surrogate) is surrogate                       # a module: as it is
+    adapter = RegistryAdapter(net, SIZE)
+    assert torch_model(adapter) is adapter.model                     # an adapter: its .model
+    assert IGSM(surrogate, eps=1).kind == "coords"
+
+
 def test_eps_zero_returns_the_crops_without_a_query_or_a_gradient():
     model = _hourglass().eval()
     x = _crops(2)

@@ -30,8 +30,15 @@ def kurakin_steps(eps: float) -> int:
 
 
 def torch_model(model: Any) -> torch.nn.Module:
-    """The ``nn.Module`` behind a model or a :class:`RegistryAdapter` (its ``.model``)."""
-    inner = getattr(model, "model", model)
+    """The ``nn.Module`` an attack differentiates: ``model`` itself when it is a module, or
+    the ``.model`` of a non-module adapter (:class:`RegistryAdapter`).
+
+    Only adapters are unwrapped: a module that wraps another one (e.g.
+    :class:`~robustpose.attacks.transfer.ResizedInput`, which resizes the crop before its
+    ``.model``) is attacked as it is, so whatever it does in ``forward`` is attacked too."""
+    if isinstance(model, torch.nn.Module):
+        return model
+    inner = getattr(model, "model", None)
     if not isinstance(inner, torch.nn.Module):
         raise ValueError(f"a white-box attack needs a torch model, not a "
                          f"{type(model).__name__}; use SPSA or a transfer attack")

@@ -28,7 +28,8 @@ LossLike = str | Callable[..., torch.Tensor]
 
 def output_kind(model: Any) -> str:
     """'heatmaps' or 'coords' for a model or adapter (default 'heatmaps')."""
-    inner = getattr(model, "model", model)
+    # an adapter's network is its .model; a module (ResizedInput included) speaks for itself
+    inner = model if isinstance(model, torch.nn.Module) else getattr(model, "model", model)
     kind = getattr(inner, "output_kind", None) or getattr(getattr(model, "spec", None),
                                                           "output_kind", None)
     # 'auto' (a callable's): heatmaps until its outputs say otherwise (SPSA checks)

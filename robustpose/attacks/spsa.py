@@ -77,9 +77,6 @@ class SPSA(Attack):
         self.queries_used = 0
         self._loss = kwargs.get("loss", "auto")
 
-    def _mode_modules(self) -> list[torch.nn.Module]:
-        inner = getattr(self.model, "model", self.model)
-        return [inner] if isinstance(inner, torch.nn.Module) else []
 
     def query(self, x: torch.Tensor) -> torch.Tensor:
         """Forward calls in chunks of ``query_batch`` (the per-crop count is kept by

@@ -254,7 +254,9 @@ def run_attack(attack: str, model: Any = None, *, checkpoint: Any = None, config
     if out is None:
         base = Path("runs") / COMMAND / (f"{attack}-" + default_run_dir(
             adapter.name, source.name, weights_fingerprint(model_info)).name)
-    attacked = {None: adapter}
+    # what each cell's attack is built on: the module to differentiate (white-box, transfer)
+    # or the adapter itself (SPSA queries it)
+    attacked = {None: adapter if attack == "spsa" else getattr(adapter, "model", None)}
     if attack == "transfer":
         attacked = {}
         for name in surrogates:
@@ -265,12 +267,14 @@ def run_attack(attack: str, model: Any = None, *, checkpoint: Any = None, config
                                      else adapter.input_size)
             if not hasattr(sur, "model"):
                 raise ValueError(f"surrogate {name}: a transfer surrogate needs torch weights")
+            net = sur.model
             if tuple(sur.input_size) != tuple(adapter.input_size):
                 from robustpose.attacks import ResizedInput
 
-                # the victim's crop, resized for the surrogate (differentiably)
-                sur.model = ResizedInput(sur.model, sur.input_size)
-            attacked[name] = sur
+                # the victim's crop, resized for the surrogate (differentiably); the attack
+                # differentiates the wrapper, so the surrogate's network sees its own size
+                net = ResizedInput(net, sur.input_size)
+            attacked[name] = net
     elif attack != "spsa" and not hasattr(adapter, "model"):
         raise ValueError(f"{attack} is white-box: it needs a torch model; attack "
                          f"{adapter.name} with spsa or transfer")
@@ -343,9 +347,7 @@ def _run_one(cell: Cell, cells: list, attack: str, attacked: dict, adapter: Any,
     per_surrogate = len(steps_list) * len(eps_list)
     surrogate = list(attacked)[index // per_surrogate]
     eps = eps_list[index % len(eps_list)]
-    crafted_on = attacked[surrogate]
-    atk = build_attack(attack, crafted_on if attack == "spsa" else crafted_on.model, eps,
-                       int(cell.severity), options)
+    atk = build_attack(attack, attacked[surrogate], eps, int(cell.severity), options)
     if attack == "uap":
         loader = _batches(fit, source.spec, adapter, options["batch_size"])
         atk.fit(lambda epoch: ((b["image"], _reference_targets(b, options)) for b in loader))
