@@ -78,6 +78,58 @@ def test_mode_restored_when_the_attack_fails():
     assert model.training
 
 
+def _mixed_state_model() -> torch.nn.Module:
+    """A model in train mode with one BatchNorm frozen in eval and some frozen weights."""
+    model = _hourglass().train()
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    norms[1].eval()
+    params = list(model.parameters())
+    for p in params[:5]:
+        p.requires_grad_(False)
+    return model
+
+
+def _state(model: torch.nn.Module) -> tuple[list[bool], list[bool]]:
+    return ([m.training for m in model.modules()], [p.requires_grad for p in model.parameters()])
+
+
+def test_every_submodules_mode_and_requires_grad_come_back_as_they_were():
+    model = _mixed_state_model()
+    before = _state(model)
+    assert not all(before[0]) and any(before[0]) and not all(before[1])
+    x = _crops(2)
+
+    def fails(epoch):
+        raise RuntimeError("data loading failed")
+
+    calls = [lambda: FGSM(model, eps=2)(x), lambda: IGSM(model, eps=2, steps=2)(x),
+             lambda: SPSA(model, eps=2, steps=1, samples=2)(x),
+             lambda: UAP(model, eps=2, epochs=1, batch_size=2).fit(x)]
+    for call in calls:
+        call()
+        assert _state(model) == before
+    with pytest.raises(ValueError, match="targeted attack needs targets"):
+        IGSM(model, eps=2, steps=1, targeted=True)(x)
+    assert _state(model) == before
+    with pytest.raises(RuntimeError, match="data loading"):
+        UAP(model, eps=2, epochs=1).fit(fails)
+    assert _state(model) == before
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_the_model_is_in_eval_with_frozen_weights_during_the_attack():
+    model = _mixed_state_model()
+    seen = []
+
+    def hook(module, args):
+        seen.append((any(m.training for m in module.modules()),
+                     any(p.requires_grad for p in module.parameters())))
+
+    model.register_forward_pre_hook(hook)
+    IGSM(model, eps=2, steps=2)(_crops(2))
+    assert seen and set(seen) == {(False, False)}
+
+
 def test_determinism_with_a_seed_and_seed_matters_for_random_draws():
     model = _hourglass()
     x = _crops()

@@ -6,7 +6,8 @@ normalise inside), and ``adv`` stays in [0, 1] and in the l_inf ball of radius `
 around ``crops``. ``eps`` and ``alpha`` are on the 0..255 intensity scale.
 
 :meth:`Attack.__call__` does the shared work: it checks the crops, puts the model in eval
-mode and restores its mode afterwards (also on error), builds the reference (targets, or
+mode with frozen weights and restores every submodule's own mode and every parameter's
+``requires_grad`` afterwards (also on error; :func:`attack_mode`), builds the reference (targets, or
 the clean prediction for untargeted attacks without targets), seeds one explicit
 ``torch.Generator`` from ``seed`` for any random draw, runs :meth:`Attack.perturb` and
 projects the result. Gradients are taken with ``torch.autograd.grad`` with respect to the
@@ -16,7 +17,8 @@ method: :meth:`Attack.step` (an iteration; FGSM, IGSM, SPSA) or :meth:`Attack.pe
 """
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
 
 import torch
 
@@ -43,6 +45,28 @@ def torch_model(model: Any) -> torch.nn.Module:
         raise ValueError(f"a white-box attack needs a torch model, not a "
                          f"{type(model).__name__}; use SPSA or a transfer attack")
     return inner
+
+
+@contextmanager
+def attack_mode(modules: Sequence[torch.nn.Module]) -> Iterator[None]:
+    """Every submodule of ``modules`` in eval mode and every parameter with
+    ``requires_grad=False`` inside the block (attacks differentiate the input only, so no
+    weight-gradient graph is built); on exit, also on error, each submodule gets back its
+    *own* ``training`` flag and each parameter its own ``requires_grad`` (``train(mode)``
+    on the top module would set every submodule alike, e.g. turn a BatchNorm that was
+    frozen in eval inside a training model back to train mode)."""
+    flags = [(m, m.training) for root in modules for m in root.modules()]
+    grads = [(p, p.requires_grad) for root in modules for p in root.parameters()]
+    try:
+        for root in modules:
+            root.eval()
+            root.requires_grad_(False)
+        yield
+    finally:
+        for m, mode in flags:
+            m.training = mode
+        for p, flag in grads:
+            p.requires_grad_(flag)
 
 
 class Attack:
@@ -149,11 +173,7 @@ class Attack:
             if hasattr(self, "queries_used"):
                 self.queries_used = 0
             return crops.clone()
-        modules = self._mode_modules()
-        modes = [m.training for m in modules]
-        for m in modules:
-            m.eval()
-        try:
+        with attack_mode(self._mode_modules()):
             target, weight = self.reference(crops, targets)
             generator = torch.Generator(device=crops.device).manual_seed(self.seed)
             # against the clean prediction the loss is at its minimum on the clean crop
@@ -161,9 +181,6 @@ class Attack:
             self._from_noise = self.random_start or (targets is None and not self.targeted)
             adv = self.perturb(crops, target, weight, generator)
             return self.project(adv, crops).detach()
-        finally:
-            for m, mode in zip(modules, modes):
-                m.train(mode)
 
     def start(self, crops: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """The first iterate: ``crops``, or a uniform draw in the ball (``random_start``)."""

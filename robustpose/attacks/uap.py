@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 
-from robustpose.attacks.base import Attack
+from robustpose.attacks.base import Attack, attack_mode
 from robustpose.attacks.losses import as_targets
 
 Batches = torch.Tensor | Callable[[int], Iterable[Any]]
@@ -58,13 +58,10 @@ class UAP(Attack):
         """Fit ``delta`` on ``data``: an (M, 3, H, W) tensor of [0, 1] crops (shuffled per
         epoch from the seeded generator), or ``epoch -> iterable of crops or (crops,
         targets)`` batches. Returns ``delta`` (3, H, W), |delta| <= eps/255."""
-        net = self._module()
-        mode = net.training
-        net.eval()
         generator = torch.Generator().manual_seed(self.seed)
         e = self.eps / 255.0
         self.fitted_crops = 0
-        try:
+        with attack_mode([self._module()]):
             delta = None
             for epoch in range(self.epochs):
                 for batch in self._batches(data, epoch, generator):
@@ -84,8 +81,6 @@ class UAP(Attack):
                         (grad,) = torch.autograd.grad(value, [d])
                     delta = (delta + self.alpha / 255.0 * grad.sign()).clamp(-e, e)
                     self.fitted_crops += crops.shape[0]
-        finally:
-            net.train(mode)
         if delta is None:
             raise ValueError("UAP.fit: no crops to fit on")
         self.delta = delta.detach()
