@@ -204,3 +204,43 @@ def test_killed_run_resumes_with_the_same_numbers(tmp_path) -> None:
     assert len(store.read_text().splitlines()) == 3
     assert again["per_cell"]["gaussian_noise/2"] == first["per_cell"]["gaussian_noise/2"]
     assert again["overall"] == first["overall"]
+
+
+def test_pooled_dn_weighs_defined_maps_and_counts_undefined(tmp_path) -> None:
+    from robustpose.benchmarking.stability_card import pool
+
+    # cell a: 10 maps, 5 undefined, D_n 100 over the 5 defined; cell b: 10 defined, 200
+    cells = [{"corruption": "blur", "severity": s,
+              "metrics": {"D_n": dn, "D_12": 0.1, "num_heatmaps": 10, "undefined": u,
+                          "R_heatmap": {"sum": 0.0, "count": 0}, "RUC": None}}
+             for s, dn, u in ((1, 100.0, 5), (2, 200.0, 0))]
+    out = pool(cells, tmp_path, p_max=10)
+    assert out["D_n"] == pytest.approx((100 * 5 + 200 * 10) / 15)   # not (100 + 200) / 2
+    assert out["undefined"] == 5 and out["undefined_fraction"] == pytest.approx(0.25)
+    assert out["D_12_hd"] is None                                   # no HD scale: absent
+    # a cell whose every map is undefined has no mean and no weight
+    cells[0]["metrics"].update(D_n=None, D_12=None, undefined=10)
+    assert pool(cells, tmp_path, p_max=10)["D_n"] == pytest.approx(200.0)
+
+
+def test_card_reports_clean_table1_reading_and_the_tie_rule(tmp_path) -> None:
+    from robustpose.benchmarking.stability_card import format_stability_table
+
+    card = _run(tmp_path)
+    conventions = json.loads((tmp_path / "run" / "run.json").read_text())["conventions"]
+    assert conventions["dn_ties"] == "peak" and conventions["d12_hd_scale"] is None
+    clean = card["clean"]
+    assert clean["num_heatmaps"] > 0 and clean["undefined"] == 0   # Gaussian maps peak > 0
+    assert clean["D_n"] > 0 and clean["D_12_hd"] is None
+    table = format_stability_table([card])
+    assert "| clean (Table 1) |" in table and "undefined" in table.splitlines()[0]
+    # a folder measured with the earlier rule (run.json without dn_ties) refuses a rerun
+    settings = json.loads((tmp_path / "run" / "run.json").read_text())
+    for key in ("dn_ties", "dn_undefined", "d12_hd_scale"):
+        del settings["conventions"][key]
+    (tmp_path / "run" / "run.json").write_text(json.dumps(settings))
+    with pytest.raises(ValueError, match="conventions.dn_ties"):
+        _run(tmp_path)
+    with pytest.raises(ValueError, match="dn_ties"):
+        _run(tmp_path, out=tmp_path / "other", dn_ties="random")
+    assert not (tmp_path / "other" / "run.json").exists()

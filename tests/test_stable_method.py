@@ -265,3 +265,11 @@ def test_a_stability_run_picks_the_normalisation_of_the_checkpoint(tmp_path, hdh
     settings = json.loads((tmp_path / "run" / "run.json").read_text())
     assert settings["conventions"]["d12_normalisation"] == ("softmax" if hdhr else "raw")
     assert card["run_dir"] == str(tmp_path / "run")
+    # the HD target's scale: Z x the softmax reading, for hdhr checkpoints only
+    scale = settings["conventions"]["d12_hd_scale"]
+    assert scale == (pytest.approx(codec.region_sum) if hdhr else None)
+    for row in (card["clean"], card["overall"]):
+        if hdhr:
+            assert row["D_12_hd"] == pytest.approx(row["D_12"] * codec.region_sum)
+        else:
+            assert row["D_12_hd"] is None

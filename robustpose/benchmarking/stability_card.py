@@ -5,7 +5,13 @@ up (the paper's Eq. 10 sums over every perturbed copy), its per-keypoint mean is
 pooled sum / count, its median the median of the pooled distances (from
 ``distances/*.npz``); the RUC curve is the count-weighted mean of the cells' curves (the
 fraction over the pooled keypoints), its area the trapezoid of that curve / P_max;
-D_n and D_(1)(2) are means over the pooled heatmaps; AUC and EPE are means over cells.
+D_n and D_(1)(2) (and ``D_12_hd``) are means over the pooled *defined* heatmaps, and the
+undefined ones (no positive peak) are summed into ``undefined`` / ``undefined_fraction``;
+AUC and EPE are means over cells.
+
+The paper's Table 1 reads D_n and D_(1)(2) on the clean validation crops: that is the
+card's ``clean`` entry (the main columns of the tables); the pooled perturbed reading is
+``overall`` (a labelled extra).
 """
 from __future__ import annotations
 
@@ -20,6 +26,8 @@ from robustpose.utils.io import atomic_write_text
 
 STABILITY_FILE = "stability.json"
 TABLE_FILE = "stability.md"
+CLEAN_KEYS = ("AUC", "EPE", "D_n", "D_12", "D_12_hd", "num_heatmaps", "undefined",
+              "undefined_fraction")
 
 
 def is_stability_folder(path: str | Path) -> bool:
@@ -67,12 +75,19 @@ def pool(records: Sequence[dict], run_dir: Path, p_max: int) -> dict[str, Any]:
     else:
         out["RUC"], out["RUC_area"] = None, None
     maps = np.array([m.get("num_heatmaps") or 0 for m in metrics], float)
-    for key in ("D_n", "D_12"):
+    undefined = np.array([m.get("undefined") or 0 for m in metrics], float)
+    defined = maps - undefined  # each cell's mean is over its defined maps
+    for key in ("D_n", "D_12", "D_12_hd"):
         vals = [m.get(key) for m in metrics]
-        if maps.sum() > 0 and all(v is not None for v in vals):
-            out[key] = float(np.dot(vals, maps) / maps.sum())
+        keep = defined > 0  # a cell whose every map is undefined has no mean to weigh
+        if defined.sum() > 0 and all(v is not None for v, k in zip(vals, keep) if k):
+            out[key] = float(sum(v * d for v, d, k in zip(vals, defined, keep) if k)
+                             / defined.sum())
         else:
-            out[key] = None  # coordinate models: absent, never zero
+            out[key] = None  # coordinate models (or no HD scale): absent, never zero
+    out["num_heatmaps"] = int(maps.sum())
+    out["undefined"] = int(undefined.sum())
+    out["undefined_fraction"] = float(undefined.sum() / maps.sum()) if maps.sum() else None
     for key in ("AUC", "EPE"):
         vals = [m.get(key) for m in metrics if m.get(key) is not None]
         out[key] = float(np.mean(vals)) if vals else None
@@ -94,8 +109,7 @@ def build_stability_card(folder: Any) -> dict:
     expected = len(settings.get("perturbations", [])) * len(settings.get("severities", []))
     return {"kind": "stability", "model": settings["model"], "dataset": settings["dataset"],
             "conventions": settings.get("conventions", {}),
-            "clean": None if clean is None else {k: clean.get(k) for k in
-                                                 ("AUC", "EPE", "D_n", "D_12")},
+            "clean": None if clean is None else {k: clean.get(k) for k in CLEAN_KEYS},
             "per_perturbation": per,
             "per_cell": {f"{r['corruption']}/{r['severity']}": r["metrics"] for r in perturbed},
             "overall": pool(perturbed, folder.path, p_max) if perturbed else None,
@@ -110,13 +124,15 @@ def _fmt(value: Any, spec: str) -> str:
 
 def format_stability_table(cards: Sequence[dict]) -> str:
     """Markdown: one row per (model, perturbation) plus overall: R (sum, per-keypoint mean
-    and median, heatmap px^2), RUC area, D_n, D_(1)(2) (Table 1), AUC, EPE."""
+    and median, heatmap px^2), RUC area, D_n, D_(1)(2), D_(1)(2) on the HD scale, the
+    undefined maps' fraction, AUC, EPE. The clean row is the paper's Table 1 reading."""
     lines = ["| model | perturbation | R sum | R/kp mean | R/kp median | RUC area | D_n "
-             "| D_(1)(2) | AUC | EPE |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| D_(1)(2) | D_(1)(2) x Z | undefined | AUC | EPE |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for card in cards:
         rows = list(card["per_perturbation"].items()) + [("overall", card["overall"])]
         if card.get("clean"):
-            rows.insert(0, ("clean", card["clean"]))
+            rows.insert(0, ("clean (Table 1)", card["clean"]))
         for name, row in rows:
             if row is None:
                 continue
@@ -124,7 +140,8 @@ def format_stability_table(cards: Sequence[dict]) -> str:
             lines.append(f"| {card['model']} | {name} | {_fmt(r.get('sum'), '.0f')} | "
                          f"{_fmt(r.get('mean'), '.3f')} | {_fmt(r.get('median'), '.3f')} | "
                          f"{_fmt(row.get('RUC_area'), '.3f')} | {_fmt(row.get('D_n'), '.1f')} | "
-                         f"{_fmt(row.get('D_12'), '.4f')} | {_fmt(row.get('AUC'), '.3f')} | "
+                         f"{_fmt(row.get('D_12'), '.4f')} | {_fmt(row.get('D_12_hd'), '.4f')} | "
+                         f"{_fmt(row.get('undefined_fraction'), '.3f')} | {_fmt(row.get('AUC'), '.3f')} | "
                          f"{_fmt(row.get('EPE'), '.2f')} |")
     return "\n".join(lines)
 

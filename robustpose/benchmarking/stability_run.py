@@ -63,6 +63,14 @@ def resolve_normalisation(adapter: Any, choice: str = "auto") -> str:
     return str(getattr(getattr(adapter, "codec", None), "output_normalisation", "raw"))
 
 
+def resolve_hd_scale(adapter: Any, normalisation: str) -> float | None:
+    """The HD region sum ``Z`` of an ``hdhr`` codec for a softmax reading, else None:
+    ``D_12_hd = Z * D_12`` puts D_(1)(2) on the HD target's scale (peak 1), the scale of
+    the MST loss and of the paper's HDHR values (docs/stable.md)."""
+    z = getattr(getattr(adapter, "codec", None), "region_sum", None)
+    return float(z) if normalisation == "softmax" and z is not None else None
+
+
 def model_outputs(adapter: Any, crops: torch.Tensor) -> tuple[str, Any, Any]:
     """One forward pass -> (kind 'heatmaps' | 'coords', outputs in the data set's keypoint
     order (N, K, h, w) tensor or (N, K, 3) crop px, the codec that decodes them)."""
@@ -112,7 +120,8 @@ def run_cells(adapter: Any, source: Any, cells: Sequence[Cell], folder: Any,
               progress: bool = True) -> list[dict]:
     """Evaluate ``cells`` (the clean cell first), appending each unfinished cell's record.
 
-    ``options``: ``dn_n``, ``d12_normalisation``, ``ruc_p_max``. The clean cell's record is
+    ``options``: ``dn_n``, ``d12_normalisation``, ``ruc_p_max``, ``dn_ties``,
+    ``d12_hd_scale``. The clean cell's record is
     appended only when the folder does not hold it yet; it always runs (the reference)."""
     from robustpose.evaluation.stability import StabilityMetric
     from robustpose.utils.io import atomic_path
@@ -139,7 +148,9 @@ def run_cells(adapter: Any, source: Any, cells: Sequence[Cell], folder: Any,
                 metric = StabilityMetric(len(source.records), outputs["stride"], ref,
                                          n=options["dn_n"],
                                          normalisation=options["d12_normalisation"],
-                                         p_max=options["ruc_p_max"])
+                                         p_max=options["ruc_p_max"],
+                                         ties=options.get("dn_ties", "peak"),
+                                         hd_scale=options.get("d12_hd_scale"))
             metric.accumulate(outputs, batch["meta"])
         seen += batch["count"]
         if seen < len(source.records):
@@ -183,6 +194,7 @@ def cell_line(label: str, stats: dict) -> str:
     r = stats.get("R_heatmap") or {}
     return (f"{label:<22} R/kp {num(r.get('mean'), '7.3f')}  RUC {num(stats.get('RUC_area'), '.3f')}"
             f"  D_n {num(stats.get('D_n'), '8.1f')}  D_12 {num(stats.get('D_12'), '.4f')}"
+            f"  undef {num(stats.get('undefined_fraction'), '.3f')}"
             f"  AUC {num(stats.get('AUC'), '.3f')}  EPE {num(stats.get('EPE'), '.2f')}")
 
 
@@ -196,7 +208,7 @@ def run_stability(model: Any = None, *, checkpoint: str | os.PathLike | None = N
                   corrupted_layout: str = "robustpose",
                   perturbations: str | Sequence[str] = "heldout5",
                   severities: str | Sequence[int] = "1-5", dn_n: int = 64,
-                  d12_normalisation: str = "auto", ruc_p_max: int = 10,
+                  d12_normalisation: str = "auto", ruc_p_max: int = 10, dn_ties: str = "peak",
                   batch_size: int = 32, workers: int = 2, device: str = "cpu", seed: int = 0,
                   out: str | os.PathLike | None = None, max_images: int | None = None,
                   spec: str | None = None, input_size: Any = None, name: str | None = None,
@@ -205,13 +217,20 @@ def run_stability(model: Any = None, *, checkpoint: str | os.PathLike | None = N
 
     ``d12_normalisation``: 'raw', 'softmax', or 'auto' (default): what the model's codec
     declares (``codec.output_normalisation``: 'softmax' for HDHR / weighted-cross-entropy
-    checkpoints, whose outputs are logits), else 'raw'; run.json records the value used."""
+    checkpoints, whose outputs are logits), else 'raw'; run.json records the value used.
+    ``dn_ties``: D_n's order among equal values, 'peak' (default) or 'index' (the earlier
+    rule); a softmax reading of an ``hdhr`` codec also records its region sum
+    (``d12_hd_scale``), and the card gives ``D_12_hd`` (docs/stability.md)."""
     from robustpose.benchmarking.api import _device_for, weights_fingerprint
     from robustpose.benchmarking.loading import resolve_adapter
     from robustpose.benchmarking.run_folder import RunFolder
     from robustpose.benchmarking.sources import resolve_source
     from robustpose.benchmarking.stability_card import write_stability_reports
 
+    from robustpose.evaluation.stability import DN_TIES
+
+    if dn_ties not in DN_TIES:  # before run.json is written
+        raise ValueError(f"dn_ties must be one of {DN_TIES}, got {dn_ties!r}")
     device = _device_for(device)
     num_joints = {"mpii": 16, "crowdpose": 14}.get(dataset, 17)
     adapter, model_info = resolve_adapter(model, checkpoint, config, onnx, onnx_spec,
@@ -233,8 +252,12 @@ def run_stability(model: Any = None, *, checkpoint: str | os.PathLike | None = N
             adapter.name, source.name, weights_fingerprint(model_info)).name
     folder = RunFolder(base)
     images = CellImages(int(seed), corrupted_root, corrupted_layout)
+    # dn_ties and the undefined-map rule are in run.json, so a folder measured with the
+    # earlier rule (which lacks them) refuses a rerun instead of mixing the two
     options = {"dn_n": int(dn_n), "d12_normalisation": d12_normalisation,
-               "ruc_p_max": int(ruc_p_max)}
+               "ruc_p_max": int(ruc_p_max), "dn_ties": dn_ties,
+               "dn_undefined": "raw maximum <= 0",
+               "d12_hd_scale": resolve_hd_scale(adapter, d12_normalisation)}
     conventions = stability_conventions(adapter, source, images, options,
                                         weights_fingerprint(model_info))
     folder.claim({"model": adapter.name, "dataset": source.name, "conventions": conventions,

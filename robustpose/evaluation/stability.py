@@ -17,15 +17,27 @@ is. All positions are the heatmap maxima (integer grid positions, no sub-pixel s
 - ``D_(1)(2)`` (Eq. 12): the mean over heatmaps of ``r_(1) - r_(2)``, the largest minus
   the second-largest value: on the raw output (``normalisation='raw'``, models trained on
   Gaussian targets) or after a per-heatmap softmax over the pixels (``'softmax'``, models
-  trained with the weighted cross-entropy).
+  trained with the weighted cross-entropy). ``hd_scale`` (the HD region sum ``Z`` of an
+  ``hdhr`` codec) adds ``D_12_hd = Z x`` the softmax reading: the HD target's scale (peak
+  1), on which the MST loss reads the maps and the paper's HDHR values lie.
 - Accuracy beside them: AUC of PCK over 0..30 image px and EPE
   (:func:`robustpose.evaluation.pck_auc_epe`).
 
-Ties are broken by the lowest row-major index (``y * w + x``): a flat map's maximum is
-its top-left pixel and its top-n are its first n pixels. Keypoints not visible in the
-ground truth (visibility 0) are left out of every number. NaN outputs raise a one-line
-ValueError. Coordinate models have no heatmaps: ``D_n`` and ``D_(1)(2)`` are then absent
-(``None``), never zero.
+Ties. The maximum ``p_(1)`` (the predicted keypoint, also R's position) is the lowest
+row-major index ``y * w + x`` among the maximal pixels. D_n's top n (``ties='peak'``,
+default) orders equal values by their squared distance to ``p_(1)``, then by index: pixels
+tied with the n-th value that enter the selection are the ones nearest the prediction, so
+a map with fewer than n positive pixels is completed around its peak, not from the crop's
+corner. ``ties='index'`` is the earlier rule (lowest index first; an all-zero 32 x 24 map
+then scores D_64 = 9976 by construction). A map with no positive peak (raw reading,
+maximum <= 0: RCC's ReLU makes all-zero maps) has no D_n and no D_(1)(2): it is
+*undefined*, counted (``undefined``, ``undefined_fraction``) and left out of both means.
+Its position still enters R (the decoder's rule, top-left pixel). A softmax reading is
+always positive: no map is undefined there.
+
+Keypoints not visible in the ground truth (visibility 0) are left out of every number.
+NaN outputs raise a one-line ValueError. Coordinate models have no heatmaps: ``D_n`` and
+``D_(1)(2)`` are then absent (``None``), never zero.
 """
 from __future__ import annotations
 
@@ -43,10 +55,13 @@ from robustpose.utils.io import atomic_write_text
 DN_N = 64          #: the paper's n of D_n
 RUC_P_MAX = 10     #: heatmap px; the RUC curve's last threshold
 NORMALISATIONS = ("raw", "softmax")
+#: D_n's order among equal values: 'peak' (distance to the maximum, then index; default)
+#: or 'index' (lowest row-major index first, the earlier rule)
+DN_TIES = ("peak", "index")
 
-__all__ = ["DN_N", "RUC_P_MAX", "NORMALISATIONS", "check_finite_heatmaps", "heatmap_maxima",
-           "topk_positions", "heatmap_summary", "dn_per_map", "d12_per_map", "ruc_curve", "r_summary",
-           "StabilityMetric"]
+__all__ = ["DN_N", "RUC_P_MAX", "NORMALISATIONS", "DN_TIES", "check_finite_heatmaps",
+           "heatmap_maxima", "undefined_maps", "topk_positions", "heatmap_summary",
+           "dn_per_map", "d12_per_map", "ruc_curve", "r_summary", "StabilityMetric"]
 
 
 def check_finite_heatmaps(heatmaps: torch.Tensor, what: str = "heatmaps") -> torch.Tensor:
@@ -62,26 +77,64 @@ def check_finite_heatmaps(heatmaps: torch.Tensor, what: str = "heatmaps") -> tor
     return maps
 
 
+def _check_choice(value: str, choices: tuple[str, ...], key: str) -> None:
+    if value not in choices:
+        raise ValueError(f"{key} must be one of {choices}, got {value!r}")
+
+
+def _first_maximum(flat: torch.Tensor) -> torch.Tensor:
+    """(M,) the lowest flat index among each row's maximal values (device-proof argmax)."""
+    top = flat.max(dim=1, keepdim=True).values
+    index = torch.arange(flat.shape[1], device=flat.device)
+    return torch.where(flat == top, index, flat.shape[1]).min(dim=1).values
+
+
 def heatmap_maxima(heatmaps: torch.Tensor) -> np.ndarray:
     """(N, K, 2) float64 x, y of each map's maximum in heatmap px (first maximum wins)."""
     maps = check_finite_heatmaps(heatmaps)
-    w = maps.shape[3]
-    flat = maps.flatten(2)
-    # torch.argmax returns the first maximal index; made explicit (and device-proof) by
-    # taking the smallest index among the values equal to the max
-    top = flat.max(dim=2, keepdim=True).values
-    index = torch.where(flat == top, torch.arange(flat.shape[2], device=flat.device),
-                        flat.shape[2]).min(dim=2).values
+    n_maps, k, _, w = maps.shape
+    index = _first_maximum(maps.flatten(2).reshape(n_maps * k, -1)).reshape(n_maps, k)
     return torch.stack([index % w, index // w], dim=-1).cpu().numpy().astype(np.float64)
 
 
-def topk_positions(heatmaps: torch.Tensor, n: int = DN_N) -> tuple[torch.Tensor, torch.Tensor]:
-    """The n largest values of each map and their flat indices, ties -> lowest index.
+def undefined_maps(heatmaps: torch.Tensor, normalisation: str = "raw") -> torch.Tensor:
+    """(N, K) bool: maps with no positive peak, whose D_n and D_(1)(2) are undefined.
 
-    -> (values (N, K, n) descending, indices (N, K, n) int64, ``y * w + x``). A plain
-    :func:`torch.topk`; only maps whose n-th value is tied with an unselected pixel, or
-    whose selection has tied values, are redone canonically (rare on real outputs).
+    On the raw reading a map whose maximum is <= 0 (e.g. all zero after RCC's ReLU) has
+    no peak: HRNet's decoder gives it no location, and its top n would be decided by the
+    tie rule alone. A softmax reading is positive everywhere: never undefined."""
+    _check_choice(normalisation, NORMALISATIONS, "normalisation")
+    maps = torch.as_tensor(heatmaps)
+    if normalisation == "softmax":
+        return torch.zeros(maps.shape[:2], dtype=torch.bool, device=maps.device)
+    return maps.flatten(2).max(dim=2).values <= 0
+
+
+def _canonical_order(flat: torch.Tensor, width: int, ties: str) -> torch.Tensor:
+    """(M, h*w) the pixel order of each row: value descending, then (``ties='peak'``) the
+    squared distance to the first maximum ascending, then the index ascending."""
+    if ties == "index":  # a stable sort keeps equal values in index order
+        return torch.sort(flat, dim=1, descending=True, stable=True).indices
+    index = torch.arange(flat.shape[1], device=flat.device)
+    peak = _first_maximum(flat)[:, None]
+    d2 = (index % width - peak % width) ** 2 + (index // width - peak // width) ** 2
+    # lexicographic (-value, d2, index) by two stable sorts, the least significant key first
+    near = torch.sort(d2, dim=1, stable=True).indices
+    by_value = torch.sort(flat.gather(1, near), dim=1, descending=True, stable=True).indices
+    return near.gather(1, by_value)
+
+
+def topk_positions(heatmaps: torch.Tensor, n: int = DN_N,
+                   ties: str = "peak") -> tuple[torch.Tensor, torch.Tensor]:
+    """The n largest values of each map and their flat indices, in the canonical order.
+
+    -> (values (N, K, n) descending, indices (N, K, n) int64, ``y * w + x``). Equal values:
+    ``ties='peak'`` nearest the map's first maximum first (squared distance), then lowest
+    index; ``'index'`` lowest index first. A plain :func:`torch.topk`; only maps whose
+    n-th value is tied with an unselected pixel, or whose selection has tied values, are
+    redone canonically (on RCC outputs: every map with fewer than n positive pixels).
     NaN / +inf (which topk ranks first) raise a one-line ValueError."""
+    _check_choice(ties, DN_TIES, "ties")
     maps = torch.as_tensor(heatmaps)
     if maps.ndim != 4:
         raise ValueError(f"heatmaps: expected (N, K, h, w), got shape {tuple(maps.shape)}")
@@ -104,50 +157,61 @@ def topk_positions(heatmaps: torch.Tensor, n: int = DN_N) -> tuple[torch.Tensor,
     redo = torch.nonzero(tied).flatten()
     if redo.numel():
         sub = flat[redo]
-        order = torch.sort(sub, dim=1, descending=True, stable=True)  # stable: index ascending
-        values[redo], indices[redo] = order.values[:, :n], order.indices[:, :n]
+        order = _canonical_order(sub, w, ties)[:, :n]
+        values[redo], indices[redo] = sub.gather(1, order), order
     return values.reshape(n_maps, k, n), indices.reshape(n_maps, k, n)
 
 
-def heatmap_summary(heatmaps: torch.Tensor, n: int = DN_N,
-                    normalisation: str = "raw") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _dn_from_index(index: torch.Tensor, w: int) -> torch.Tensor:
+    x, y = (index % w).double(), (index // w).double()
+    return ((x[..., 1:] - x[..., :1]) ** 2 + (y[..., 1:] - y[..., :1]) ** 2).sum(dim=-1)
+
+
+def heatmap_summary(heatmaps: torch.Tensor, n: int = DN_N, normalisation: str = "raw",
+                    ties: str = "peak") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One top-n pass -> (maxima (N, K, 2) heatmap px, D_n per map (N, K), D_(1)(2) per
     map (N, K)); the same values as :func:`heatmap_maxima`, :func:`dn_per_map` and
-    :func:`d12_per_map`, at the cost of one ``torch.topk``."""
-    if normalisation not in NORMALISATIONS:
-        raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {normalisation!r}")
+    :func:`d12_per_map`, at the cost of one ``torch.topk``. D_n and D_(1)(2) are NaN on
+    :func:`undefined_maps`."""
+    _check_choice(normalisation, NORMALISATIONS, "normalisation")
     maps = torch.as_tensor(heatmaps)
     w = int(maps.shape[-1])
-    values, index = topk_positions(maps, n)
-    x, y = (index % w).double(), (index // w).double()
-    dn = ((x[..., 1:] - x[..., :1]) ** 2 + (y[..., 1:] - y[..., :1]) ** 2).sum(dim=-1)
+    values, index = topk_positions(maps, n, ties)
+    dn = _dn_from_index(index, w)
     top = values[..., :2].double()
     if normalisation == "softmax":  # softmax(v1) - softmax(v2) = (e^v1 - e^v2) / sum e^v
         lse = torch.logsumexp(maps.flatten(2).double(), dim=2)
         top = torch.exp(top - lse[..., None])
     d12 = top[..., 0] - top[..., 1]
-    maxima = torch.stack([x[..., 0], y[..., 0]], dim=-1)
+    undefined = undefined_maps(maps, normalisation)
+    dn[undefined], d12[undefined] = float("nan"), float("nan")
+    maxima = torch.stack([(index[..., 0] % w).double(), (index[..., 0] // w).double()], dim=-1)
     return maxima.cpu().numpy(), dn.cpu().numpy(), d12.cpu().numpy()
 
 
-def dn_per_map(heatmaps: torch.Tensor, n: int = DN_N) -> torch.Tensor:
-    """Eq. 11 per map: (N, K) ``sum_{i=2..n} ||p_(i) - p_(1)||^2`` in heatmap px^2."""
-    w = int(torch.as_tensor(heatmaps).shape[-1])
-    _, index = topk_positions(heatmaps, n)
-    x, y = (index % w).double(), (index // w).double()
-    return ((x[..., 1:] - x[..., :1]) ** 2 + (y[..., 1:] - y[..., :1]) ** 2).sum(dim=-1)
+def dn_per_map(heatmaps: torch.Tensor, n: int = DN_N, ties: str = "peak",
+               normalisation: str = "raw") -> torch.Tensor:
+    """Eq. 11 per map: (N, K) ``sum_{i=2..n} ||p_(i) - p_(1)||^2`` in heatmap px^2; NaN on
+    :func:`undefined_maps` (the raw reading's maps with maximum <= 0)."""
+    maps = torch.as_tensor(heatmaps)
+    _, index = topk_positions(maps, n, ties)
+    dn = _dn_from_index(index, int(maps.shape[-1]))
+    dn[undefined_maps(maps, normalisation)] = float("nan")
+    return dn
 
 
 def d12_per_map(heatmaps: torch.Tensor, normalisation: str = "raw") -> torch.Tensor:
-    """Eq. 12 per map: (N, K) ``r_(1) - r_(2)``, on the raw maps or per-map softmax."""
-    if normalisation not in NORMALISATIONS:
-        raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {normalisation!r}")
+    """Eq. 12 per map: (N, K) ``r_(1) - r_(2)``, on the raw maps or per-map softmax; NaN
+    on :func:`undefined_maps`."""
+    _check_choice(normalisation, NORMALISATIONS, "normalisation")
     maps = check_finite_heatmaps(heatmaps)
     flat = maps.flatten(2).double()
     if normalisation == "softmax":
         flat = torch.softmax(flat, dim=2)
     top2 = torch.topk(flat, 2, dim=2).values
-    return top2[..., 0] - top2[..., 1]
+    d12 = top2[..., 0] - top2[..., 1]
+    d12[undefined_maps(maps, normalisation)] = float("nan")
+    return d12
 
 
 def ruc_curve(distances: np.ndarray, p_max: int = RUC_P_MAX) -> tuple[np.ndarray, np.ndarray, float]:
@@ -186,6 +250,9 @@ class StabilityMetric:
             cell's :meth:`positions`), or None for the clean cell itself (no R / RUC).
         n, normalisation, p_max, auc_max: D_n's n, D_(1)(2)'s normalisation, RUC's P_max
             (heatmap px), the AUC range (image px).
+        ties: D_n's order among equal values (:data:`DN_TIES`, default 'peak').
+        hd_scale: the HD region sum ``Z`` of an ``hdhr`` codec (softmax reading only):
+            ``stats()`` then adds ``D_12_hd = Z * D_12``, the HD target's scale.
 
     ``accumulate(outputs, meta)``: ``outputs`` a dict with ``positions`` (N, K, 2) heatmap
     px (or crop px / stride for coordinate models; default: the maps' maxima),
@@ -196,9 +263,15 @@ class StabilityMetric:
 
     def __init__(self, num_people: int, stride: Sequence[float], reference: np.ndarray | None = None,
                  n: int = DN_N, normalisation: str = "raw", p_max: int = RUC_P_MAX,
-                 auc_max: float = 30.0) -> None:
-        if normalisation not in NORMALISATIONS:
-            raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {normalisation!r}")
+                 auc_max: float = 30.0, ties: str = "peak",
+                 hd_scale: float | None = None) -> None:
+        _check_choice(normalisation, NORMALISATIONS, "normalisation")
+        _check_choice(ties, DN_TIES, "dn_ties")
+        if hd_scale is not None and (normalisation != "softmax" or not float(hd_scale) > 0):
+            raise ValueError(f"hd_scale needs the softmax reading and a value > 0, got "
+                             f"{hd_scale!r} with normalisation {normalisation!r}")
+        self.ties = ties
+        self.hd_scale = None if hd_scale is None else float(hd_scale)
         self.num_people, self.stride = int(num_people), (float(stride[0]), float(stride[1]))
         self.reference = None if reference is None else np.asarray(reference, np.float64)
         self.n, self.normalisation, self.p_max = int(n), normalisation, int(p_max)
@@ -210,7 +283,8 @@ class StabilityMetric:
         return {"metric": "stability", "dn_n": self.n, "d12_normalisation": self.normalisation,
                 "ruc_p_max_heatmap_px": self.p_max, "auc_max_px": self.auc_max,
                 "stride": list(self.stride), "positions": "heatmap maxima, ties -> lowest index",
-                "visible_only": True}
+                "dn_ties": self.ties, "d12_hd_scale": self.hd_scale,
+                "undefined": "raw maximum <= 0: no D_n / D_(1)(2), counted", "visible_only": True}
 
     def reset(self) -> None:
         self._positions = np.full((self.num_people, 0, 2), np.nan)
@@ -227,7 +301,7 @@ class StabilityMetric:
         gt = _to_numpy(meta["keypoints"]).astype(np.float64)
         summary = None
         if outputs.get("heatmaps") is not None:
-            summary = heatmap_summary(outputs["heatmaps"], self.n, self.normalisation)
+            summary = heatmap_summary(outputs["heatmaps"], self.n, self.normalisation, self.ties)
         positions = np.asarray(outputs["positions"] if outputs.get("positions") is not None
                                else summary[0], np.float64)
         if positions.ndim != 3 or positions.shape[1] != gt.shape[1]:
@@ -278,12 +352,17 @@ class StabilityMetric:
         acc = pck_auc_epe(np.concatenate(self._pred), np.concatenate(self._gt),
                           np.concatenate(self._boxes), auc_max=self.auc_max)
         out: dict[str, Any] = {"AUC": acc["AUC"], "EPE": acc["EPE"],
-                               "D_n": None, "D_12": None, "num_heatmaps": 0}
+                               "D_n": None, "D_12": None, "D_12_hd": None, "num_heatmaps": 0,
+                               "undefined": 0, "undefined_fraction": None}
         if self._dn:
             dn, d12 = np.concatenate(self._dn), np.concatenate(self._d12)
-            out.update({"D_n": float(dn.mean()) if dn.size else None,
-                        "D_12": float(d12.mean()) if d12.size else None,
-                        "num_heatmaps": int(dn.size)})
+            defined = ~np.isnan(dn)  # undefined maps: counted, never averaged in
+            out.update({"D_n": float(dn[defined].mean()) if defined.any() else None,
+                        "D_12": float(d12[defined].mean()) if defined.any() else None,
+                        "num_heatmaps": int(dn.size), "undefined": int((~defined).sum()),
+                        "undefined_fraction": float((~defined).mean()) if dn.size else None})
+            if self.hd_scale is not None and out["D_12"] is not None:
+                out["D_12_hd"] = out["D_12"] * self.hd_scale
         if self.reference is not None:
             heat, crop = self.squared_distances()
             _, curve, area = ruc_curve(np.sqrt(heat), self.p_max)
