@@ -7,14 +7,30 @@ weights, a softmax over V at every pixel (they sum to 1), so the mix
 ``sum_v w_v * view_v`` stays in [0, 1].
 
 Architecture (pix2pix U-Net): ``depth`` encoder blocks of 4x4 stride-2 convolutions with
-``ngf * min(2**i, 8)`` channels, InstanceNorm on all but the first and the innermost, then
-``depth`` 4x4 stride-2 transposed convolutions back to H x W, each (but the last)
-InstanceNorm-ed and concatenated with the encoder feature of its size (skip connections);
-the last layer has no norm and no activation (the softmax follows). Activations:
-``'paper'`` (the supplement): ReLU after every convolution, LeakyReLU(0.2) after every
-transposed convolution; ``'official'`` (the released code, pix2pix's choice): the reverse.
-No dropout. Depth: the largest d <= 6 with H and W divisible by 2**d (6 at 256x192 and
+``ngf * min(2**i, 8)`` channels, InstanceNorm (no affine) on all but the first and the
+innermost, then ``depth`` 4x4 stride-2 transposed convolutions back to H x W, each (but the
+last) InstanceNorm-ed and concatenated with the encoder feature of its size (skip
+connections); the last layer has no norm and no activation (the softmax follows). No
+dropout. Depth: the largest d <= 6 with H and W divisible by 2**d (6 at 256x192 and
 256x256, 5 at 384x288 and 128x96).
+
+Activations:
+
+- ``'paper'`` (the supplement's description, this module's original network; kept
+  bit-identical): ReLU after every convolution, LeakyReLU(0.2) after every transposed
+  convolution, the skip is the encoder block's activated output, concatenated after the
+  decoder feature; convolutions without bias except the last.
+- ``'official'`` (the released AdvMix generator, pix2pix's ``UnetSkipConnectionBlock``
+  with ``nn.InstanceNorm2d``): every convolution has a bias (pix2pix sets ``use_bias``
+  when the norm is InstanceNorm); LeakyReLU(0.2) *before* every convolution but the first
+  (so the next encoder block sees LeakyReLU(e_i)); ReLU on the bottleneck; the skip is
+  concatenated *before* the decoder feature and ReLU is applied to the whole concatenation
+  before the next transposed convolution. pix2pix's in-place LeakyReLU rewrites the skip
+  tensor to LeakyReLU(e_i) and the parent's ReLU then makes it ReLU(LeakyReLU(e_i)) =
+  ReLU(e_i): the skips are ReLU-ed, the encoder path LeakyReLU-ed. Parameters are in the
+  release's order (outer to inner convolutions, then inner to outer transposed ones), so
+  its weights load by order and shape and give its logits (tested against an independent
+  recursive skip-block reference).
 
 ``image_level=True`` is the AdvMix-Image ablation: the bottleneck is average-pooled, a
 linear layer gives V logits, and the softmax is one weight vector per image (returned
@@ -77,29 +93,60 @@ class UNetGenerator(nn.Module):
                              f"(width x height); at most {fits}")
         self.num_views, self.input_size, self.depth = int(num_views), (width, height), int(depth)
         self.ngf, self.activations, self.image_level = int(ngf), activations, bool(image_level)
-        enc_act, dec_act = ("relu", "leaky") if activations == "paper" else ("leaky", "relu")
         chans = [self.ngf * min(2 ** i, 8) for i in range(self.depth)]
+        if activations == "official":
+            self._build_official(chans)
+        else:
+            self._build_paper(chans)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def _build_paper(self, chans: list[int]) -> None:
+        """The original network (activation modules inside the blocks, no conv biases but
+        the last); the construction order fixes the seeded initialisation: do not change."""
         self.encoder = nn.ModuleList()
         cin = 3 * self.num_views
         for i, cout in enumerate(chans):
             layers: list[nn.Module] = [nn.Conv2d(cin, cout, 4, 2, 1, bias=False)]
             if 0 < i < self.depth - 1:
                 layers.append(nn.InstanceNorm2d(cout))
-            layers.append(_act(enc_act))
+            layers.append(_act("relu"))
             self.encoder.append(nn.Sequential(*layers))
             cin = cout
         if self.image_level:
             self.head = nn.Linear(chans[-1], self.num_views)
-        else:
-            self.decoder = nn.ModuleList()
-            for i in range(self.depth - 1, 0, -1):  # up to the size of encoder block i - 1
-                cin = chans[i] if i == self.depth - 1 else 2 * chans[i]
-                self.decoder.append(nn.Sequential(nn.ConvTranspose2d(cin, chans[i - 1], 4, 2, 1, bias=False),
-                                                  nn.InstanceNorm2d(chans[i - 1]), _act(dec_act)))
-            cin = chans[0] if self.depth == 1 else 2 * chans[0]
-            self.final = nn.ConvTranspose2d(cin, self.num_views, 4, 2, 1)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+            return
+        self.decoder = nn.ModuleList()
+        for i in range(self.depth - 1, 0, -1):  # up to the size of encoder block i - 1
+            cin = chans[i] if i == self.depth - 1 else 2 * chans[i]
+            self.decoder.append(nn.Sequential(nn.ConvTranspose2d(cin, chans[i - 1], 4, 2, 1, bias=False),
+                                              nn.InstanceNorm2d(chans[i - 1]), _act("leaky")))
+        cin = chans[0] if self.depth == 1 else 2 * chans[0]
+        self.final = nn.ConvTranspose2d(cin, self.num_views, 4, 2, 1)
+
+    def _build_official(self, chans: list[int]) -> None:
+        """The released network: blocks hold conv (+ norm) only, with biases; the
+        activations sit between blocks (see ``_logits_official``)."""
+        self.down_act = _act("leaky")  # pix2pix's downrelu, before every conv but the first
+        self.up_act = _act("relu")     # its uprelu: bottleneck, skips and decoder features
+        self.encoder = nn.ModuleList()
+        cin = 3 * self.num_views
+        for i, cout in enumerate(chans):
+            layers: list[nn.Module] = [nn.Conv2d(cin, cout, 4, 2, 1, bias=True)]
+            if 0 < i < self.depth - 1:
+                layers.append(nn.InstanceNorm2d(cout))
+            self.encoder.append(nn.Sequential(*layers))
+            cin = cout
+        if self.image_level:
+            self.head = nn.Linear(chans[-1], self.num_views)
+            return
+        self.decoder = nn.ModuleList()
+        for i in range(self.depth - 1, 0, -1):
+            cin = chans[i] if i == self.depth - 1 else 2 * chans[i]
+            self.decoder.append(nn.Sequential(nn.ConvTranspose2d(cin, chans[i - 1], 4, 2, 1, bias=True),
+                                              nn.InstanceNorm2d(chans[i - 1])))
+        cin = chans[0] if self.depth == 1 else 2 * chans[0]
+        self.final = nn.ConvTranspose2d(cin, self.num_views, 4, 2, 1, bias=True)
 
     def _check(self, views: torch.Tensor) -> torch.Tensor:
         if views.dim() == 5:
@@ -120,6 +167,8 @@ class UNetGenerator(nn.Module):
         n = x.shape[0]
         x = ((x.view(n, self.num_views, 3, *x.shape[2:]) - self.mean.unsqueeze(1))
              / self.std.unsqueeze(1)).flatten(1, 2)
+        if self.activations == "official":
+            return self._logits_official(x)
         skips = []
         for block in self.encoder:
             x = block(x)
@@ -129,6 +178,20 @@ class UNetGenerator(nn.Module):
         for j, block in enumerate(self.decoder):
             x = block(x)
             x = torch.cat([x, skips[self.depth - 2 - j]], 1)
+        return self.final(x)
+
+    def _logits_official(self, x: torch.Tensor) -> torch.Tensor:
+        """pix2pix's recursion unrolled; ``x`` N x 3V x H x W normalised views."""
+        feats = []  # e_i: encoder outputs before any activation
+        for i, block in enumerate(self.encoder):
+            x = block(x if i == 0 else self.down_act(x))
+            feats.append(x)
+        x = self.up_act(x)  # the innermost block's ReLU before its transposed conv
+        if self.image_level:
+            return self.head(x.mean((2, 3)))
+        for j, block in enumerate(self.decoder):
+            # skip first, then the decoder feature; one ReLU over both (pix2pix's uprelu)
+            x = self.up_act(torch.cat([feats[self.depth - 2 - j], block(x)], 1))
         return self.final(x)
 
     def forward(self, views: torch.Tensor) -> torch.Tensor:
