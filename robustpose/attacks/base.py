@@ -139,6 +139,18 @@ class Attack:
         except ValueError:  # a black-box model has no mode to set
             return []
 
+    def frame(self, crops: torch.Tensor) -> tuple[tuple[int, int], tuple[float, float]]:
+        """(crop size (w, h) in pixels that coordinate outputs refer to, pixels per output
+        unit): the crop the network sees (a :class:`ResizedInput`'s own size, else the
+        crops'), and (w, h) per unit for coordinates normalised to the crop."""
+        try:
+            net: Any = self._module()
+        except ValueError:  # a black box: its outputs are in its crops' pixels
+            net = self.model
+        size = getattr(net, "crop_size", None) or (int(crops.shape[-1]), int(crops.shape[-2]))
+        normalized = getattr(net, "coord_units", "pixels") == "normalized"
+        return size, ((float(size[0]), float(size[1])) if normalized else (1.0, 1.0))
+
     def reference(self, crops: torch.Tensor, targets: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """(target, weight) the loss compares with: ``targets`` or the clean prediction."""
         with torch.no_grad():
@@ -175,6 +187,7 @@ class Attack:
             return crops.clone()
         with attack_mode(self._mode_modules()):
             target, weight = self.reference(crops, targets)
+            self.objective.set_frame(*self.frame(crops))
             generator = torch.Generator(device=crops.device).manual_seed(self.seed)
             # against the clean prediction the loss is at its minimum on the clean crop
             # (zero gradient, sign 0): such a run must start off it, from the seeded draw

@@ -37,8 +37,8 @@ class ResizedInput(torch.nn.Module):
     """A surrogate at another crop size: the victim's crop resized bilinearly (a
     differentiable op, so input gradients reach the victim-size crop) to ``size`` (w, h).
 
-    Keeps ``output_kind`` and ``forward_all`` of the wrapped model; the outputs are in the
-    surrogate's frame (untargeted transfer compares them with its own clean prediction).
+    Keeps ``output_kind``, ``coord_units`` and ``forward_all`` of the wrapped model;
+    ``crop_size`` is ``size``. The outputs are in the surrogate's frame (untargeted transfer compares them with its own clean prediction).
     """
 
     def __init__(self, model: torch.nn.Module, size: tuple[int, int]) -> None:
@@ -46,6 +46,12 @@ class ResizedInput(torch.nn.Module):
         self.model = model
         self.size = (int(size[0]), int(size[1]))
         self.output_kind = getattr(model, "output_kind", "heatmaps")
+        self.coord_units = getattr(model, "coord_units", "pixels")
+
+    @property
+    def crop_size(self) -> tuple[int, int]:
+        """(w, h) of the crop the wrapped network sees (its outputs' frame)."""
+        return self.size
 
     def _resize(self, x: torch.Tensor) -> torch.Tensor:
         if tuple(x.shape[-2:]) == (self.size[1], self.size[0]):

@@ -21,15 +21,41 @@ import torch
 from robustpose.attacks.base import Attack, attack_mode
 from robustpose.attacks.losses import as_targets
 
-Batches = torch.Tensor | Callable[[int], Iterable[Any]]
+Batches = torch.Tensor | dict | Callable[[int], Iterable[Any]]
+#: ``monitor(epochs_done, delta) -> stop?``, called after every epoch of :meth:`UAP.fit`
+Monitor = Callable[[int, torch.Tensor], bool]
+
+
+class PlateauStop:
+    """A stopping rule fixed before any result: feed it one value per epoch (lower = a
+    stronger perturbation, e.g. the held-out relative PCK); :meth:`update` says stop once
+    the best of the last ``patience`` values is not below the best before them by more
+    than ``min_delta`` (the curve has flattened), or at ``max_epochs``."""
+
+    def __init__(self, patience: int, min_delta: float = 0.005) -> None:
+        if int(patience) < 1 or not min_delta >= 0:
+            raise ValueError(f"UAP stopping rule: patience must be >= 1 and min_delta >= 0, "
+                             f"got {patience!r}, {min_delta!r}")
+        self.patience, self.min_delta = int(patience), float(min_delta)
+        self.history: list[float] = []
+
+    def update(self, value: float) -> bool:
+        """Record one epoch's value; True when the fit should stop."""
+        self.history.append(float(value))
+        if len(self.history) <= self.patience:
+            return False
+        before = min(self.history[:-self.patience])
+        return before - min(self.history[-self.patience:]) <= self.min_delta
 
 
 class UAP(Attack):
     """``uap = UAP(model, eps=8, epochs=5); uap.fit(fit_crops); adv = uap(eval_crops)``.
 
-    Args (besides :class:`Attack`'s): ``epochs`` passes, ``alpha`` the signed step per batch
-    on the 0..255 scale (default ``eps / 10``), ``batch_size`` crops per step when ``fit``
-    gets a tensor. Untargeted only (a universal target pose has no meaning across crops).
+    Args (besides :class:`Attack`'s): ``epochs`` passes (the most, with a ``monitor`` that
+    stops early), ``alpha`` the signed step per batch on the 0..255 scale (default
+    ``eps / 10``), ``batch_size`` crops per step when ``fit`` gets tensors: one epoch is
+    ``ceil(M / batch_size)`` signed steps. Untargeted only (a universal target pose has no
+    meaning across crops).
     """
 
     name = "uap"
@@ -46,21 +72,30 @@ class UAP(Attack):
         self.alpha = self.eps / 10.0 if alpha is None else float(alpha)
         self.delta: torch.Tensor | None = None
         self.fitted_crops = 0
+        self.epochs_run = 0
 
     def _batches(self, data: Batches, epoch: int, generator: torch.Generator) -> Iterable[Any]:
         if callable(data):
             return data(epoch)
-        order = torch.randperm(data.shape[0], generator=generator, device="cpu")
-        return (data[order[s:s + self.batch_size]]
-                for s in range(0, data.shape[0], self.batch_size))
+        images = data["image"] if isinstance(data, dict) else data
+        order = torch.randperm(images.shape[0], generator=generator, device="cpu")
+        chunks = (order[s:s + self.batch_size] for s in range(0, images.shape[0], self.batch_size))
+        if not isinstance(data, dict) or data.get("target") is None:
+            return (images[idx] for idx in chunks)
+        return ((images[idx], {"target": data["target"][idx],
+                               "target_weight": data["target_weight"][idx]}) for idx in chunks)
 
-    def fit(self, data: Batches) -> torch.Tensor:
-        """Fit ``delta`` on ``data``: an (M, 3, H, W) tensor of [0, 1] crops (shuffled per
-        epoch from the seeded generator), or ``epoch -> iterable of crops or (crops,
-        targets)`` batches. Returns ``delta`` (3, H, W), |delta| <= eps/255."""
+    def fit(self, data: Batches, monitor: Monitor | None = None) -> torch.Tensor:
+        """Fit ``delta`` on ``data``: an (M, 3, H, W) tensor of [0, 1] crops, or a dict with
+        ``image`` and optional ``target`` / ``target_weight`` of M crops (either shuffled
+        per epoch from the seeded generator), or ``epoch -> iterable of crops or (crops,
+        targets)`` batches. ``monitor(epochs_done, delta)`` runs after every epoch (e.g.
+        the held-out curve); it returning True ends the fit before ``epochs``
+        (``epochs_run`` says how many ran). Returns ``delta`` (3, H, W), |delta| <= eps/255."""
         generator = torch.Generator().manual_seed(self.seed)
         e = self.eps / 255.0
         self.fitted_crops = 0
+        self.epochs_run = 0
         with attack_mode([self._module()]):
             delta = None
             for epoch in range(self.epochs):
@@ -71,6 +106,7 @@ class UAP(Attack):
                         # stationary point of the loss to the clean prediction
                         delta = (torch.rand(crops.shape[1:], generator=generator) * 2 - 1) \
                             .mul_(e).to(crops.device)
+                        self.objective.set_frame(*self.frame(crops))
                     with torch.no_grad():
                         clean = self.query(crops)
                     target, weight = as_targets(clean if targets is None else targets, clean)
@@ -81,6 +117,9 @@ class UAP(Attack):
                         (grad,) = torch.autograd.grad(value, [d])
                     delta = (delta + self.alpha / 255.0 * grad.sign()).clamp(-e, e)
                     self.fitted_crops += crops.shape[0]
+                self.epochs_run = epoch + 1
+                if monitor is not None and delta is not None and monitor(epoch + 1, delta.detach()):
+                    break
         if delta is None:
             raise ValueError("UAP.fit: no crops to fit on")
         self.delta = delta.detach()

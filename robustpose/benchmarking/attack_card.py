@@ -30,7 +30,9 @@ def build_card(folder: Any) -> dict:
             continue
         row = {k: r.get(k) for k in ("attack", "surrogate", "eps", "steps", "targeted",
                                      "all_stacks", "metric_value", "pck", "target_pck",
-                                     "queries_per_crop", "elapsed_s")}
+                                     "queries_per_crop", "elapsed_s", "loss", "epochs_run",
+                                     "stopped_early", "fit_people", "holdout_people",
+                                     "uap_curve")}
         row["key"] = f"{r['corruption']}/{r['severity']}"
         if clean is not None:
             row["relative_metric"] = _ratio(r.get("metric_value"), clean.get("metric_value"))
@@ -70,6 +72,7 @@ def format_attack_table(card: dict) -> str:
     cv = clean.get("metric_value")
     lines = [f"{card['model']} on {card['dataset']} ({card.get('num_people')} people); clean "
              f"{metric} {'-' if cv is None else f'{cv * scale:.1f}'}, PCK@0.1 {pct(clean.get('pck'))}",
+             *_loss_lines(card.get("settings") or {}),
              "", f"| cell | eps | steps | {metric} | rel. {metric} | PCK@0.1 | rel. PCK | target PCK | queries/crop |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in card["cells"]:
@@ -79,6 +82,13 @@ def format_attack_table(card: dict) -> str:
                      f"{pct(r.get('pck'))} | {rel(r.get('relative_pck'))} | {pct(r.get('target_pck'))} | "
                      f"{r.get('queries_per_crop') or '-'} |")
     return "\n".join(lines) + "\n"
+
+
+def _loss_lines(settings: dict) -> list[str]:
+    """'loss: <name> (<why>)' per attacked model (runs from before loss_used: nothing)."""
+    used, why = settings.get("loss_used") or {}, settings.get("loss_source") or {}
+    return ["", *(f"loss{'' if k == 'model' else f' on {k}'}: {v} ({why.get(k, '?')})"
+                  for k, v in used.items())] if used else []
 
 
 def write_attack_reports(folder: Any, plots: bool = True) -> dict:

@@ -197,23 +197,6 @@ def _encoder(adapter: Any) -> Any:
     return codec
 
 
-def uap_fit_records(dataset: str, data_root: Any, annotations: Any, fit_annotations: Any,
-                    source: Any, adapter: Any, fit_images: int, spec: Any) -> list:
-    """Records of up to ``fit_images`` images disjoint from the evaluation set (one-line
-    error when the set has none left)."""
-    from robustpose.benchmarking.sources import resolve_source
-
-    full = resolve_source(dataset, data_root, fit_annotations or annotations, None,
-                          input_size=adapter.input_size, padding=adapter.padding, spec=spec)
-    held = {str(r.image_id) for r in source.records} if fit_annotations is None else set()
-    ids = sorted({str(r.image_id) for r in full.records} - held)[:int(fit_images)]
-    if not ids:
-        raise ValueError(f"{full.annotation_file}: no image outside the evaluation set to fit "
-                         "the UAP on; use --max-images below the set's size or --uap-fit-annotations")
-    keep = set(ids)
-    return [r for r in full.records if str(r.image_id) in keep]
-
-
 def run_attack(attack: str, model: Any = None, *, checkpoint: Any = None, config: Any = None,
                onnx: Any = None, onnx_spec: Any = None, dataset: str = "synth",
                data_root: Any = None, annotations: Any = None, max_images: int | None = None,
@@ -224,9 +207,17 @@ def run_attack(attack: str, model: Any = None, *, checkpoint: Any = None, config
                alpha: float | None = None, surrogates: Sequence[str] = (),
                spsa_samples: int = 16, max_queries: int | None = None,
                uap_fit_images: int = 32, uap_fit_annotations: Any = None,
-               batch_size: int = 16, device: str = "cpu", seed: int = 0,
+               uap_holdout_images: int = 0, uap_patience: int = 0,
+               uap_min_delta: float = 0.005, batch_size: int = 16, device: str = "cpu", seed: int = 0,
                out: Any = None, plots: bool = True, progress: bool = True) -> dict:
-    """Run (or resume) an attack run; returns its card (also ``out/attack.json``)."""
+    """Run (or resume) an attack run; returns its card (also ``out/attack.json``).
+
+    ``loss='auto'``: each attacked model (the model, or each transfer surrogate) ascends its
+    own training loss when its files record one
+    (:func:`robustpose.benchmarking.attack_loss.model_loss`), else mse / coord_l2
+    by output kind; the run's settings name the loss used and where it was read.
+    ``uap_holdout_images`` / ``uap_patience`` / ``uap_min_delta``: the UAP's held-out curve
+    and stopping rule (:mod:`robustpose.benchmarking.attack_uap`)."""
     from robustpose.benchmarking.api import _device_for, default_run_dir, weights_fingerprint
     from robustpose.benchmarking.loading import resolve_adapter
     from robustpose.benchmarking.run_folder import RunFolder
@@ -238,6 +229,9 @@ def run_attack(attack: str, model: Any = None, *, checkpoint: Any = None, config
         raise ValueError(f"--reference must be gt or clean, got {reference!r}")
     if attack == "uap" and targeted:
         raise ValueError("uap is untargeted (one perturbation for every crop)")
+    if uap_patience < 0 or uap_holdout_images < 0 or (uap_patience and not uap_holdout_images):
+        raise ValueError("--uap-patience needs --uap-holdout-images > 0 (the curve it reads); "
+                         "both must be >= 0")
     if attack == "transfer" and not surrogates:
         raise ValueError("transfer needs --surrogate (a registry model name or 'bundled')")
     device = _device_for(device)
@@ -245,6 +239,7 @@ def run_attack(attack: str, model: Any = None, *, checkpoint: Any = None, config
     adapter, model_info = resolve_adapter(model, checkpoint, config, onnx, onnx_spec,
                                           device=device, input_size=input_size,
                                           num_joints=num_joints, adapter_options={})
+    infos = {None: model_info}
     eps_list = parse_numbers(eps, "--eps")
     steps_list = [1] if attack == "fgsm" else parse_numbers(steps, "--steps", integer=True)
     base = Path(out) if out is not None else Path("runs") / COMMAND
@@ -261,7 +256,7 @@ def run_attack(attack: str, model: Any = None, *, checkpoint: Any = None, config
         attacked = {}
         for name in surrogates:
             arch, _, weights = name.partition("=")  # NAME or NAME=CHECKPOINT
-            sur, _ = resolve_adapter(None if arch == "bundled" else arch, weights or None,
+            sur, infos[name] = resolve_adapter(None if arch == "bundled" else arch, weights or None,
                                      device=device, num_joints=num_joints,
                                      input_size=None if arch == "bundled" or weights
                                      else adapter.input_size)
@@ -278,9 +273,13 @@ def run_attack(attack: str, model: Any = None, *, checkpoint: Any = None, config
     elif attack != "spsa" and not hasattr(adapter, "model"):
         raise ValueError(f"{attack} is white-box: it needs a torch model; attack "
                          f"{adapter.name} with spsa or transfer")
+    from robustpose.benchmarking.attack_loss import model_loss
+
+    losses = {s: model_loss(loss, attacked[s], infos[s], name=s or adapter.name) for s in attacked}
     options = {"loss": loss, "targeted": bool(targeted), "all_stacks": bool(all_stacks),
                "seed": int(seed), "alpha": alpha, "spsa_samples": int(spsa_samples),
                "max_queries": max_queries, "batch_size": int(batch_size),
+               "uap_patience": int(uap_patience), "uap_min_delta": float(uap_min_delta),
                # GT targets live in the attacked model's output space: a black box (SPSA on
                # ONNX) or a surrogate of another kind is attacked against its own prediction
                "reference": "target" if targeted else (
@@ -288,8 +287,14 @@ def run_attack(attack: str, model: Any = None, *, checkpoint: Any = None, config
     conventions = {**adapter.inference.to_dict(), "command": COMMAND, "attack": attack,
                    "flip_test": False, "boxes": source.boxes, "pck_thr": PCK_THR,
                    "weights_sha256": weights_fingerprint(model_info),
-                   **{k: v for k, v in options.items() if k != "batch_size"},
+                   **{k: v for k, v in options.items()
+                      if k not in ("batch_size", "uap_patience", "uap_min_delta")},
+                   "loss_used": {s or "model": used for s, (used, _) in losses.items()},
+                   "loss_source": {s or "model": why for s, (_, why) in losses.items()},
                    "uap_fit_images": int(uap_fit_images) if attack == "uap" else None,
+                   "uap_holdout_images": int(uap_holdout_images) if attack == "uap" else None,
+                   "uap_stop": {"patience": int(uap_patience), "min_delta": float(uap_min_delta)}
+                   if attack == "uap" and uap_patience else None,
                    "target_rule": "partner pose (seeded derangement), crop frame" if targeted else None}
     folder = RunFolder(base)
     folder.claim({"model": adapter.name, "dataset": source.name, "conventions": conventions,
@@ -314,11 +319,13 @@ def run_attack(attack: str, model: Any = None, *, checkpoint: Any = None, config
             partner = joints[derangement(len(joints), int(seed))]
         fit = None
         if attack == "uap" and len(todo) > (Cell("clean", 0) in todo):
+            from robustpose.benchmarking.attack_uap import uap_fit_records
+
             fit = uap_fit_records(dataset, data_root, annotations, uap_fit_annotations,
-                                  source, adapter, uap_fit_images, spec)
+                                  source, adapter, uap_fit_images, spec, uap_holdout_images)
         for i, cell in enumerate(todo):
             record = _run_one(cell, cells, attack, attacked, adapter, source, options,
-                              partner, fit, eps_list, steps_list, folder)
+                              partner, fit, eps_list, steps_list, folder, losses)
             folder.append(record)
             if progress:
                 print(f"[{i + 1:>3}/{len(todo)}] {cell_line(record, source.metric_name)}")
@@ -334,7 +341,7 @@ def run_attack(attack: str, model: Any = None, *, checkpoint: Any = None, config
 
 def _run_one(cell: Cell, cells: list, attack: str, attacked: dict, adapter: Any, source: Any,
              options: dict, partner: Any, fit: Any, eps_list: list, steps_list: list,
-             folder: Any) -> dict:
+             folder: Any, losses: dict) -> dict:
     index = cells.index(cell) - 1
     record = {"model": adapter.name, "dataset": source.name, "corruption": cell.corruption,
               "severity": int(cell.severity), "metric": source.metric_name,
@@ -347,22 +354,19 @@ def _run_one(cell: Cell, cells: list, attack: str, attacked: dict, adapter: Any,
     per_surrogate = len(steps_list) * len(eps_list)
     surrogate = list(attacked)[index // per_surrogate]
     eps = eps_list[index % len(eps_list)]
-    atk = build_attack(attack, attacked[surrogate], eps, int(cell.severity), options)
+    loss = losses[surrogate][0]
+    atk = build_attack(attack, attacked[surrogate], eps, int(cell.severity),
+                       {**options, "loss": loss})
     if attack == "uap":
-        loader = _batches(fit, source.spec, adapter, options["batch_size"])
-        atk.fit(lambda epoch: ((b["image"], _reference_targets(b, options)) for b in loader))
-        atk.save(folder.path / "uap" / f"uap-eps{eps:g}-epochs{cell.severity}")
+        from robustpose.benchmarking.attack_uap import fit_uap
+
+        record.update(fit_uap(atk, fit, adapter, source.spec, options,
+                              folder.path / "uap" / f"uap-eps{eps:g}-epochs{cell.severity}"))
     record.update(attack=attack, surrogate=surrogate, eps=float(eps), steps=int(cell.severity),
                   targeted=options["targeted"], all_stacks=options["all_stacks"],
-                  alpha=float(atk.alpha))
+                  alpha=float(atk.alpha), loss=loss)
     record.update(evaluate_cell(adapter, source, atk, options, partner))
     return record
-
-
-def _reference_targets(batch: dict, options: dict) -> Any:
-    if options["reference"] == "gt" and batch["target"].dim() > 2:
-        return {"target": batch["target"], "target_weight": batch["target_weight"]}
-    return None
 
 
 def cell_line(record: dict, metric: str) -> str:

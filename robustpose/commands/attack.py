@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      "steps; uap: eps / 10)")
     run.add_argument("--targeted", action="store_true", help="target: another person's pose")
     run.add_argument("--all-stacks", action="store_true", help="loss over every stack (ALL)")
-    run.add_argument("--loss", default="auto", help="auto, mse, smoothl1, coord_l1, coord_l2")
+    run.add_argument("--loss", default="auto", help="auto (the model's recorded training loss, "
+                     "else mse / coord_l2), mse, smoothl1, coord_l1, coord_l2, pck_margin")
     run.add_argument("--reference", default="gt", choices=("gt", "clean"),
                      help="untargeted: ascend the loss to the GT targets or to the clean prediction")
     run.add_argument("--surrogate", action="append", default=[],
@@ -36,6 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--uap-fit-images", type=int, default=32,
                      help="uap: images outside the evaluation set to fit on")
     run.add_argument("--uap-fit-annotations", help="uap: fit on this annotation file instead")
+    run.add_argument("--uap-holdout-images", type=int, default=0, help="uap: the next N unseen "
+                     "images give the held-out relative-PCK curve per epoch")
+    run.add_argument("--uap-patience", type=int, default=0, help="uap: stop when the held-out "
+                     "curve has not improved by > --uap-min-delta over N epochs (0: all --steps)")
+    run.add_argument("--uap-min-delta", type=float, default=0.005)
     run.add_argument("--batch-size", type=int, default=16)
     run.add_argument("--device", default="cpu")
     run.add_argument("--seed", type=int, default=0)
@@ -63,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
                           spsa_samples=args.spsa_samples, max_queries=args.max_queries,
                           uap_fit_images=args.uap_fit_images,
                           uap_fit_annotations=args.uap_fit_annotations,
+                          uap_holdout_images=args.uap_holdout_images,
+                          uap_patience=args.uap_patience, uap_min_delta=args.uap_min_delta,
                           batch_size=args.batch_size, device=args.device, seed=args.seed,
                           out=args.out, plots=not args.no_plots, progress=not args.quiet)
     except ImportError as exc:

@@ -7,6 +7,8 @@
 - ``attack_joints.png``: per-joint relative PCK at the largest eps (vulnerability bars).
 - ``attack_transfer.png`` / :func:`plot_transfer_matrix`: a surrogate x victim heat map of
   relative values (a transfer run: its surrogates -> this model, relative PCK@0.1).
+- ``attack_uap_curve.png`` / :func:`plot_uap_curves`: a UAP run's held-out relative PCK
+  after every fitting epoch, one line per cell (the curve its stopping rule read).
 The UAP picture itself is written by :meth:`robustpose.attacks.UAP.save`.
 """
 from __future__ import annotations
@@ -117,6 +119,23 @@ def plot_transfer_matrix(matrix: Mapping[str, Mapping[str, float]], path: Path,
     return _save(fig, path)
 
 
+def plot_uap_curves(curves: Mapping[str, Sequence[Sequence[float]]], path: Path,
+                    title: str = "UAP: held-out relative PCK@0.1 per fitting epoch") -> Path:
+    """``curves[label] = [[epochs done, relative PCK], ...]`` -> one line per label."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, curve in curves.items():
+        points = np.asarray(curve, dtype=float).reshape(-1, 2)
+        ax.plot(points[:, 0], points[:, 1], marker="." if len(points) > 20 else "o",
+                label=short_label(label))
+    ax.set_xlabel("fitting epochs")
+    ax.set_ylabel("held-out relative PCK@0.1")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def write_attack_plots(card: dict, out_dir: Path) -> list[Path]:
     """The card's plots into ``out_dir``; a transfer run adds its surrogate -> model row."""
     out_dir = Path(out_dir)
@@ -131,4 +150,7 @@ def write_attack_plots(card: dict, out_dir: Path) -> list[Path]:
                   for s in surrogates}
         paths.append(plot_transfer_matrix(matrix, out_dir / "attack_transfer.png",
                                           f"relative PCK@0.1 at eps {top:g}"))
+    curves = {r["key"]: r["uap_curve"] for r in card["cells"] if r.get("uap_curve")}
+    if curves:
+        paths.append(plot_uap_curves(curves, out_dir / "attack_uap_curve.png"))
     return paths

@@ -129,6 +129,7 @@ class StandardHeatmap(TrainingMethod):
                  loss: str = "mse") -> None:
         if loss not in ("mse", "smoothl1"):
             raise ValueError(f"method 'standard': loss must be 'mse' or 'smoothl1', got {loss!r}")
+        self.loss_name = loss  # recorded in best.pt's meta (train_loss): attacks default to it
         self.criterion = build_loss(loss, use_target_weight=use_target_weight)
         self.intermediate_supervision = intermediate_supervision
 

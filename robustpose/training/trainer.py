@@ -240,7 +240,9 @@ class Trainer:
         save_weights(self.model, path, meta={
             "name": self.config["model"]["name"], "num_joints": self.num_joints,
             "epoch": int(epoch), "best_metric": self.best_metric, "experiment": self.config["name"],
-            "inference": self.inference.to_dict(), "codec": self.codec.config()})
+            "inference": self.inference.to_dict(), "codec": self.codec.config(),
+            # the task loss the weights were fitted with (robustpose attack's default loss)
+            "train_loss": getattr(self.method, "loss_name", None)})
 
     def resume(self, path: str | Path) -> None:
         """Restore model, optimizers, schedules, scalers, method, RNG and epoch counters."""
