@@ -3,7 +3,9 @@
 Used by ``experiments/attack_study.py`` (which runs the folders); every number here is
 read from ``<out>/<model>/<variant>/`` run folders (``RunFolder.records()``), nothing is
 hard-coded. Relative = attacked / clean of PCK@0.1 (default, the study's relative PCKh)
-or OKS AP; "robustness" = the mean relative metric over the eps grid under IGSM-U-N.
+or OKS AP; "robustness" = the mean relative metric over the eps grid under IGSM-U-N, and
+beside it under the strongest attack tried at each eps (:meth:`Results.strongest`: the
+minimum over FGSM, IGSM-U with the model's training loss and with pck_margin, IGSM-ALL).
 A verdict is ``yes`` / ``no`` / ``partly (k/n)`` over the models or pairs a row compares,
 ``n/a`` when nothing was measured; the thresholds of the two vague claims are
 :data:`UAP_RATIO` and :data:`TRANSFER_RATIO`.
@@ -100,6 +102,33 @@ class Results:
                     sums.setdefault(group_of(name), []).append(a / b)
         return {g: sum(v) / len(v) for g, v in sums.items()}
 
+    def settings(self, model: str, variant: str) -> dict:
+        """The folder's run conventions (run.json), {} when it was not run."""
+        path = self.out / model / variant
+        return dict(RunFolder(path).settings.get("conventions") or {}) \
+            if (path / "run.json").is_file() else {}
+
+    def strongest(self, model: str, eps: float, steps: int, long_steps: int) -> tuple[float | None, str]:
+        """(the minimum relative metric at ``eps`` over the untargeted white-box attacks and
+        losses tried, its attack's name); (None, 'n/a') when none was measured."""
+        key, n = (lambda all_: cell_key("igsm", eps, False, all_)), steps
+        tried = {"FGSM": self.rel(model, "fgsm-U", cell_key("fgsm", eps, False, False), 1),
+                 f"IGSM-{n}": self.rel(model, "igsm-U", key(False), n),
+                 f"IGSM-{long_steps}": self.rel(model, "igsm-U", key(False), long_steps),
+                 f"IGSM-{n} pck_margin": self.rel(model, "igsm-U-pck", key(False), n),
+                 f"IGSM-{n}-ALL": self.rel(model, "igsm-U-ALL", key(True), n)}
+        measured = {k: v for k, v in tried.items() if v is not None}
+        if not measured:
+            return None, "n/a"
+        name = min(measured, key=measured.get)
+        return measured[name], name
+
+    def strongest_robustness(self, model: str, grid: list[float], steps: int,
+                             long_steps: int) -> float | None:
+        """Mean over the eps grid of :meth:`strongest` (None unless every eps has one)."""
+        vals = [self.strongest(model, e, steps, long_steps)[0] for e in grid]
+        return None if not vals or any(v is None for v in vals) else sum(vals) / len(vals)
+
     def variants(self, model: str, prefix: str) -> list[str]:
         """Names of the model's run folders starting with ``prefix``."""
         return sorted(p.name for p in (self.out / model).glob(prefix + "*") if (p / "run.json").is_file())
@@ -135,9 +164,22 @@ def findings(res: Results, args: argparse.Namespace, models: list[str]) -> list[
     heat = [m for m in models if m != "regression" and robust[m] is not None]
     reg = robust.get("regression")
     rows.append(Row("heatmap models are more robust than direct regression",
-                    f"IGSM-U-{n}, mean {metric} over eps {{{args.eps_text}}}: " +
-                    ", ".join(f"{LABELS[m]} {fmt(robust[m])}" for m in models),
+                    f"IGSM-U-{n} (each model's training loss), mean {metric} over eps "
+                    f"{{{args.eps_text}}}: " + ", ".join(f"{LABELS[m]} {fmt(robust[m])}" for m in models),
                     verdict([robust[m] > reg for m in heat] if reg is not None else [])))
+    # robustness = the strongest attack tried: the minimum over attacks and losses per eps
+    strong = {m: res.strongest_robustness(m, grid, n, args.long_steps) for m in models}
+    at_e = {m: res.strongest(m, e, n, args.long_steps) for m in models}
+    heat_s = [m for m in models if m != "regression" and strong[m] is not None]
+    reg_s = strong.get("regression")
+    rows.append(Row("under the strongest attack tried per model (minimum over FGSM, IGSM with "
+                    "the training loss and with pck_margin, IGSM-ALL, at each eps), heatmap "
+                    "models are more robust than direct regression",
+                    f"mean {metric} over the grid of the per-eps minimum: " +
+                    ", ".join(f"{LABELS[m]} {fmt(strong[m])}" for m in models) +
+                    f"; at eps {e:g}: " + ", ".join(f"{LABELS[m]} {fmt(at_e[m][0])} ({at_e[m][1]})"
+                                                    for m in models),
+                    verdict([strong[m] > reg_s for m in heat_s] if reg_s is not None else [])))
     order, parts = [], []
     for m in models:
         f = res.rel(m, "fgsm-U", cell_key("fgsm", e, False, False), 1)
@@ -147,22 +189,24 @@ def findings(res: Results, args: argparse.Namespace, models: list[str]) -> list[
             order.append(long_ < short < f)
     rows.append(Row(f"IGSM-{args.long_steps} > IGSM-{n} > FGSM at eps {e:g} (lower {metric} = stronger)",
                     "; ".join(parts), verdict(order)))
-    harder, parts = [], []
-    for m in models:
-        key = lambda eps: cell_key("igsm", eps, True, False)  # noqa: E731
-        t0, t1 = (res.record(m, "igsm-T", key(x), n) for x in (0.0, e))
-        u = res.rel(m, "igsm-U", cell_key("igsm", e, False, False), n, field="pck")
-        if t0 is None or t1 is None or u is None or t0.get("target_pck") is None:
-            continue
-        base = float(t0["target_pck"])
-        s_t = (float(t1["target_pck"]) - base) / max(1.0 - base, 1e-9)
-        s_u = 1.0 - u
-        harder.append(s_t < s_u)
-        parts.append(f"{LABELS[m]}: targeted success {s_t:.3f} (target PCK {base:.3f} -> "
-                     f"{float(t1['target_pck']):.3f}) vs untargeted {s_u:.3f}")
-    rows.append(Row(f"targeted attacks are harder than untargeted (IGSM-{n}, eps {e:g}; success: "
-                    "share of the missing target PCK gained vs share of clean PCK lost)",
-                    "; ".join(parts) or "n/a", verdict(harder)))
+    # IGSM-T-N and the paper's IGSM-T-20 (--targeted-long-steps), both against IGSM-U-N
+    for t_steps in dict.fromkeys((n, args.targeted_long_steps)):
+        harder, parts = [], []
+        for m in models:
+            key = lambda eps: cell_key("igsm", eps, True, False)  # noqa: E731
+            t0, t1 = (res.record(m, "igsm-T", key(x), t_steps) for x in (0.0, e))
+            u = res.rel(m, "igsm-U", cell_key("igsm", e, False, False), n, field="pck")
+            if t0 is None or t1 is None or u is None or t0.get("target_pck") is None:
+                continue
+            base = float(t0["target_pck"])
+            s_t = (float(t1["target_pck"]) - base) / max(1.0 - base, 1e-9)
+            s_u = 1.0 - u
+            harder.append(s_t < s_u)
+            parts.append(f"{LABELS[m]}: targeted success {s_t:.3f} (target PCK {base:.3f} -> "
+                         f"{float(t1['target_pck']):.3f}) vs untargeted {s_u:.3f}")
+        rows.append(Row(f"targeted attacks are harder than untargeted (IGSM-T-{t_steps} vs "
+                        f"IGSM-U-{n}, eps {e:g}; success: share of the missing target PCK gained "
+                        "vs share of clean PCK lost)", "; ".join(parts) or "n/a", verdict(harder)))
     h2, h8 = robust.get("hourglass2"), robust.get("hourglass8")
     rows.append(Row("the deeper hourglass is more robust (8 vs 2 stacks)",
                     f"IGSM-U-{n}, mean {metric} over the grid: hourglass-2 {fmt(h2)}, hourglass-8 {fmt(h8)}",
@@ -188,20 +232,24 @@ def findings(res: Results, args: argparse.Namespace, models: list[str]) -> list[
                     f"{sum(per('head'))}/{len(per('head'))}", verdict(per("head"))))
     rows.append(Row("hips are the most vulnerable joints", f"(as above) per model: hips lowest in "
                     f"{sum(per('hip'))}/{len(per('hip'))}", verdict(per("hip"))))
-    # one row per fitting budget: the default (fixed before any result) and the longer fit
-    # tried after it (10 signed steps of eps/10 can barely reach the eps-ball's surface)
-    for epochs in dict.fromkeys(e for e in (args.uap_epochs, args.uap_long_epochs) if e):
-        close, parts = [], []
-        for m in models:
-            for eps in args.uap_eps:
-                uap = res.rel(m, "uap", cell_key("uap", eps, False, False), epochs)
-                pi = res.rel(m, "igsm-U", cell_key("igsm", eps, False, False), n)
-                parts.append(f"{LABELS[m]} eps {eps:g}: UAP {fmt(uap)} vs per-image IGSM-U-{n} {fmt(pi)}")
-                if None not in (uap, pi):
-                    close.append((1 - uap) >= UAP_RATIO * (1 - pi))
-        rows.append(Row(f"a UAP ({epochs} fitting epochs) is about as effective as per-image untargeted "
-                        f"attacks (its drop >= {UAP_RATIO:g} x the per-image drop; {metric})",
-                        "; ".join(parts), verdict(close)))
+    # the UAP: fitted on >= --uap-min-people unseen people until its held-out curve flattens
+    close, parts = [], []
+    for m in models:
+        for eps in args.uap_eps:
+            key = cell_key("uap", eps, False, False)
+            rec = res.record(m, "uap", key, args.uap_max_epochs) or {}
+            uap = res.rel(m, "uap", key, args.uap_max_epochs)
+            pi = res.rel(m, "igsm-U", cell_key("igsm", eps, False, False), n)
+            curve = rec.get("uap_curve") or []
+            fit = (f" (fit on {rec.get('fit_people')} people, {rec.get('epochs_run')} epochs, "
+                   f"{'stopped by the rule' if rec.get('stopped_early') else 'the maximum'}; "
+                   f"held-out rel. PCK {fmt(curve[-1][1]) if curve else 'n/a'})") if rec else ""
+            parts.append(f"{LABELS[m]} eps {eps:g}: UAP {fmt(uap)}{fit} vs per-image IGSM-U-{n} {fmt(pi)}")
+            if None not in (uap, pi):
+                close.append((1 - uap) >= UAP_RATIO * (1 - pi))
+    rows.append(Row(f"a UAP (fitted until its held-out curve flattens) is about as effective as "
+                    f"per-image untargeted attacks (its drop >= {UAP_RATIO:g} x the per-image drop; "
+                    f"{metric})", "; ".join(parts), verdict(close)))
     less, parts = [], []
     for victim in models:
         for variant in res.variants(victim, "transfer-from-"):
@@ -237,32 +285,45 @@ def write_table(res: Results, args: argparse.Namespace, rows: list[Row], failure
              + ", ground-truth boxes, no flip test; relative = attacked / clean "
              f"({'PCK@0.1 of the box size' if args.metric == 'pck' else 'OKS AP'}); eps on the 0..255 scale, "
              f"grid {{{args.eps_text}}}; IGSM alpha = 2.5 eps / steps; seed {args.seed}.", "",
-             "## Models", "", "| model | run name | people | clean AP | clean PCK@0.1 |", "|---|---|---|---|---|"]
+             "## Models", "", "| model | run name | people | clean AP | clean PCK@0.1 | attack loss (igsm-U) |",
+             "|---|---|---|---|---|---|"]
     for m in MODELS:
         clean = res.folder(m, "igsm-U")[0]
         if clean is None:
-            lines.append(f"| {LABELS[m]} | not run | - | - | - |")
+            lines.append(f"| {LABELS[m]} | not run | - | - | - | - |")
             continue
         ap, pck = clean.get("metric_value"), clean.get("pck")
+        conv = res.settings(m, "igsm-U")
+        loss = (conv.get("loss_used") or {}).get("model", "-")
+        why = (conv.get("loss_source") or {}).get("model", "")
         lines.append(f"| {LABELS[m]} | {cell(clean['model'])} | {clean.get('num_people')} | "
-                     f"{'-' if ap is None else f'{100 * ap:.1f}'} | {'-' if pck is None else f'{100 * pck:.1f}'} |")
+                     f"{'-' if ap is None else f'{100 * ap:.1f}'} | {'-' if pck is None else f'{100 * pck:.1f}'} | "
+                     f"{cell(loss)}{f' ({cell(why)})' if why else ''} |")
     lines += ["", "## Findings", "", "| claim | measured | holds? |", "|---|---|---|"]
     lines += [f"| {cell(r.claim)} | {cell(r.measured)} | {r.holds} |" for r in rows]
     lines += ["", "## How the rows are measured", "",
               f"- Robustness of a model: the mean relative metric over the eps grid under IGSM-U-{args.steps} "
-              "(untargeted, ascending the loss to the ground-truth targets of the model's codec).",
+              "(untargeted, ascending the model's own training loss to the ground-truth targets of its "
+              "codec); beside it, under the strongest attack tried: at each eps the minimum over FGSM, "
+              f"IGSM-U-{args.steps} (training loss), IGSM-U-{args.long_steps} (where run), IGSM-U-{args.steps} "
+              "with the bounded pck_margin loss and IGSM-ALL (hourglasses).",
               f"- Attack strength at eps {args.eps_finding:g}: lower relative metric = stronger.",
               "- Targeted (IGSM-T, target = another person's pose, seeded derangement): success = "
               "(target PCK at eps - target PCK at eps 0) / (1 - target PCK at eps 0), the share of the "
               "missing target PCK the attack gains; untargeted success = 1 - relative PCK. "
-              "Harder = lower success at the same eps and steps.",
+              f"Harder = lower success at the same eps; IGSM-T-{args.steps} is compared with IGSM-U-{args.steps} "
+              f"(the same budget) and the paper's IGSM-T-{args.targeted_long_steps} with the same "
+              f"IGSM-U-{args.steps} (a larger budget for the targeted attack).",
               "- Joint groups: per-joint relative PCK averaged over the grid; head = nose, eyes, "
               "ears (COCO has no neck joint); left and right pooled.",
-              f"- UAP: {args.uap_epochs} (default) and {args.uap_long_epochs or '-'} (the longer fit, "
-              "tried after the default's result) epochs of stochastic signed-gradient ascent "
-              f"(step eps/10 per batch of {args.batch_size}) on "
-              f"{args.uap_fit_images} unseen SynthPose training-distribution images (seed {UAP_FIT_SEED}), "
-              f"evaluated on the validation images; per-image = IGSM-U-{args.steps} at the same eps.",
+              "- UAP: stochastic signed-gradient ascent (step eps/10 per batch of "
+              f"{args.batch_size}) on the first {args.uap_fit_images} images (>= {args.uap_min_people} "
+              f"people) of an unseen SynthPose training-distribution split (seed {UAP_FIT_SEED}); after "
+              f"every epoch its relative PCK@0.1 on the next {args.uap_holdout_images} images of that split "
+              f"(held out, never fitted on) is recorded; the fit stops once that curve has not improved by "
+              f"more than {args.uap_min_delta:g} over {args.uap_patience} epochs, or after "
+              f"{args.uap_max_epochs} epochs (rule fixed before any result); evaluated on the validation "
+              f"images; per-image = IGSM-U-{args.steps} at the same eps. Curves: `uap_curves.png`.",
               f"- Transfer: IGSM-U-{args.steps} crafted on the surrogate against its own clean prediction, "
               "evaluated on the victim; white-box = the victim's own IGSM-U at the same eps. The "
               "narrow hourglasses are victims only (a `NAME=CHECKPOINT` surrogate is built "
@@ -275,3 +336,17 @@ def write_table(res: Results, args: argparse.Namespace, rows: list[Row], failure
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path
+
+
+def write_uap_curves(res: Results, path: Path) -> Path | None:
+    """Every model's held-out UAP curve on one plot (None when no UAP cell has one)."""
+    curves = {}
+    for m in MODELS:
+        for (key, _), rec in sorted(res.folder(m, "uap")[1].items()):
+            if rec.get("uap_curve"):
+                curves[f"{LABELS[m]} eps {key.split('@')[-1]}"] = rec["uap_curve"]
+    if not curves:
+        return None
+    from robustpose.reports.attack_plots import plot_uap_curves
+
+    return plot_uap_curves(curves, path)

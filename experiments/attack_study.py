@@ -18,8 +18,18 @@ table is computed from those folders' records (``results.jsonl``).
 
 Measurements (all relative = attacked / clean, default metric PCK@0.1 of the box size,
 the study's relative PCKh; ``--metric ap`` uses OKS AP). "Robustness" of a model is the
-mean relative metric over the eps grid under IGSM-U-N (N = ``--steps``). Verdicts:
-``yes`` / ``no`` / ``partly (k/n)`` over the models (or model pairs) a row compares.
+mean relative metric over the eps grid under IGSM-U-N (N = ``--steps``), each model
+ascending its own training loss (``robustpose attack``'s default), and, beside it, under
+the strongest attack tried per eps (the minimum over FGSM, IGSM-U with the training loss
+and with ``pck_margin``, IGSM-ALL). Verdicts: ``yes`` / ``no`` / ``partly (k/n)`` over the
+models (or model pairs) a row compares.
+
+The UAP is fitted on the first ``--uap-fit-images`` images (at least ``--uap-min-people``
+people) of a SynthPose training-distribution split no model saw (seed 101), its held-out
+curve read on the next ``--uap-holdout-images`` images of that split after every epoch;
+the fit stops when that curve has not improved by more than ``--uap-min-delta`` over
+``--uap-patience`` epochs, or after ``--uap-max-epochs`` (the rule fixed before any
+result).
 """
 from __future__ import annotations
 
@@ -30,7 +40,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]  # a checkout, not installed
 
-from attack_findings import LABELS, MODELS, UAP_FIT_SEED, Results, findings, write_table  # noqa: E402
+from attack_findings import (LABELS, MODELS, UAP_FIT_SEED, Results, findings,  # noqa: E402
+                             write_table, write_uap_curves)
 from robustpose.benchmarking.attack_run import run_attack  # noqa: E402
 
 GRID = "0.25,0.5,1,2,4,8,16,32"
@@ -72,14 +83,21 @@ def jobs(args: argparse.Namespace, sources: dict[str, dict]) -> list[tuple[str, 
         out.append((m, "fgsm-U", dict(attack="fgsm", eps=sweep)))
         out.append((m, "igsm-U", dict(attack="igsm", eps=sweep, steps=[args.steps])))
         out.append((m, "igsm-U", dict(attack="igsm", eps=args.long_eps, steps=[args.long_steps])))
-        # eps 0 gives the target PCK of the clean prediction (partner poses resemble GT)
+        # the bounded PCK-margin loss beside the model's own training loss (igsm-U)
+        out.append((m, "igsm-U-pck", dict(attack="igsm", eps=sweep, steps=[args.steps],
+                                          loss="pck_margin")))
+        # eps 0 gives the target PCK of the clean prediction (partner poses resemble GT);
+        # IGSM-T-N and the paper's IGSM-T-20 (--targeted-long-steps)
         out.append((m, "igsm-T", dict(attack="igsm", eps=sorted({0.0, *args.targeted_eps}),
-                                      steps=[args.steps], targeted=True)))
+                                      steps=sorted({args.steps, args.targeted_long_steps}),
+                                      targeted=True)))
         if m.startswith("hourglass"):
             out.append((m, "igsm-U-ALL", dict(attack="igsm", eps=grid, steps=[args.steps],
                                               all_stacks=True)))
-        uap_epochs = sorted({args.uap_epochs, args.uap_long_epochs} - {0})
-        out.append((m, "uap", dict(attack="uap", eps=args.uap_eps, steps=uap_epochs)))
+        out.append((m, "uap", dict(attack="uap", eps=args.uap_eps, steps=[args.uap_max_epochs],
+                                   uap_holdout_images=args.uap_holdout_images,
+                                   uap_patience=args.uap_patience,
+                                   uap_min_delta=args.uap_min_delta)))
     # transfer: the heatmap model -> every other model, the regression model -> the heatmap one
     # (a narrow hourglass cannot be a NAME=CHECKPOINT surrogate: it needs its MODEL.EXTRA)
     pairs = [("heatmap", v) for v in ("regression", "hourglass2", "hourglass8")] + \
@@ -92,17 +110,29 @@ def jobs(args: argparse.Namespace, sources: dict[str, dict]) -> list[tuple[str, 
     return out
 
 
-def fit_annotations(n: int) -> str:
-    """A SynthPose split of ``n`` unseen training-distribution images for UAP fitting."""
+def fit_annotations(n: int, min_people: int = 0, fit_images: int | None = None) -> str:
+    """A SynthPose split of ``n`` unseen training-distribution images for UAP fitting (the
+    first ``fit_images``) and its held-out curve (the rest); one-line error when the
+    fitting images hold fewer than ``min_people`` labelled people."""
+    import json
+
     from robustpose.data.synth import SynthPose, materialize
 
     folder = materialize(SynthPose(num_images=n, seed=UAP_FIT_SEED, split="train"), progress=False)
-    return str(folder / "annotations.json")
+    path = folder / "annotations.json"
+    fit_images = n if fit_images is None else fit_images
+    anns = json.loads(path.read_text())["annotations"]
+    people = sum(1 for a in anns if a["image_id"] <= fit_images and a.get("num_keypoints", 0) > 0)
+    if people < min_people:
+        raise ValueError(f"{path}: the first {fit_images} images hold {people} people, fewer "
+                         f"than --uap-min-people {min_people}; raise --uap-fit-images")
+    return str(path)
 
 
 def run_all(args: argparse.Namespace, sources: dict[str, dict]) -> list[str]:
     """Run (or resume) every job; returns the one-line failures (the study goes on)."""
-    fit = fit_annotations(args.uap_fit_images)
+    fit = fit_annotations(args.uap_fit_images + args.uap_holdout_images, args.uap_min_people,
+                          args.uap_fit_images)
     failures = []
     for model, variant, kw in jobs(args, sources):
         try:
@@ -118,7 +148,8 @@ def run_all(args: argparse.Namespace, sources: dict[str, dict]) -> list[str]:
 
 
 QUICK = {"out": Path("runs/attack_study_quick"), "max_images": 2, "eps": "2,8", "steps": 2, "long_steps": 4,
-         "uap_epochs": 1, "uap_long_epochs": 2, "uap_fit_images": 2, "no_plots": True}
+         "targeted_long_steps": 3, "uap_max_epochs": 3, "uap_patience": 1, "uap_fit_images": 2,
+         "uap_holdout_images": 1, "uap_min_people": 0, "no_plots": True}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -136,10 +167,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--long-eps", help="eps list of the long IGSM (default: --eps-finding)")
     p.add_argument("--targeted-eps", help="eps list of IGSM-T (default: --eps-finding; eps 0 is added)")
     p.add_argument("--uap-eps", help="eps list of the UAP (default: --eps-finding)")
-    p.add_argument("--uap-epochs", type=int, default=5)
-    p.add_argument("--uap-long-epochs", type=int, default=50,
-                   help="a second, longer UAP fit (0: none); tried after the default's result")
-    p.add_argument("--uap-fit-images", type=int, default=32)
+    p.add_argument("--targeted-long-steps", type=int, default=20,
+                   help="IGSM-T budget beside --steps (the paper's targeted figure: IGSM-T-20)")
+    p.add_argument("--uap-fit-images", type=int, default=256,
+                   help="SynthPose seed-101 images to fit the UAP on (256: 557 people)")
+    p.add_argument("--uap-min-people", type=int, default=500,
+                   help="refuse a UAP fit on fewer people (the fit over-fits 64 people)")
+    p.add_argument("--uap-holdout-images", type=int, default=64,
+                   help="the next images of that split: the held-out curve per epoch")
+    p.add_argument("--uap-max-epochs", type=int, default=100)
+    p.add_argument("--uap-patience", type=int, default=5,
+                   help="stop when the held-out curve has not improved by > --uap-min-delta "
+                   "over this many epochs")
+    p.add_argument("--uap-min-delta", type=float, default=0.005)
     p.add_argument("--transfer-eps", help="eps list of transfer (default: --eps-finding)")
     p.add_argument("--max-images", type=int, help="only the first N validation images")
     p.add_argument("--metric", choices=("pck", "ap"), default="pck")
@@ -156,6 +196,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         for key, value in QUICK.items():
             if getattr(args, key) == p.get_default(key):
                 setattr(args, key, value)
+    if args.uap_holdout_images < 1 or args.uap_patience < 1 or args.uap_max_epochs < 1:
+        p.error("--uap-holdout-images, --uap-patience and --uap-max-epochs must be >= 1")
     args.eps_text = ",".join(f"{v:g}" for v in numbers(args.eps))
     args.eps = numbers(args.eps)
     e = args.eps_finding
@@ -183,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = findings(res, args, list(MODELS))
     command = "experiments/attack_study.py " + " ".join(argv if argv is not None else sys.argv[1:])
     path = write_table(res, args, rows, failures, command.strip())
+    if not args.no_plots:
+        write_uap_curves(res, args.out / "uap_curves.png")
     for r in rows:
         print(f"{r.holds:<12} {r.claim}")
     print(f"findings: {path}")

@@ -15,9 +15,11 @@ from robustpose.training import Trainer, load_config
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "experiments" / "attack_study.py"
-CLAIMS = ("heatmap models are more robust", "IGSM-2 > IGSM-1 > FGSM", "targeted attacks are harder",
+CLAIMS = ("heatmap models are more robust", "under the strongest attack tried", "IGSM-2 > IGSM-1 > FGSM",
+          "targeted attacks are harder than untargeted (IGSM-T-1 ",
+          "targeted attacks are harder than untargeted (IGSM-T-3 ",
           "the deeper hourglass", "ALL (loss on every stack)", "head (nose, eyes, ears)",
-          "hips are the most vulnerable", "a UAP (1 fitting epochs)", "a UAP (2 fitting epochs)",
+          "hips are the most vulnerable", "a UAP (fitted until its held-out curve flattens)",
           "transfer degrades far less")
 torch.set_num_threads(1)
 
@@ -70,14 +72,41 @@ def test_every_claim_has_a_row_and_missing_models_are_na(quick_run):
         assert holds == "n/a" or holds in ("yes", "no") or holds.startswith("partly ("), holds
     assert find(table, "the deeper hourglass")[1] == "n/a"          # no hourglass checkpoints
     assert find(table, "ALL (loss on every stack)")[1] == "n/a"
-    for claim in ("heatmap models are more robust", "IGSM-2 > IGSM-1", "targeted", "a UAP (1 ",
-                  "a UAP (2 ", "transfer"):
-        assert find(table, claim)[1] != "n/a", claim
+    for claim in CLAIMS:
+        if claim not in ("the deeper hourglass", "ALL (loss on every stack)"):
+            assert find(table, claim)[1] != "n/a", claim
     # one run folder per model and attack variant, each a robustpose attack folder
     assert {p.name for p in (out / "heatmap").iterdir()} == {
-        "fgsm-U", "igsm-U", "igsm-T", "uap", "transfer-from-regression"}
+        "fgsm-U", "igsm-U", "igsm-U-pck", "igsm-T", "uap", "transfer-from-regression"}
     settings = json.loads((out / "regression" / "igsm-U" / "run.json").read_text())
     assert settings["command"] == "attack" and settings["dataset"] == "synth-val[:1]"
+
+
+def test_each_model_is_attacked_with_its_training_loss_and_pck_margin(quick_run):
+    out, args = quick_run
+    regression = Path(args[args.index("--regression") + 1])
+    from robustpose.models.checkpoint import read_checkpoint
+
+    assert read_checkpoint(regression)["meta"]["train_loss"] == "coord_l1"   # the trainer records it
+    conv = json.loads((out / "regression" / "igsm-U" / "run.json").read_text())["conventions"]
+    assert conv["loss_used"] == {"model": "coord_l1"} and "checkpoint meta" in conv["loss_source"]["model"]
+    assert json.loads((out / "heatmap" / "igsm-U" / "run.json").read_text())["conventions"][
+        "loss_used"] == {"model": "mse"}
+    pck = json.loads((out / "regression" / "igsm-U-pck" / "run.json").read_text())["conventions"]
+    assert pck["loss_used"] == {"model": "pck_margin"}
+    assert "| coord_l1 (the model's training loss" in (out / "findings.md").read_text()
+
+
+def test_targeted_runs_at_both_budgets_and_the_uap_follows_its_held_out_curve(quick_run):
+    out, _ = quick_run
+    targeted = [json.loads(line) for line in (out / "heatmap" / "igsm-T" / "results.jsonl").read_text().splitlines()]
+    assert {(r["corruption"], r["severity"]) for r in targeted} >= {("igsm-T@8", 1), ("igsm-T@8", 3)}
+    uap = [json.loads(line) for line in (out / "heatmap" / "uap" / "results.jsonl").read_text().splitlines()][-1]
+    assert uap["fit_people"] > 0 and uap["holdout_people"] > 0
+    assert 1 <= uap["epochs_run"] <= 3 and len(uap["uap_curve"]) == uap["epochs_run"]
+    conv = json.loads((out / "heatmap" / "uap" / "run.json").read_text())["conventions"]
+    assert conv["uap_stop"] == {"patience": 1, "min_delta": 0.005} and conv["uap_holdout_images"] == 1
+    assert "fit on " in find(rows(out / "findings.md"), "a UAP (fitted")[0]
 
 
 def _rewrite(folder: Path, pck: dict) -> None:
@@ -105,3 +134,16 @@ def test_holds_follows_the_records(study, quick_run, tmp_path):
         measured, holds = find(rows(table), "heatmap models are more robust")
         assert holds == verdict, measured
         assert f"heatmap (bundled ShuffleNetV2) {heat / 0.5:.3f}" in measured
+
+
+def test_the_strongest_attack_row_is_the_minimum_over_attacks_and_losses(study, quick_run, tmp_path):
+    """Making the pck_margin run the most damaging one makes it the regression model's
+    strongest attack at eps 8, and its value the row's number."""
+    out, args = quick_run
+    table = tmp_path / "s.md"
+    _rewrite(out / "regression" / "fgsm-U", {"clean": 0.5, "attacked": 0.4})
+    _rewrite(out / "regression" / "igsm-U", {"clean": 0.5, "attacked": 0.3})
+    _rewrite(out / "regression" / "igsm-U-pck", {"clean": 0.5, "attacked": 0.01})
+    assert study.main([*args, "--table-only", "--table", str(table)]) == 0
+    measured, _ = find(rows(table), "under the strongest attack tried")
+    assert "regression (DeepPose ShuffleNetV2) 0.020 (IGSM-1 pck_margin)" in measured

@@ -32,7 +32,9 @@ def uap_fit_records(dataset: str, data_root: Any, annotations: Any, fit_annotati
     full = resolve_source(dataset, data_root, fit_annotations or annotations, None,
                           input_size=adapter.input_size, padding=adapter.padding, spec=spec)
     held = {str(r.image_id) for r in source.records} if fit_annotations is None else set()
-    ids = sorted({str(r.image_id) for r in full.records} - held)
+    # image-id order (numeric ids as numbers): the first images of a set, as documented
+    ids = sorted({str(r.image_id) for r in full.records} - held,
+                 key=lambda i: (0, int(i), i) if i.isdigit() else (1, 0, i))
     fit_ids, holdout_ids = ids[:int(fit_images)], ids[int(fit_images):int(fit_images) + int(holdout_images)]
     if not fit_ids:
         raise ValueError(f"{full.annotation_file}: no image outside the evaluation set to fit "
