@@ -163,7 +163,12 @@ class StableHeatmap(TrainingMethod):
         mst = self.mst_loss(model(perturbed), outputs[-1], weight)
         return {"loss": task + self.mst_weight * mst, "task": task, "mst": mst}
 
+    def with_perturbed(self, batch: dict) -> dict:
+        """``batch`` plus ``perturbed`` (N x 3 x H x W in [0, 1]) when MST is on: one
+        perturbation per crop from the trainer's ``np_rng`` (numpy, outside autocast)."""
+        if not self.mst:
+            return batch
+        return {**batch, "perturbed": self.perturb(batch["image"], self.rng)}
+
     def train_step(self, model: nn.Module, batch: dict, step: Any) -> dict[str, torch.Tensor]:
-        if self.mst:  # numpy corruptions, drawn from the trainer's generator, outside autocast
-            batch = {**batch, "perturbed": self.perturb(batch["image"], self.rng)}
-        return super().train_step(model, batch, step)
+        return super().train_step(model, self.with_perturbed(batch), step)
