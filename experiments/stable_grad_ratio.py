@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         reg = sum(r["reg_grad"]) / r["batches"]
         matched = r.get("matched_weight")
         print(f"| {name} | {r['method']} | {r['weight_key']} {r['weight']:.4g} | {task:.4g} | "
-              f"{reg:.4g} | {r['ratio']:.3f} | {'-' if matched is None else format(matched, '.4g')} |")
+              f"{reg:.4g} | {r['ratio']:.3g} | {'-' if matched is None else format(matched, '.4g')} |")
     print(f"({args.batches} batches per config, {cpu:.1f} s process CPU)")
     if args.json:
         Path(args.json).write_text(json.dumps({"batches": args.batches, "target": args.target,
