@@ -107,7 +107,7 @@ def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = N
                   save_predictions: bool = False, max_images: int | None = None,
                   input_size: Any = None, num_joints: int | None = None,
                   extra: Any = None, name: str | None = None, plots: bool = True,
-                  spec: str | None = None,
+                  spec: str | None = None, model_identity: str | None = None,
                   progress: bool = True, print_table: bool = False,
                   **adapter_options: Any) -> dict:
     """Run a corruption benchmark; returns the robustness card (also in ``out/summary.json``).
@@ -125,7 +125,8 @@ def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = N
     COCO-format set (``None``: picked from the json, docs/data.md). ``shard=(i, n)`` (or torchrun's
     RANK/WORLD_SIZE) evaluates every n-th cell; the shard that completes the run writes
     the reports. A shard whose run is not complete yet returns the card of the cells done
-    so far.
+    so far. ``model_identity``: a version string of a Python callable ``model`` (which has
+    no content to hash); without it a folder holding a callable's cells refuses a rerun.
     """
     device = _device_for(device)
     if num_joints is None:  # registry models are built for the dataset's keypoints
@@ -133,7 +134,8 @@ def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = N
     adapter, model_info = resolve_adapter(model, checkpoint, config, onnx, onnx_spec,
                                           device=device, input_size=input_size,
                                           num_joints=num_joints,
-                                          adapter_options=adapter_options, extra=extra)
+                                          adapter_options=adapter_options, extra=extra,
+                                          model_identity=model_identity)
     if name:
         adapter.name = name
     names, sevs = parse_corruptions(corruptions), parse_severities(severities)
@@ -158,7 +160,10 @@ def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = N
                   "metric_scale": source.metric_scale, "conventions": conventions,
                   "corruptions": names, "severities": sevs,
                   "model_info": model_info, "num_people": len(source.records),
-                  "annotation_file": str(source.annotation_file)}, shard)
+                  "annotation_file": str(source.annotation_file),
+                  # hashed by the claim: a file of the same name with other boxes is refused
+                  "input_files": {"detections": None if detections is None
+                                  else str(detections)}}, shard)
     try:  # the claim locked this shard's store: released once its cells are written
         todo = folder.todo(cells, shard)
         if progress:

@@ -209,7 +209,8 @@ def run_attack(attack: str, model: Any = None, *, checkpoint: Any = None, config
                uap_fit_images: int = 32, uap_fit_annotations: Any = None,
                uap_holdout_images: int = 0, uap_patience: int = 0,
                uap_min_delta: float = 0.005, batch_size: int = 16, device: str = "cpu", seed: int = 0,
-               out: Any = None, plots: bool = True, progress: bool = True) -> dict:
+               out: Any = None, plots: bool = True, progress: bool = True,
+               model_identity: str | None = None) -> dict:
     """Run (or resume) an attack run; returns its card (also ``out/attack.json``).
 
     ``loss='auto'``: each attacked model (the model, or each transfer surrogate) ascends its
@@ -238,7 +239,8 @@ def run_attack(attack: str, model: Any = None, *, checkpoint: Any = None, config
     num_joints = {"mpii": 16, "crowdpose": 14}.get(dataset, 17)
     adapter, model_info = resolve_adapter(model, checkpoint, config, onnx, onnx_spec,
                                           device=device, input_size=input_size,
-                                          num_joints=num_joints, adapter_options={})
+                                          num_joints=num_joints, adapter_options={},
+                                          model_identity=model_identity)
     infos = {None: model_info}
     eps_list = parse_numbers(eps, "--eps")
     steps_list = [1] if attack == "fgsm" else parse_numbers(steps, "--steps", integer=True)
@@ -289,6 +291,7 @@ def run_attack(attack: str, model: Any = None, *, checkpoint: Any = None, config
                    "weights_sha256": weights_fingerprint(model_info),
                    **{k: v for k, v in options.items()
                       if k not in ("batch_size", "uap_patience", "uap_min_delta")},
+
                    "loss_used": {s or "model": used for s, (used, _) in losses.items()},
                    "loss_source": {s or "model": why for s, (_, why) in losses.items()},
                    "uap_fit_images": int(uap_fit_images) if attack == "uap" else None,
@@ -296,12 +299,18 @@ def run_attack(attack: str, model: Any = None, *, checkpoint: Any = None, config
                    "uap_stop": {"patience": int(uap_patience), "min_delta": float(uap_min_delta)}
                    if attack == "uap" and uap_patience else None,
                    "target_rule": "partner pose (seeded derangement), crop frame" if targeted else None}
+    if attack in ("spsa", "uap"):  # their draws are per batch: the batch size changes cells
+        conventions["batch_size"] = int(batch_size)
+    if attack == "transfer":  # a surrogate's weights are named in the cell key, not hashed
+        conventions["surrogate_identity"] = {s: infos[s].get("identity") for s in attacked}
     folder = RunFolder(base)
     folder.claim({"model": adapter.name, "dataset": source.name, "conventions": conventions,
                   "command": COMMAND, "attack": attack, "metric": source.metric_name,
                   "keypoint_names": list(source.spec.keypoint_names),
                   "model_info": model_info, "num_people": len(source.records),
-                  "annotation_file": str(source.annotation_file)})
+                  "annotation_file": str(source.annotation_file),
+                  "input_files": {"uap_fit_annotations": None if attack != "uap" or
+                                  uap_fit_annotations is None else str(uap_fit_annotations)}})
     try:
         cells = [Cell("clean", 0)] + [
             Cell(cell_key(attack, e, targeted, all_stacks, s), n)

@@ -171,10 +171,25 @@ def resolve_adapter(model: Any = None, checkpoint: str | os.PathLike | None = No
                     onnx_spec: str | os.PathLike | None = None, *, device: str = "cpu",
                     input_size: Any = None, num_joints: int = 17,
                     adapter_options: dict | None = None,
-                    extra: Any = None) -> tuple[Any, dict]:
+                    extra: Any = None, model_identity: str | None = None) -> tuple[Any, dict]:
     """-> (adapter, facts for the summary: source, checkpoint, config, input size ...).
 
-    ``extra`` (with a registry ``model`` name only): see :func:`parse_extra`."""
+    ``extra`` (with a registry ``model`` name only): see :func:`parse_extra`. The facts'
+    ``identity`` is the model's content identity
+    (:func:`robustpose.benchmarking.identity.model_identity`; ``model_identity`` names a
+    Python callable, which has no content to hash)."""
+    from robustpose.benchmarking.identity import model_identity as identify
+
+    adapter, info = _resolve(model, checkpoint, config, onnx, onnx_spec, device=device,
+                             input_size=input_size, num_joints=num_joints,
+                             adapter_options=adapter_options, extra=extra)
+    info["identity"] = identify(model, adapter, info, model_identity)
+    return adapter, info
+
+
+def _resolve(model: Any, checkpoint: Any, config: Any, onnx: Any, onnx_spec: Any, *,
+             device: str, input_size: Any, num_joints: int, adapter_options: dict | None,
+             extra: Any) -> tuple[Any, dict]:
     from robustpose.models.adapters import OnnxAdapter, as_adapter
 
     size = parse_input_size(input_size)

@@ -26,27 +26,27 @@ was killed; a record lock belongs to the process alone and goes with it however 
 """
 from __future__ import annotations
 
-import errno
 import json
 import os
 import socket
-import time
 import weakref
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-try:
-    import fcntl
-except ImportError:  # not POSIX (Windows): no lock, one process per folder is the user's care
-    fcntl = None  # type: ignore[assignment]
-
 from robustpose.benchmarking.cells import Cell, select_shard
 from robustpose.utils.io import atomic_write_text
+from robustpose.utils.locks import (acquire_lock as _acquire, holder_text as _holder_text,
+                                    lock_holder, lock_key as _key, now_text as _now,
+                                    release_locks as _release_locks)
 
 RUN_FILE = "run.json"
 #: the settings that must agree for a rerun to add to a folder
 CLAIM_KEYS = ("model", "dataset", "conventions")
+#: content identities that must agree too: the model's (``model_info.identity``, from
+#: :func:`~robustpose.benchmarking.loading.resolve_adapter`) and the input files' hashes
+#: (``annotation_file`` and every path in ``input_files``). A run.json written before they
+#: were recorded adopts them on its next claim.
+IDENTITY_KEYS = ("model_identity", "input_hashes")
 
 
 class RunFolder:
@@ -116,14 +116,14 @@ class RunFolder:
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock(shard)  # before run.json: two first runs must not both write it
         try:
+            settings = _with_identities(settings)
             if path.exists():
                 old = self._read_settings()
-                diff = [k for k in CLAIM_KEYS if old.get(k) != settings.get(k)]
-                if diff:
-                    where, was, asked = _first_difference(old.get(diff[0]),
-                                                          settings.get(diff[0]), diff[0])
-                    raise ValueError(f"{self.path}: holds a run with other {', '.join(diff)} "
-                                     f"({where} {was!r}, asked {asked!r}); use another --out")
+                self._check_rerun(old, settings)
+                adopt = {k: settings[k] for k in IDENTITY_KEYS if k not in old and k in settings}
+                if adopt:  # a folder from before identities were recorded
+                    old = {**old, **adopt}
+                    atomic_write_text(path, json.dumps(old, indent=2, sort_keys=True))
                 self._settings = old
             else:
                 atomic_write_text(path, json.dumps(settings, indent=2, sort_keys=True))
@@ -135,6 +135,25 @@ class RunFolder:
 
         self._store = ResultsStore(self.store_path(shard))
         return self
+
+    def _check_rerun(self, old: dict, settings: dict) -> None:
+        """Refuse a rerun whose settings or identities differ from the folder's (one line
+        naming the first difference), or whose model has no identity to compare."""
+        from robustpose.benchmarking.identity import is_unknown
+
+        diff = [k for k in CLAIM_KEYS if old.get(k) != settings.get(k)]
+        if not diff:
+            if is_unknown(old.get("model_identity")) or is_unknown(settings.get("model_identity")):
+                raise ValueError(f"{self.path}: holds a run of a Python callable with no "
+                                 "identity, so a rerun cannot be told from another model; "
+                                 "give model_identity='<version>' (the same on every run of "
+                                 "this model) or use another out")
+            diff = [k for k in IDENTITY_KEYS if k in old and old[k] != settings.get(k)]
+        if diff:
+            where, was, asked = _first_difference(old.get(diff[0]), settings.get(diff[0]),
+                                                  diff[0])
+            raise ValueError(f"{self.path}: holds a run with other {', '.join(diff)} "
+                             f"({where} {was!r}, asked {asked!r}); use another --out")
 
     @property
     def settings(self) -> dict:
@@ -228,6 +247,24 @@ class RunFolder:
         return card
 
 
+def _with_identities(settings: dict) -> dict:
+    """``settings`` plus ``model_identity`` (lifted from ``model_info.identity``) and
+    ``input_hashes``: the content hash of ``annotation_file`` and of every file in
+    ``input_files`` ({label: path}; None entries skipped)."""
+    from robustpose.benchmarking.identity import file_sha256
+
+    out = dict(settings)
+    identity = (settings.get("model_info") or {}).get("identity")
+    if identity is not None:
+        out["model_identity"] = identity
+    files = {"annotation_file": settings.get("annotation_file"),
+             **(settings.get("input_files") or {})}
+    hashes = {k: file_sha256(v) for k, v in files.items() if v and Path(v).is_file()}
+    if hashes:
+        out["input_hashes"] = hashes
+    return out
+
+
 def _first_difference(old: Any, new: Any, where: str) -> tuple[str, Any, Any]:
     """(dotted key, old value, new value) of the first difference of two settings values
     (JSON round trip first: run.json holds lists where the settings may hold tuples)."""
@@ -237,94 +274,6 @@ def _first_difference(old: Any, new: Any, where: str) -> tuple[str, Any, Any]:
             if old.get(key) != new.get(key):
                 return _first_difference(old.get(key), new.get(key), f"{where}.{key}")
     return where, old, new
-
-
-# -- process-wide lock table -----------------------------------------------------------
-#: lock file -> [descriptor, claims] held by THIS process. POSIX record locks are per
-#: process: a second claim in the same process shares the first one's lock, and the
-#: lock file must never be opened and closed elsewhere in the process while it is held
-#: (closing any descriptor of the file drops the process's lock on it).
-_HELD: dict[str, list[int]] = {}
-
-
-def _key(lock: Path) -> str:
-    """One name per lock file (``runs/x`` and ``/abs/runs/x`` are the same lock)."""
-    return os.path.realpath(lock)
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _acquire(lock: Path, holder: dict) -> bool:
-    """Take (or share, within this process) the exclusive lock on ``lock``; write
-    ``holder`` into it. False when another process holds it."""
-    key = _key(lock)
-    if key in _HELD:
-        _HELD[key][1] += 1
-        return True
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
-    if fcntl is not None:
-        try:
-            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)  # this process held no lock on the file: closing drops nothing
-            if exc.errno in (errno.EACCES, errno.EAGAIN):
-                return False
-            raise
-    data = (json.dumps(holder, sort_keys=True) + "\n").encode("utf-8")
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, data, 0)
-    _HELD[key] = [fd, 1]
-    return True
-
-
-def _release_locks(held: list[str]) -> None:
-    """Give back every lock in ``held`` (emptied); the last claim of one closes it."""
-    while held:
-        key = held.pop()
-        entry = _HELD.get(key)
-        if entry is None:
-            continue
-        entry[1] -= 1
-        if entry[1] <= 0:
-            del _HELD[key]
-            os.close(entry[0])  # closing drops the record lock
-
-
-def lock_holder(lock: str | os.PathLike) -> dict | None:
-    """What a lock file says of its holder (``pid``, ``host``, ``shard``, ``since``), or
-    None when it says nothing readable. Safe while this process holds the lock."""
-    key = _key(Path(lock))
-    if key in _HELD:
-        data = os.pread(_HELD[key][0], 4096, 0)
-    else:
-        try:
-            data = Path(lock).read_bytes()
-        except OSError:
-            return None
-    try:
-        holder = json.loads(data.decode("utf-8"))
-    except ValueError:  # being written (the holder just took it) or damaged
-        return None
-    return holder if isinstance(holder, dict) else None
-
-
-def _holder_text(lock: Path, wait_s: float = 1.0) -> str:
-    """'pid 123 (shard 0/2) on host, since ...': the holder of a lock another process
-    holds. A holder that has just taken the lock may not have written itself yet: retried
-    briefly."""
-    deadline = time.monotonic() + wait_s
-    holder = lock_holder(lock)
-    while (holder is None or holder.get("pid") is None) and time.monotonic() < deadline:
-        time.sleep(0.05)
-        holder = lock_holder(lock)
-    if not holder or holder.get("pid") is None:
-        return "another process (pid unknown)"
-    shard = f" (shard {holder['shard']})" if holder.get("shard") else ""
-    host = f" on {holder['host']}" if holder.get("host") else ""
-    since = f", since {holder['since']}" if holder.get("since") else ""
-    return f"pid {holder['pid']}{shard}{host}{since}"
 
 
 def finalize_run(run_dir: str | os.PathLike, plots: bool = True) -> dict:

@@ -222,8 +222,11 @@ def _mpii_source(ann_file: Path, image_root: Path, name: str, input_size: tuple[
     records = load_mpii_records(ann_file, image_root)
     records = sorted(records, key=lambda r: str(r.image_id))
     if max_images is not None:
+        if int(max_images) < 1:
+            raise ValueError(f"max_images must be >= 1, got {max_images}")
         keep = set(sorted({str(r.image_id) for r in records})[:int(max_images)])
         records = [r for r in records if str(r.image_id) in keep]
+        name += f"[:{int(max_images)}]"  # other people: another dataset key (as COCO's)
     spec = get_spec("mpii")
 
     def make_metric() -> Any:
