@@ -31,10 +31,15 @@ def test_dn_hand_computed() -> None:
     m[1, 1], m[0, 0], m[2, 2], m[0, 2] = 9, 8, 7, 6
     # distances^2 from (1,1): (0,0) 2, (2,2) 2, (x=2,y=0) 2 -> 6
     assert float(dn_per_map(_maps(m), n=4)[0, 0]) == 6.0
-    # flat 4x4 map, n = 4: p_(1) = (0,0) (lowest index), then the tied pixels nearest it:
-    # (1,0) and (0,1) at 1, (1,1) at 2 -> 4; the earlier rule took row 0: 1 + 4 + 9 = 14
-    assert float(dn_per_map(_maps(np.ones((4, 4))), n=4)[0, 0]) == 4.0
-    assert float(dn_per_map(_maps(np.ones((4, 4))), n=4, ties="index")[0, 0]) == 14.0
+    # 4x4 ones with 2 at (0,0), n = 4: p_(1) = (0,0), then the tied ones nearest it: (1,0)
+    # and (0,1) at 1, (1,1) at 2 -> 4; the earlier rule took row 0: 1 + 4 + 9 = 14
+    m = np.ones((4, 4))
+    m[0, 0] = 2.0
+    assert float(dn_per_map(_maps(m), n=4)[0, 0]) == 4.0
+    assert float(dn_per_map(_maps(m), n=4, ties="index")[0, 0]) == 14.0
+    # a flat map has no peak: undefined on every reading
+    for norm in ("raw", "softmax"):
+        assert torch.isnan(dn_per_map(_maps(np.ones((4, 4))), n=4, normalisation=norm)).all()
 
 
 def test_topk_ties_at_the_boundary_take_the_nearest_to_the_peak() -> None:
@@ -64,10 +69,14 @@ def test_all_zero_map_is_undefined_not_scored_from_the_corner() -> None:
         dn = dn_per_map(_maps(zero, negative), n=64, ties=ties)
         assert torch.isnan(dn).all()
     assert torch.isnan(d12_per_map(_maps(zero))).all()
-    assert undefined_maps(_maps(zero, negative, np.eye(32, 24))).tolist() == [[True, True, False]]
-    # a softmax reading (logit maps) is positive everywhere: never undefined
-    assert not undefined_maps(_maps(zero), "softmax").any()
-    assert float(d12_per_map(_maps(zero), "softmax")[0, 0]) == 0.0
+    sloped = -np.arange(32 * 24, dtype=np.float64).reshape(32, 24)   # all <= 0, not flat
+    maps = _maps(zero, negative, np.eye(32, 24), sloped)
+    assert undefined_maps(maps).tolist() == [[True, True, False, True]]
+    # a softmax reading (logit maps) is positive everywhere: only flat maps are undefined,
+    # so the all-zero map is undefined on both readings and the sloped logits are not
+    assert undefined_maps(maps, "softmax").tolist() == [[True, True, False, False]]
+    assert np.isnan(float(d12_per_map(_maps(zero), "softmax")[0, 0]))
+    assert float(dn_per_map(_maps(sloped), n=3, normalisation="softmax")[0, 0]) == 1 + 4
 
 
 def test_ten_positive_pixels_complete_the_top_64_around_the_peak() -> None:
@@ -134,7 +143,7 @@ def test_d12_raw_and_softmax() -> None:
     e = np.exp([3.0, 1.0, 0.0, 0.0])
     soft = (e[0] - e[1]) / e.sum()
     assert float(d12_per_map(_maps(m), "softmax")[0, 0]) == pytest.approx(soft)
-    assert float(d12_per_map(_maps(np.ones((2, 2))))[0, 0]) == 0.0  # flat map: no margin
+    assert np.isnan(float(d12_per_map(_maps(np.ones((2, 2))))[0, 0]))  # flat map: no peak
     with pytest.raises(ValueError, match="normalisation"):
         d12_per_map(_maps(m), "sigmoid")
 
@@ -195,14 +204,17 @@ def test_heatmap_summary_matches_the_separate_metrics() -> None:
     maps = torch.rand(3, 4, 9, 8, generator=gen)
     maps[0, 0] = 1.0                    # a flat map
     maps[1, 2, 0, 0] = maps[1, 2, 4, 4] = 2.0  # a tied maximum
-    maps[2, 1] = 0.0                    # undefined on the raw reading
+    maps[2, 1] = 0.0                    # flat: undefined on both readings
+    maps[2, 2] = -maps[2, 2]            # no positive value: undefined on the raw reading only
     for norm in ("raw", "softmax"):
         for ties in ("peak", "index"):
             maxima, dn, d12 = heatmap_summary(maps, n=16, normalisation=norm, ties=ties)
             assert np.array_equal(maxima, heatmap_maxima(maps))
             assert np.allclose(dn, dn_per_map(maps, 16, ties, norm).numpy(), equal_nan=True)
             assert np.allclose(d12, d12_per_map(maps, norm).numpy(), equal_nan=True)
-            assert np.isnan(dn[2, 1]) == np.isnan(d12[2, 1]) == (norm == "raw")
+            assert np.isnan(dn[0, 0]) and np.isnan(d12[2, 1])
+            assert np.isnan(dn[2, 2]) == np.isnan(d12[2, 2]) == (norm == "raw")
+            assert np.isnan(dn).sum() == (3 if norm == "raw" else 2)
 
 
 def test_keypoint_count_mismatch_is_one_line() -> None:

@@ -252,6 +252,10 @@ def test_a_stability_run_picks_the_normalisation_of_the_checkpoint(tmp_path, hdh
 
     model = create_model("mobilenetv2", num_joints=17, extra=TINY_HEAD,
                          rcc={"negative": "softmax", "log_output": True} if hdhr else None)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # the fresh head's maps are flat (undefined): give them a shape
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=gen))
     codec = (HDHRCodec if hdhr else GaussianHeatmap)((64, 64), (16, 16))
     ckpt = save_checkpoint(model, tmp_path / "best.pt", meta={
         "codec": codec.config(), "inference": InferenceSetting((64, 64), (16, 16)).to_dict()})
@@ -269,6 +273,7 @@ def test_a_stability_run_picks_the_normalisation_of_the_checkpoint(tmp_path, hdh
     scale = settings["conventions"]["d12_hd_scale"]
     assert scale == (pytest.approx(codec.region_sum) if hdhr else None)
     for row in (card["clean"], card["overall"]):
+        assert row["D_12"] is not None
         if hdhr:
             assert row["D_12_hd"] == pytest.approx(row["D_12"] * codec.region_sum)
         else:

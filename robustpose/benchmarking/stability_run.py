@@ -256,7 +256,7 @@ def run_stability(model: Any = None, *, checkpoint: str | os.PathLike | None = N
     # earlier rule (which lacks them) refuses a rerun instead of mixing the two
     options = {"dn_n": int(dn_n), "d12_normalisation": d12_normalisation,
                "ruc_p_max": int(ruc_p_max), "dn_ties": dn_ties,
-               "dn_undefined": "raw maximum <= 0",
+               "dn_undefined": "flat, or raw maximum <= 0",
                "d12_hd_scale": resolve_hd_scale(adapter, d12_normalisation)}
     conventions = stability_conventions(adapter, source, images, options,
                                         weights_fingerprint(model_info))

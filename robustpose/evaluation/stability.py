@@ -30,10 +30,10 @@ tied with the n-th value that enter the selection are the ones nearest the predi
 a map with fewer than n positive pixels is completed around its peak, not from the crop's
 corner. ``ties='index'`` is the earlier rule (lowest index first; an all-zero 32 x 24 map
 then scores D_64 = 9976 by construction). A map with no positive peak (raw reading,
-maximum <= 0: RCC's ReLU makes all-zero maps) has no D_n and no D_(1)(2): it is
-*undefined*, counted (``undefined``, ``undefined_fraction``) and left out of both means.
-Its position still enters R (the decoder's rule, top-left pixel). A softmax reading is
-always positive: no map is undefined there.
+maximum <= 0: RCC's ReLU makes all-zero maps), and a flat map on any reading (the
+softmax of an all-zero map), has no D_n and no D_(1)(2): it is *undefined*, counted
+(``undefined``, ``undefined_fraction``) and left out of both means. Its position still
+enters R (the decoder's rule, top-left pixel).
 
 Keypoints not visible in the ground truth (visibility 0) are left out of every number.
 NaN outputs raise a one-line ValueError. Coordinate models have no heatmaps: ``D_n`` and
@@ -98,16 +98,18 @@ def heatmap_maxima(heatmaps: torch.Tensor) -> np.ndarray:
 
 
 def undefined_maps(heatmaps: torch.Tensor, normalisation: str = "raw") -> torch.Tensor:
-    """(N, K) bool: maps with no positive peak, whose D_n and D_(1)(2) are undefined.
+    """(N, K) bool: maps without a peak, whose D_n and D_(1)(2) are undefined.
 
-    On the raw reading a map whose maximum is <= 0 (e.g. all zero after RCC's ReLU) has
-    no peak: HRNet's decoder gives it no location, and its top n would be decided by the
-    tie rule alone. A softmax reading is positive everywhere: never undefined."""
+    A flat map (every pixel equal) has no peak on any reading; on the raw reading neither
+    has a map whose maximum is <= 0 (e.g. all zero after RCC's ReLU: HRNet's decoder gives
+    it no location). Either way its top n would be decided by the tie rule alone. A
+    softmax reading is positive everywhere, so there only flat maps are undefined (the
+    softmax of an all-zero map is flat: both readings agree on it)."""
     _check_choice(normalisation, NORMALISATIONS, "normalisation")
-    maps = torch.as_tensor(heatmaps)
-    if normalisation == "softmax":
-        return torch.zeros(maps.shape[:2], dtype=torch.bool, device=maps.device)
-    return maps.flatten(2).max(dim=2).values <= 0
+    flat = torch.as_tensor(heatmaps).flatten(2)
+    top = flat.max(dim=2).values
+    undefined = top == flat.min(dim=2).values
+    return undefined | (top <= 0) if normalisation == "raw" else undefined
 
 
 def _canonical_order(flat: torch.Tensor, width: int, ties: str) -> torch.Tensor:
@@ -284,7 +286,8 @@ class StabilityMetric:
                 "ruc_p_max_heatmap_px": self.p_max, "auc_max_px": self.auc_max,
                 "stride": list(self.stride), "positions": "heatmap maxima, ties -> lowest index",
                 "dn_ties": self.ties, "d12_hd_scale": self.hd_scale,
-                "undefined": "raw maximum <= 0: no D_n / D_(1)(2), counted", "visible_only": True}
+                "undefined": "flat, or raw maximum <= 0: no D_n / D_(1)(2), counted",
+                "visible_only": True}
 
     def reset(self) -> None:
         self._positions = np.full((self.num_people, 0, 2), np.nan)
