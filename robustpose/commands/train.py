@@ -16,6 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", metavar="PATH",
                         help="continue from a checkpoint; 'auto' = <output_dir>/checkpoint.pt if present")
     parser.add_argument("--output-dir", help="where checkpoints and logs go (default runs/<name>)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start afresh in an output folder that holds an earlier run "
+                             "(its checkpoint, best.pt, log and config are removed first)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
 
@@ -28,8 +31,15 @@ def run(args: argparse.Namespace) -> int:
     if args.output_dir:
         overrides.append(f"output_dir={args.output_dir}")
     config = load_config(args.config, overrides)
+    _check_device(args.device)
     info = init_distributed(args.device)
+    folder = None
     try:
+        if info.is_main:  # one writer per output folder; checked before any data is built
+            from robustpose.training.output_folder import claim_output_dir
+
+            folder = claim_output_dir(config["output_dir"] or Path("runs") / config["name"],
+                                      resume=args.resume, overwrite=args.overwrite)
         trainer = Trainer(config, dist_info=info, progress=not args.no_progress)
         if args.resume:
             path = Path(args.resume)
@@ -47,5 +57,15 @@ def run(args: argparse.Namespace) -> int:
             print(f"done: {trainer.output_dir} (epochs {trainer.start_epoch}->{config['train']['epochs']}, "
                   f"best {trainer.best_metric} at epoch {trainer.best_epoch}, last {last})")
     finally:
+        if folder is not None:
+            folder.close()
         shutdown(info)
     return 0
+
+
+def _check_device(device: str | None) -> None:
+    """``--device``: cpu, cuda, cuda:N or auto (a one-line error before any work)."""
+    import re
+
+    if device is not None and not re.fullmatch(r"cpu|auto|cuda(:\d+)?", str(device)):
+        raise ValueError(f"--device {device}: use cpu, cuda, cuda:N or auto")
