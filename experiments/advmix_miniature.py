@@ -33,13 +33,20 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs" / "advmix"
 #: (method, seeds): two seeds where the issue asks (standard, advmix), one for the ablations
 RUNS = [("standard", (0, 1)), ("advmix", (0, 1)), ("advmix_reversal", (0,)),
-        ("equalmix", (0,)), ("dirichletmix", (0,)), ("sequentialmix", (0,)),
+        ("equalmix", (0, 1)), ("dirichletmix", (0, 1)), ("sequentialmix", (0,)),
         ("advmix_image", (0,)), ("advmix_wo_kd", (0,)), ("kd_only", (0,)),
-        ("gridmask", (0,)), ("autoaugment", (0,)), ("transfer", (0,))]
+        ("gridmask", (0,)), ("autoaugment", (0,)), ("transfer", (0,)),
+        # issue 23: the official code's semantics (lr 1e-3 both, KD on the mix, SmoothL1, official
+        # policy and U-Net), at the miniature's 600 steps and at 4x the steps
+        ("advmix_official", (0, 1)), ("equalmix_official", (0, 1)),
+        ("advmix_official_4x", (0,)), ("equalmix_official_4x", (0,))]
 ROW_NAMES = {"standard": "Standard (fine-tune)", "advmix": "AdvMix", "advmix_reversal": "AdvMix, reversal updates",
              "equalmix": "EqualMix", "dirichletmix": "DirichletMix", "sequentialmix": "SequentialMix",
              "advmix_image": "AdvMix-Image", "advmix_wo_kd": "AdvMix w/o KD", "kd_only": "KD only",
-             "gridmask": "GridMask only", "autoaugment": "AutoAugment only", "transfer": "Transfer (test-time corruptions)"}
+             "gridmask": "GridMask only", "autoaugment": "AutoAugment only", "transfer": "Transfer (test-time corruptions)",
+             "advmix_official": "AdvMix, official semantics", "equalmix_official": "EqualMix, official semantics",
+             "advmix_official_4x": "AdvMix, official semantics, 4x steps",
+             "equalmix_official_4x": "EqualMix, official semantics, 4x steps"}
 QUICK_TRAIN = ["train.epochs=1", "train.max_iters_per_epoch=2", "train.batch_size=4",
                "data.train.num_images=16", "val.every=1", "val.batch_size=8"]
 QUICK_BENCH = ["--corruptions", "gaussian_noise,defocus_blur", "--severities", "1,3"]
