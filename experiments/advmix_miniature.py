@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from robustpose.config import load_config
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from runs_common import add_cpu, parse_runs, run as _run  # noqa: E402
 
@@ -74,7 +76,10 @@ def run_one(method: str, seed: int, out: Path, val: Path, val_c: Path, env: dict
     run_dir = out / f"{method}_s{seed}"
     if not (run_dir / "train_done").is_file():
         run_dir.mkdir(parents=True, exist_ok=True)
-        overrides = [f"seed={seed}"] + (QUICK_TRAIN if quick else ["val.every=6"])
+        # validation once, after the last epoch: best.pt is then the final weights, never
+        # picked on the validation images the benchmark scores
+        epochs = int(load_config(config)["train"]["epochs"])
+        overrides = [f"seed={seed}"] + (QUICK_TRAIN if quick else [f"val.every={epochs}"])
         add_cpu(run_dir, "train_s", _run(
             [str(bin_dir / "robustpose"), "train", str(config), *overrides, "--device", "cpu",
              "--output-dir", str(run_dir), "--resume", "auto", "--no-progress"], env))
