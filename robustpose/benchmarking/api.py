@@ -164,6 +164,7 @@ def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = N
                   # hashed by the claim: a file of the same name with other boxes is refused
                   "input_files": {"detections": None if detections is None
                                   else str(detections)}}, shard)
+    folder.add_requested(corruptions=names, severities=sevs)  # mPC over every run's request
     try:  # the claim locked this shard's store: released once its cells are written
         todo = folder.todo(cells, shard)
         if progress:

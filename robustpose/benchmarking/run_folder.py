@@ -155,6 +155,24 @@ class RunFolder:
             raise ValueError(f"{self.path}: holds a run with other {', '.join(diff)} "
                              f"({where} {was!r}, asked {asked!r}); use another --out")
 
+    def add_requested(self, **axes: Sequence) -> None:
+        """Add this run's requested values (``corruptions=...``, ``severities=...``) to the
+        folder's ``run.json``, so the card's mPC covers every cell any run of the folder
+        asked for (a corruption added on a rerun counts, or its absence is flagged as
+        missing), never just the first run's set. Call after :meth:`claim`."""
+        settings = dict(self.settings)
+        changed = False
+        for key, values in axes.items():
+            old = list(settings.get(key) or [])
+            new = old + [v for v in values if v not in old]
+            if key == "severities":
+                new = sorted(new)
+            if new != old:
+                settings[key], changed = new, True
+        if changed:
+            atomic_write_text(self.settings_file, json.dumps(settings, indent=2, sort_keys=True))
+            self._settings = settings
+
     @property
     def settings(self) -> dict:
         """The folder's ``run.json`` (FileNotFoundError when it is not a run folder)."""

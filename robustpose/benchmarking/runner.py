@@ -28,7 +28,11 @@ def evaluate_cells(adapter: Any, source: Any, cells: Sequence[Cell], store: Any,
     ``images`` says how each cell's images are made (seeded on-the-fly corruption or -C
     folders). ``metric`` (default ``source.make_metric()``) is reset before each cell.
     Records carry ``adapter.name`` as the model. Bars are drawn when ``progress`` and
-    stderr is a terminal; the one line per finished cell is printed either way."""
+    stderr is a terminal; the one line per finished cell is printed either way.
+
+    A cell in which no person was scored (every image skipped: an empty -C folder,
+    unreadable files) is not a result: it is not stored (a rerun computes it again), and
+    once the other cells are done a ValueError names it."""
     if not cells:
         return []
     model_name = adapter.name
@@ -41,11 +45,12 @@ def evaluate_cells(adapter: Any, source: Any, cells: Sequence[Cell], store: Any,
     written: list[dict] = []
     if metric is None:
         metric = source.make_metric()  # the ground truth is read once; reset() between cells
-    current, skipped, started, seen = None, [], time.perf_counter(), 0
+    current, skipped, started, seen, scored = None, [], time.perf_counter(), 0, 0
+    empty: list[str] = []  # cells with no scored person: not results
     for batch in loader:
         index = batch["cell"]
         if index != current:
-            current, skipped, seen = index, [], 0
+            current, skipped, seen, scored = index, [], 0, 0
             metric.reset()
             started = time.perf_counter()
             image_bar.reset(total=len(source.records))
@@ -54,9 +59,14 @@ def evaluate_cells(adapter: Any, source: Any, cells: Sequence[Cell], store: Any,
         if batch["image"] is not None:
             keypoints = adapter.predict(batch["image"], batch["meta"], source.spec, flip_test)
             metric.accumulate(keypoints, batch["meta"])
+            scored += len(batch["image"])
         seen += batch["count"]
         image_bar.update(batch["count"])
-        if seen >= len(source.records):  # the cell's last batch
+        if seen >= len(source.records) and not scored:  # the cell's last batch, nothing read
+            path, problem = sorted(skipped)[0] if skipped else ("-", "no image")
+            empty.append(f"{cells[index].label} (e.g. {path}: {problem})")
+            cell_bar.update(1)
+        elif seen >= len(source.records):  # the cell's last batch
             cell = cells[index]
             record = _cell_record(cell, metric, source, model_name, skipped,
                                   time.perf_counter() - started, conventions or {})
@@ -73,6 +83,9 @@ def evaluate_cells(adapter: Any, source: Any, cells: Sequence[Cell], store: Any,
             sys.stdout.flush()  # a redirected log shows each cell when it is done
     image_bar.close()
     cell_bar.close()
+    if empty:
+        raise ValueError(f"{len(empty)} cell(s) in which every image was skipped, not stored "
+                         f"as results: {'; '.join(empty[:3])}" + (" ..." if len(empty) > 3 else ""))
     return written
 
 

@@ -271,8 +271,19 @@ def _remove_stale_temps(output_dir: Path) -> int:
 
 def _check_config(output_dir: Path, config: dict, overwrite: bool) -> None:
     """A rerun must use the settings the folder was started with (else it would mix
-    images made with different seeds/formats/ids); ``overwrite`` starts afresh."""
+    images made with different seeds/formats/ids); ``overwrite`` starts afresh: with other
+    settings, every image of the folder goes (not only this run's corruptions and images,
+    whose neighbours a later run would otherwise count as already there)."""
     config_file = output_dir / CONFIG_NAME
+    if config_file.exists() and overwrite:
+        try:
+            same = json.loads(config_file.read_text()) == json.loads(json.dumps(config))
+        except (OSError, json.JSONDecodeError):
+            same = False
+        if not same:
+            for path in output_dir.rglob("*"):
+                if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+                    path.unlink()
     if config_file.exists() and not overwrite:
         try:
             previous = json.loads(config_file.read_text())
