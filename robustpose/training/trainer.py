@@ -24,6 +24,7 @@ from tqdm import tqdm
 from robustpose.training import checkpoint as ckpt
 from robustpose.config import dump_config
 from robustpose.models.rcc import rcc_meta
+from robustpose.training.forward import PoseForward, _bare, _to_device, invalid_items
 from robustpose.training.distributed import (DistInfo, all_reduce_mean, barrier, broadcast_object,
                                              gather_to_main, init_distributed, rank_zero_first)
 from robustpose.training.logs import EpochLog
@@ -39,37 +40,6 @@ from robustpose.utils.seeding import derive_seed
 
 #: steps between progress-bar loss updates (each reads one loss back from the device)
 POSTFIX_EVERY = 20
-
-
-class PoseForward(nn.Module):
-    """What methods call: ``f(x)`` -> final output, ``f(x, all_outputs=True)`` -> list.
-
-    Wrapping this (not the bare model) in DDP keeps gradient sync for ``forward_all``.
-    """
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, images: torch.Tensor, all_outputs: bool = False) -> Any:
-        if not all_outputs:
-            return self.model(images)
-        if hasattr(self.model, "forward_all"):
-            return list(self.model.forward_all(images))
-        return [self.model(images)]
-
-
-def _bare(module: nn.Module) -> nn.Module:
-    """The module inside a DDP wrapper (checkpoints never carry 'module.' prefixes)."""
-    return module.module if isinstance(module, DistributedDataParallel) else module
-
-
-def _to_device(batch: dict, device: torch.device) -> dict:
-    out = dict(batch)
-    for key, value in batch.items():
-        if isinstance(value, torch.Tensor):
-            out[key] = value.to(device, non_blocking=True)
-    return out
 
 
 class Trainer:
@@ -247,7 +217,11 @@ class Trainer:
     def resume(self, path: str | Path) -> None:
         """Restore model, optimizers, schedules, scalers, method, RNG and epoch counters."""
         data = ckpt.load_checkpoint_file(path, map_location="cpu")
-        self.model.load_state_dict(data["model"])
+        try:
+            self.model.load_state_dict(data["model"])
+        except RuntimeError as exc:  # another architecture: pages of key lists otherwise
+            raise ValueError(f"{path}: --resume checkpoint does not fit model "
+                             f"{self.config['model']['name']!r} ({str(exc).splitlines()[0]})") from None
         for name, opt in self.optimizers.items():
             if name not in data["optimizers"]:
                 raise ValueError(f"{path}: checkpoint has no state for optimizer {name!r}")
@@ -326,9 +300,12 @@ class Trainer:
         start = time.perf_counter()
         bar = tqdm(loader, total=total, desc=f"epoch {epoch + 1}", leave=False,
                    disable=not (show_progress(self.progress) and self.dist.is_main))
+        skipped, problem = 0, ""  # unreadable items (zero weight): counted, never silent
         for it, batch in enumerate(bar):
             if limit and it >= limit:
                 break
+            bad, why = invalid_items(batch)
+            skipped, problem = skipped + bad, problem or why
             values = self.method.train_step(self.forward, _to_device(batch, self.device), self.step)
             images += int(batch["image"].shape[0])
             for key, value in values.items():
@@ -342,6 +319,10 @@ class Trainer:
         out = {k: all_reduce_mean(float(v) / max(count, 1), self.dist) for k, v in sums.items()}
         rate = images / max(time.perf_counter() - start, 1e-9)  # this rank's images/s
         out["images_per_s"] = all_reduce_mean(rate, self.dist) * self.dist.world_size
+        out["skipped_images"] = all_reduce_mean(skipped, self.dist) * self.dist.world_size
+        if out["skipped_images"] >= all_reduce_mean(images, self.dist) * self.dist.world_size:
+            raise ValueError(f"epoch {epoch + 1}: no training image could be read "
+                             f"({int(out['skipped_images'])} skipped; {problem or 'empty split'})")
         return out
 
     def validate(self, desc: str = "val") -> dict[str, float] | None:
