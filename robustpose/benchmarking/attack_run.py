@@ -21,24 +21,13 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from robustpose.benchmarking.attack_args import check_counts, parse_numbers
 from robustpose.benchmarking.cells import Cell
 from robustpose.benchmarking.stream import _collate_meta
 
 COMMAND = "attack"
 ATTACK_KINDS = ("fgsm", "igsm", "uap", "transfer", "spsa")
 PCK_THR = 0.1
-
-
-def parse_numbers(text: str | Sequence[float], what: str, integer: bool = False) -> list:
-    """'0.25,0.5,1' -> [0.25, 0.5, 1.0] (ints with ``integer``); one-line error naming ``what``."""
-    parts = [p.strip() for p in (text.split(",") if isinstance(text, str) else map(str, text))]
-    try:
-        values = [int(p) if integer else float(p) for p in parts if p]
-    except ValueError:
-        raise ValueError(f"bad {what} {text!r}: use comma-separated numbers") from None
-    if not values or any(v < (1 if integer else 0) for v in values):
-        raise ValueError(f"bad {what} {text!r}: need {'integers >= 1' if integer else 'numbers >= 0'}")
-    return values
 
 
 def cell_key(attack: str, eps: float, targeted: bool, all_stacks: bool,
@@ -233,6 +222,8 @@ def run_attack(attack: str, model: Any = None, *, checkpoint: Any = None, config
     if uap_patience < 0 or uap_holdout_images < 0 or (uap_patience and not uap_holdout_images):
         raise ValueError("--uap-patience needs --uap-holdout-images > 0 (the curve it reads); "
                          "both must be >= 0")
+    check_counts(max_queries=max_queries, uap_fit_images=uap_fit_images,
+                 spsa_samples=spsa_samples, batch_size=batch_size)
     if attack == "transfer" and not surrogates:
         raise ValueError("transfer needs --surrogate (a registry model name or 'bundled')")
     device = _device_for(device)

@@ -1,0 +1,37 @@
+"""The numeric arguments of ``robustpose attack``, checked before any work.
+
+``--eps 8,8`` (or ``8,8.000001``, equal once written ``%g`` as the cell key is) names one
+cell: keys are deduplicated here, so a run never computes a cell twice and then fails
+"already stored". Counts must be >= 1: ``--max-queries 0`` would store an "attacked" cell in
+which no query ran, ``--uap-fit-images -1`` would slice ``[:-1]``.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+
+def parse_numbers(text: str | Sequence[float], what: str, integer: bool = False) -> list:
+    """'0.25,0.5,1' -> [0.25, 0.5, 1.0] (ints with ``integer``), one value per cell key
+    (``%g``; the first spelling kept, in order); one-line error naming ``what``."""
+    parts = [p.strip() for p in (text.split(",") if isinstance(text, str) else map(str, text))]
+    try:
+        values = [int(p) if integer else float(p) for p in parts if p]
+    except ValueError:
+        raise ValueError(f"bad {what} {text!r}: use comma-separated numbers") from None
+    if not values or any(not v < float("inf") or v < (1 if integer else 0) for v in values):
+        raise ValueError(f"bad {what} {text!r}: need "
+                         f"{'integers >= 1' if integer else 'finite numbers >= 0'}")
+    unique: dict[str, float] = {}
+    for value in values:
+        unique.setdefault(f"{value:g}", value)
+    return list(unique.values())
+
+
+def check_counts(**counts: int | None) -> None:
+    """Each given count (None = its default) must be an integer >= 1; one line naming the
+    option (``max_queries`` -> ``--max-queries``)."""
+    for name, value in counts.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or int(value) != value or value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} {value}: need an integer >= 1")
