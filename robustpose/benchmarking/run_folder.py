@@ -37,7 +37,7 @@ from robustpose.benchmarking.cells import Cell, select_shard
 from robustpose.utils.io import atomic_write_text
 from robustpose.utils.locks import (acquire_lock as _acquire, holder_text as _holder_text,
                                     lock_holder, lock_key as _key, now_text as _now,
-                                    release_locks as _release_locks)
+                                    release_locks as _release_locks, short_lock)
 
 RUN_FILE = "run.json"
 #: the settings that must agree for a rerun to add to a folder
@@ -117,17 +117,22 @@ class RunFolder:
         self._lock(shard)  # before run.json: two first runs must not both write it
         try:
             settings = _with_identities(settings)
-            if path.exists():
-                old = self._read_settings()
-                self._check_rerun(old, settings)
-                adopt = {k: settings[k] for k in IDENTITY_KEYS if k not in old and k in settings}
-                if adopt:  # a folder from before identities were recorded
-                    old = {**old, **adopt}
-                    atomic_write_text(path, json.dumps(old, indent=2, sort_keys=True))
-                self._settings = old
-            else:
-                atomic_write_text(path, json.dumps(settings, indent=2, sort_keys=True))
-                self._settings = settings
+            # run.json is rewritten after creation (identity adoption, add_requested) while
+            # each shard holds only its own store lock: read-check-write under the folder's
+            # short lock, so two shards starting at once never overwrite each other's write
+            with self._settings_lock():
+                if path.exists():
+                    old = self._read_settings()
+                    self._check_rerun(old, settings)
+                    adopt = {k: settings[k] for k in IDENTITY_KEYS
+                             if k not in old and k in settings}
+                    if adopt:  # a folder from before identities were recorded
+                        old = {**old, **adopt}
+                        atomic_write_text(path, json.dumps(old, indent=2, sort_keys=True))
+                    self._settings = old
+                else:
+                    atomic_write_text(path, json.dumps(settings, indent=2, sort_keys=True))
+                    self._settings = settings
         except BaseException:
             self.close()
             raise
@@ -160,18 +165,25 @@ class RunFolder:
         folder's ``run.json``, so the card's mPC covers every cell any run of the folder
         asked for (a corruption added on a rerun counts, or its absence is flagged as
         missing), never just the first run's set. Call after :meth:`claim`."""
-        settings = dict(self.settings)
-        changed = False
-        for key, values in axes.items():
-            old = list(settings.get(key) or [])
-            new = old + [v for v in values if v not in old]
-            if key == "severities":
-                new = sorted(new)
-            if new != old:
-                settings[key], changed = new, True
-        if changed:
-            atomic_write_text(self.settings_file, json.dumps(settings, indent=2, sort_keys=True))
+        with self._settings_lock():  # read the file, not the cache: another shard may
+            settings = self._read_settings()  # have added its request since our claim
+            changed = False
+            for key, values in axes.items():
+                old = list(settings.get(key) or [])
+                new = old + [v for v in values if v not in old]
+                if key == "severities":
+                    new = sorted(new)
+                if new != old:
+                    settings[key], changed = new, True
+            if changed:
+                atomic_write_text(self.settings_file,
+                                  json.dumps(settings, indent=2, sort_keys=True))
             self._settings = settings
+
+    def _settings_lock(self) -> Any:
+        """The folder's short lock (``run.json.lock``) around a read-modify-write of
+        ``run.json``; every shard's process takes it, briefly."""
+        return short_lock(self.path / (RUN_FILE + ".lock"))
 
     @property
     def settings(self) -> dict:

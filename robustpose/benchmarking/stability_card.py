@@ -102,11 +102,18 @@ def build_stability_card(folder: Any) -> dict:
     p_max = int(settings.get("conventions", {}).get("ruc_p_max", 10))
     clean = next((r["metrics"] for r in records if r["corruption"] == "clean"), None)
     perturbed = [r for r in records if r["corruption"] != "clean"]
-    names = [n for n in settings.get("perturbations", []) if any(r["corruption"] == n
-                                                                 for r in perturbed)]
+    # every perturbation any run of the folder asked for (run.json's list grows with each
+    # rerun's request, as the benchmark's corruptions do), then any stored cell's name that
+    # an older run.json lacks: a measured perturbation always has its row
+    names = list(dict.fromkeys(list(settings.get("perturbations", []))
+                               + [r["corruption"] for r in perturbed]))
+    severities = sorted({int(s) for s in settings.get("severities", [])}
+                        | {int(r["severity"]) for r in perturbed})
     per = {n: pool([r for r in perturbed if r["corruption"] == n], folder.path, p_max)
-           for n in names}
-    expected = len(settings.get("perturbations", [])) * len(settings.get("severities", []))
+           for n in names if any(r["corruption"] == n for r in perturbed)}
+    present = {(r["corruption"], int(r["severity"])) for r in perturbed}
+    missing = [f"{n}/{s}" for n in names for s in severities if (n, s) not in present]
+    expected = len(names) * len(severities)
     return {"kind": "stability", "model": settings["model"], "dataset": settings["dataset"],
             "conventions": settings.get("conventions", {}),
             "clean": None if clean is None else {k: clean.get(k) for k in CLEAN_KEYS},
@@ -114,8 +121,9 @@ def build_stability_card(folder: Any) -> dict:
             "per_cell": {f"{r['corruption']}/{r['severity']}": r["metrics"] for r in perturbed},
             "overall": pool(perturbed, folder.path, p_max) if perturbed else None,
             "ruc_thresholds_heatmap_px": list(range(p_max + 1)),
-            "cells": {"done": len(perturbed), "expected": expected},
-            "incomplete": len(perturbed) < expected or clean is None}
+            "perturbations": names, "severities": severities,
+            "cells": {"done": len(perturbed), "expected": expected, "missing": missing},
+            "incomplete": bool(missing) or clean is None}
 
 
 def _fmt(value: Any, spec: str) -> str:

@@ -265,6 +265,9 @@ def run_stability(model: Any = None, *, checkpoint: str | os.PathLike | None = N
                   "model_info": model_info, "num_people": len(source.records),
                   "annotation_file": str(source.annotation_file)})
     try:
+        # a perturbation or severity added on a rerun gets its rows and counts in
+        # cells.expected (the card reads run.json's lists, grown by every run's request)
+        folder.add_requested(perturbations=names, severities=sevs)
         todo = folder.todo(cells)
         if progress:
             print(f"robustpose stability: {adapter.name} on {source.name} "

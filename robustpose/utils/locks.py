@@ -11,9 +11,12 @@ from __future__ import annotations
 import errno
 import json
 import os
+import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 try:
     import fcntl
@@ -107,3 +110,45 @@ def holder_text(lock: Path, wait_s: float = 1.0) -> str:
     host = f" on {holder['host']}" if holder.get("host") else ""
     since = f", since {holder['since']}" if holder.get("since") else ""
     return f"pid {holder['pid']}{shard}{host}{since}"
+
+
+# -- short locks around a read-modify-write ----------------------------------------------
+#: one in-process lock per lock file: POSIX record locks do not exclude the threads of one
+#: process, and a second descriptor closed by one thread would drop the other's lock
+_SHORT: dict[str, threading.Lock] = {}
+_SHORT_GUARD = threading.Lock()
+
+
+@contextmanager
+def short_lock(lock: Path, timeout_s: float = 60.0) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock`` for a brief read-modify-write (waits for it).
+
+    Unlike :func:`acquire_lock` it blocks: two processes that both rewrite one small file
+    (two shards adding to one ``run.json``) take turns instead of one being refused. The
+    lock goes with its process however it ends, like every lock here. Not re-entrant.
+    Raises a one-line ValueError after ``timeout_s`` (a holder stuck inside its write)."""
+    key = lock_key(lock)
+    with _SHORT_GUARD:
+        local = _SHORT.setdefault(key, threading.Lock())
+    if not local.acquire(timeout=timeout_s):
+        raise ValueError(f"{lock}: held by another thread of this process for {timeout_s:g} s")
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        try:
+            deadline = time.monotonic() + timeout_s
+            while fcntl is not None:
+                try:
+                    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as exc:
+                    if exc.errno not in (errno.EACCES, errno.EAGAIN):
+                        raise
+                    if time.monotonic() > deadline:
+                        raise ValueError(f"{lock}: held by another process for more than "
+                                         f"{timeout_s:g} s; is one stuck?") from None
+                    time.sleep(0.01)
+            yield
+        finally:
+            os.close(fd)  # drops the record lock
+    finally:
+        local.release()
