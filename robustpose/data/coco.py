@@ -2,10 +2,12 @@
 
 Ground-truth boxes follow HRNet's ``_load_coco_keypoint_annotation_kernal``: crowd
 annotations are skipped, boxes are clipped to the image (``clean_bbox``) and dropped when
-empty or of zero area, and persons whose keypoints are all zero are dropped. A box with a
+empty or of zero area, and persons with no visible keypoint (every v = 0, whatever their
+coordinates or declared ``num_keypoints`` say) are dropped. A box with a
 negative or zero width/height in the json (HRNet would crop 0 x 0 pixels from it) is
 skipped with one warning line naming the annotation ids; duplicate image ids are refused. COCOeval
-ignores those persons for keypoints anyway (``ignore = num_keypoints == 0``); pass
+ignores those persons for keypoints anyway (``ignore = num_keypoints == 0``, and the
+metric counts ``num_keypoints`` from the v's; docs/evaluation.md); pass
 ``keep_unlabeled=True`` to keep them (keypoints all zero, target weight 0).
 Detector boxes (COCO results json) keep the raw box and score; ``score >= det_score_thr``.
 """
@@ -226,8 +228,8 @@ def load_coco_records(annotation_file: str | os.PathLike, image_root: str | os.P
                                  (0.53 if spec.name == "crowdpose" else 1.0)))
             if box is None or area <= 0:
                 continue
-            if kpts.max() == 0 and not keep_unlabeled:
-                continue
+            if not (kpts[:, 2] > 0).any() and not keep_unlabeled:
+                continue  # no visible keypoint: nothing to score (the metric ignores it too)
             records.append(make(img_id, box, 1.0, kpts, area,
                                 {"source": "gt", "ann_id": ann.get("id"),
                                  "num_keypoints": int((kpts[:, 2] > 0).sum())}))

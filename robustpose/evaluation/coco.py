@@ -84,7 +84,7 @@ def load_coco_ground_truth(annotation_file: str | Path,
     Checks: JSON object with images/annotations/categories; one category with keypoints;
     every annotation's keypoint list is 3*K long and finite (nested K x 3 lists, as in
     RHD, are flattened). Fills ``num_keypoints``
-    (count of v > 0) and ``iscrowd`` (0) where missing, as pycocotools needs both; sets
+    (count of v > 0; set to 0 when no v > 0, so COCOeval ignores the person) and ``iscrowd`` (0) where missing, as pycocotools needs both; sets
     ``area`` by ``area_rule`` (``'json'``, ``'bbox'``, ``'crowdpose'``; None: the set's own
     rule, see :func:`~robustpose.evaluation.coco_conventions.apply_area_rule`); renumbers
     the annotation ids 1..N (the user's ids stay in ``annotation_ids``).
@@ -113,6 +113,11 @@ def load_coco_ground_truth(annotation_file: str | Path,
             kps = finite_numbers(ann["keypoints"], path, where, "keypoints", length=3 * k)
             ann["keypoints"] = kps.tolist()  # flat x, y, v (RHD nests them as K x 3)
             ann.setdefault("num_keypoints", int((kps[2::3] > 0).sum()))
+            if not (kps[2::3] > 0).any():
+                # no visible keypoint: COCOeval's ignore rule (num_keypoints == 0), whatever
+                # count the file declares; else its box rule scores any prediction inside
+                # the box as OKS 1 (AP 100 on an unlabelled person)
+                ann["num_keypoints"] = 0
         else:
             ann.setdefault("num_keypoints", 0)
         ann.setdefault("iscrowd", 0)

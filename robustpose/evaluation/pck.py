@@ -13,6 +13,8 @@ mmpose's ``keypoint_pck_accuracy`` / ``keypoint_auc`` / ``keypoint_epe``:
   ``keypoint_auc(norm_factor=30, num_thrs=20)``: hit when ``distance < t``, ``t = 30 i / 20``
   for i = 0..19, plain mean of the 20 values;
 - ``EPE``: mean Euclidean distance in px over all visible keypoints.
+A keypoint with v = 0 counts nowhere; when no keypoint is visible, PCK, AUC and EPE are
+``None`` (absent).
 Values are fractions in [0, 1] (PCK, AUC) and pixels (EPE).
 """
 from __future__ import annotations
@@ -44,8 +46,10 @@ def per_joint_pck(dist: np.ndarray, visible: np.ndarray, norm: np.ndarray, thr: 
 
 
 def _mean_over_joints(values: np.ndarray) -> float:
+    """Mean over the joints with a visible instance; NaN when none has one (absent,
+    never 0: people with no visible keypoint have no accuracy to report)."""
     values = values[~np.isnan(values)]
-    return float(values.mean()) if values.size else 0.0
+    return float(values.mean()) if values.size else float("nan")
 
 
 def pck_auc_epe(pred: np.ndarray, gt: np.ndarray, boxes: np.ndarray, thr: float = 0.2,
@@ -73,8 +77,12 @@ def pck_auc_epe(pred: np.ndarray, gt: np.ndarray, boxes: np.ndarray, thr: float 
         curve = np.array([_mean_over_joints(per_joint_pck(dist, visible, ones, t, "<"))
                           for t in thresholds])
         auc = float(curve.mean())
-    epe = float(dist[visible].mean()) if visible.any() else float("nan")
-    return {"PCK": _mean_over_joints(per_joint), "AUC": auc, "EPE": epe,
+    if not visible.any():  # no visible keypoint: no accuracy (absent, never 0 or NaN)
+        pck = auc = epe = None
+    else:
+        pck, epe = _mean_over_joints(per_joint), float(dist[visible].mean())
+        pck = None if np.isnan(pck) else pck  # every visible box of zero size
+    return {"PCK": pck, "AUC": auc, "EPE": epe,
             "PCK_per_joint": [None if np.isnan(v) else float(v) for v in per_joint],
             "pck_thr": thr, "auc_max_px": auc_max, "auc_method": auc_method,
             "threshold_test": threshold_test, "num_instances": int(len(pred)),
