@@ -207,6 +207,11 @@ def _resolve(model: Any, checkpoint: Any, config: Any, onnx: Any, onnx_spec: Any
         if onnx_spec is None:
             raise ValueError("--onnx needs --onnx-spec (a YAML/JSON spec file; see docs/benchmark.md)")
         adapter = OnnxAdapter(onnx, onnx_spec, device=device)
+        count = getattr(adapter, "num_keypoints", None)
+        if count is not None and count != num_joints:  # else a shape error at the first cell
+            raise ValueError(f"{onnx}: the model gives {count} keypoints and the data set "
+                             f"has {num_joints} (key 'keypoint_index_map' of {onnx_spec} "
+                             "picks the data set's keypoints from the model's)")
         return adapter, {"source": "onnx", "onnx": str(onnx), "onnx_spec": str(onnx_spec)}
     if config is not None:
         from robustpose.codecs import InferenceSetting

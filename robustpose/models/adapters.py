@@ -33,7 +33,8 @@ import torch
 from robustpose.codecs import (Codec, InferenceSetting, codec_for_outputs, decode_outputs,
                                predict_keypoints)
 
-from robustpose.models.onnx_spec import OUTPUT_KINDS, OnnxSpec, load_onnx_spec
+from robustpose.models.onnx_spec import (OUTPUT_KINDS, OnnxSpec, check_against_model,
+                                         load_onnx_spec)
 
 __all__ = ["RegistryAdapter", "CallableAdapter", "OnnxAdapter", "OnnxSpec", "load_onnx_spec",
            "as_adapter", "OUTPUT_KINDS"]
@@ -233,15 +234,14 @@ class OnnxAdapter(_SettingView):
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ValueError(f"{onnx_path}: onnxruntime cannot load it "
                              f"({str(exc).splitlines()[0]})") from None
-        inputs = {i.name: i for i in self.session.get_inputs()}
-        outputs = [o.name for o in self.session.get_outputs()]
-        self.input_name = self.spec.input_name or next(iter(inputs))
-        self.output_name = self.spec.output_name or outputs[0]
-        if self.input_name not in inputs or self.output_name not in outputs:
-            raise ValueError(f"{onnx_path}: spec names input {self.input_name!r} / output "
-                             f"{self.output_name!r}; the model has inputs {list(inputs)} "
-                             f"and outputs {outputs}")
-        batch_dim = inputs[self.input_name].shape[0]
+        # every spec-versus-model rule in one place (onnx_spec), at load: a mismatch is one
+        # line naming the model and the key, never a traceback from the first batch
+        self.model_label = str(onnx_path)
+        declared_in, _, self.num_keypoints = check_against_model(
+            self.spec, self.session.get_inputs(), self.session.get_outputs(), self.model_label)
+        self.input_name = declared_in.name
+        self.output_name = self.spec.output_name or self.session.get_outputs()[0].name
+        batch_dim = declared_in.shape[0]
         self.fixed_batch = batch_dim if isinstance(batch_dim, int) and batch_dim > 0 else None
         self.name = self.spec.name
         spec_ = self.spec
@@ -274,7 +274,14 @@ class OnnxAdapter(_SettingView):
             pad = step - len(chunk)
             if pad:  # a fixed batch larger than the remainder: pad with zeros, drop after
                 chunk = np.concatenate([chunk, np.zeros((pad,) + chunk.shape[1:], chunk.dtype)])
-            out = self.session.run([self.output_name], {self.input_name: chunk})[0]
+            try:
+                out = self.session.run([self.output_name], {self.input_name: chunk})[0]
+            except Exception as exc:  # onnxruntime's own exception types: one line
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise ValueError(f"{self.model_label}: onnxruntime failed on input "
+                                 f"{self.input_name!r} of shape {list(chunk.shape)} ({first:.200}); "
+                                 f"check input_size, layout and value_range of "
+                                 f"{getattr(self.spec, 'source', 'the ONNX spec')}") from None
             parts.append(out[:len(chunk) - pad])
         return np.concatenate(parts, axis=0)
 
