@@ -35,3 +35,13 @@ def check_counts(**counts: int | None) -> None:
             continue
         if isinstance(value, bool) or int(value) != value or value < 1:
             raise ValueError(f"--{name.replace('_', '-')} {value}: need an integer >= 1")
+
+
+def check_alpha(alpha: float | None) -> None:
+    """``--alpha`` (None = its default) must be finite and > 0 on the 0..255 scale: 0 would
+    store an "attacked" cell in which no step moved the crop. Checked before any work."""
+    if alpha is None:
+        return
+    value = float(alpha)
+    if not (0.0 < value < float("inf")):
+        raise ValueError(f"--alpha {alpha}: need a finite step size > 0 (0..255 scale)")

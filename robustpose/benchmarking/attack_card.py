@@ -105,3 +105,17 @@ def write_attack_reports(folder: Any, plots: bool = True) -> dict:
 
         card["plots"] = [str(p) for p in write_attack_plots(card, folder.path)]
     return card
+
+
+def cell_line(record: dict, metric: str) -> str:
+    """One printed line per finished cell."""
+    def num(v: Any, scale: float = 100.0) -> str:
+        return "-" if v is None else f"{scale * v:5.1f}"
+
+    scale = 100.0 if metric == "AP" else 1.0
+    label = "clean" if record["corruption"] == "clean" else \
+        f"{record['corruption']}/{record['severity']}"
+    extra = f"  target PCK {num(record.get('target_pck'))}" if record.get("target_pck") is not None else ""
+    queries = f"  queries/crop {record['queries_per_crop']}" if record.get("queries_per_crop") else ""
+    return (f"{label:<28} {metric} {num(record.get('metric_value'), scale)}  "
+            f"PCK@0.1 {num(record.get('pck'))}{extra}{queries}  ({record['elapsed_s']:.1f} s)")

@@ -21,7 +21,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from robustpose.benchmarking.attack_args import check_counts, parse_numbers
+from robustpose.benchmarking.attack_args import check_alpha, check_counts, parse_numbers
+from robustpose.benchmarking.attack_card import cell_line
 from robustpose.benchmarking.cells import Cell
 from robustpose.benchmarking.stream import _collate_meta
 
@@ -94,18 +95,34 @@ def _collate(items: list[dict]) -> dict:
     return batch
 
 
-def _batches(records: Sequence[Any], spec: Any, adapter: Any, batch_size: int):
+def _batches(records: Sequence[Any], spec: Any, adapter: Any, batch_size: int,
+             skipped: list | None = None):
+    """Collated batches of the readable records' crops; each batch's ``positions`` are its
+    items' indices in ``records``. An unreadable image is skipped and added to ``skipped``
+    ((path, problem) pairs), the policy of ``benchmark`` and ``stability``."""
     from torch.utils.data import DataLoader
 
     from robustpose.data import TopDownDataset
+    from robustpose.data.dataset import split_valid_batch
 
     w, h = adapter.input_size
     codec = _encoder(adapter)
     dataset = TopDownDataset(list(records), spec, input_size=(w, h),
                              heatmap_size=(max(1, w // 4), max(1, h // 4)), train=False,
-                             codec=codec, encode_targets=codec is not None)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0,
-                      collate_fn=_collate)
+                             codec=codec, encode_targets=codec is not None,
+                             skip_unreadable=True)
+    offset = 0
+    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0,
+                            collate_fn=_collate):
+        valid = np.asarray(batch["meta"]["valid"], bool).reshape(-1)
+        positions = offset + np.flatnonzero(valid)
+        offset += len(valid)
+        batch, skips = split_valid_batch(batch)
+        if skipped is not None:
+            skipped.extend(skips)
+        if batch is not None:
+            batch["positions"] = positions
+            yield batch
 
 
 def build_attack(kind: str, model: Any, eps: float, steps: int, options: dict) -> Any:
@@ -136,16 +153,15 @@ def evaluate_cell(adapter: Any, source: Any, attack: Any, options: dict,
     k = len(source.spec.keypoint_names)
     pck, target_pck = _Pck(k), _Pck(k)
     started, queries, attack_s = time.perf_counter(), [], 0.0
-    offset = 0
-    for batch in _batches(source.records, source.spec, adapter, options["batch_size"]):
-        crops, meta = batch["image"], batch["meta"]
-        n = len(crops)
+    skipped: list = []
+    for batch in _batches(source.records, source.spec, adapter, options["batch_size"], skipped):
+        crops, meta, at = batch["image"], batch["meta"], batch["positions"]
         if attack is not None:
             targets = None
             if options["targeted"]:
                 from robustpose.attacks import pose_targets
 
-                chosen = pose_targets(partner_joints[offset:offset + n], _encoder(adapter))
+                chosen = pose_targets(partner_joints[at], _encoder(adapter))
                 targets = {k_: torch.from_numpy(v) for k_, v in chosen.items()}
             elif options["reference"] == "gt" and batch["target"].dim() > 2:
                 targets = {"target": batch["target"], "target_weight": batch["target_weight"]}
@@ -159,16 +175,19 @@ def evaluate_cell(adapter: Any, source: Any, attack: Any, options: dict,
         boxes = np.asarray(meta["bbox"], np.float64)
         pck.add(*pck_hits(keypoints, np.asarray(meta["keypoints"], np.float64), boxes))
         if options["targeted"] and attack is not None:
-            goal = partner_joints[offset:offset + n]
+            goal = partner_joints[at]
             goal_img = np.concatenate([_to_image(goal, meta, adapter.input_size),
                                        goal[..., 2:]], axis=-1)
             target_pck.add(*pck_hits(keypoints, goal_img, boxes))
-        offset += n
+    if len(skipped) == len(source.records):  # a cell with no scored person is no result
+        raise ValueError(f"{source.name}: every image was skipped (unreadable), e.g. {skipped[0][0]}: "
+                         f"{skipped[0][1]}")
     stats = metric.stats()
     mean, per_joint = pck.stats()
     out = {"metrics": {k_: v for k_, v in stats.items() if isinstance(v, (int, float))},
            "pck": mean, "pck_per_joint": per_joint,
-           "elapsed_s": round(time.perf_counter() - started, 3), "attack_s": round(attack_s, 3)}
+           "elapsed_s": round(time.perf_counter() - started, 3), "attack_s": round(attack_s, 3),
+           "skipped_images": [{"path": p, "problem": q} for p, q in sorted(set(skipped))]}
     out["metric_value"] = stats.get(source.metric_name)
     if options["targeted"] and attack is not None:
         out["target_pck"] = target_pck.stats()[0]
@@ -224,6 +243,7 @@ def run_attack(attack: str, model: Any = None, *, checkpoint: Any = None, config
                          "both must be >= 0")
     check_counts(max_queries=max_queries, uap_fit_images=uap_fit_images,
                  spsa_samples=spsa_samples, batch_size=batch_size)
+    check_alpha(alpha)
     if attack == "transfer" and not surrogates:
         raise ValueError("transfer needs --surrogate (a registry model name or 'bundled')")
     device = _device_for(device)
@@ -367,17 +387,3 @@ def _run_one(cell: Cell, cells: list, attack: str, attacked: dict, adapter: Any,
                   alpha=float(atk.alpha), loss=loss)
     record.update(evaluate_cell(adapter, source, atk, options, partner))
     return record
-
-
-def cell_line(record: dict, metric: str) -> str:
-    """One printed line per finished cell."""
-    def num(v: Any, scale: float = 100.0) -> str:
-        return "-" if v is None else f"{scale * v:5.1f}"
-
-    scale = 100.0 if metric == "AP" else 1.0
-    label = "clean" if record["corruption"] == "clean" else \
-        f"{record['corruption']}/{record['severity']}"
-    extra = f"  target PCK {num(record.get('target_pck'))}" if record.get("target_pck") is not None else ""
-    queries = f"  queries/crop {record['queries_per_crop']}" if record.get("queries_per_crop") else ""
-    return (f"{label:<28} {metric} {num(record.get('metric_value'), scale)}  "
-            f"PCK@0.1 {num(record.get('pck'))}{extra}{queries}  ({record['elapsed_s']:.1f} s)")

@@ -50,7 +50,11 @@ def uap_fit_records(dataset: str, data_root: Any, annotations: Any, fit_annotati
 def _fit_tensors(records: list, spec: Any, adapter: Any, options: dict) -> dict:
     """All fitting crops (M, 3, H, W) in memory, with the GT targets of the model's codec
     when the run ascends the loss to them (``--reference gt``)."""
-    parts = list(_batches(records, spec, adapter, options["batch_size"]))
+    skipped: list = []
+    parts = list(_batches(records, spec, adapter, options["batch_size"], skipped))
+    if not parts:  # unreadable fitting images are skipped, as evaluation ones are
+        raise ValueError(f"uap: every fitting image was skipped (unreadable), e.g. "
+                         f"{skipped[0][0]}: {skipped[0][1]}")
     data = {"image": torch.cat([b["image"] for b in parts])}
     if options["reference"] == "gt" and parts[0]["target"].dim() > 2:
         data["target"] = torch.cat([b["target"] for b in parts])

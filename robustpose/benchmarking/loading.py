@@ -20,13 +20,27 @@ def parse_input_size(text: str | tuple | list | None) -> tuple[int, int] | None:
     """'192x256' (width x height) or a pair -> (w, h)."""
     if text is None:
         return None
-    if isinstance(text, (tuple, list)):
-        return int(text[0]), int(text[1])
     try:
-        w, h = (int(p) for p in str(text).lower().split("x"))
-    except ValueError:
+        if isinstance(text, (tuple, list)):
+            if len(text) != 2:
+                raise ValueError
+            w, h = int(text[0]), int(text[1])
+        else:
+            w, h = (int(p) for p in str(text).lower().split("x"))
+    except (ValueError, TypeError):
         raise ValueError(f"bad input size {text!r}: use WIDTHxHEIGHT, e.g. 192x256") from None
+    if w < 1 or h < 1:
+        raise ValueError(f"bad input size {text!r}: width and height must be >= 1")
     return w, h
+
+
+def _fixed_size(adapter: Any, size: Any, what: str) -> None:
+    """A model whose crop size is fixed (the bundled model, an ONNX spec's input_size)
+    refuses another ``--input-size`` instead of ignoring it."""
+    if size is not None and tuple(size) != tuple(adapter.input_size):
+        w, h = adapter.input_size
+        raise ValueError(f"--input-size {size[0]}x{size[1]}: {what} takes {w}x{h} crops "
+                         "(leave --input-size out)")
 
 
 def _bundled(device: str) -> tuple[Any, str]:
@@ -207,6 +221,7 @@ def _resolve(model: Any, checkpoint: Any, config: Any, onnx: Any, onnx_spec: Any
         if onnx_spec is None:
             raise ValueError("--onnx needs --onnx-spec (a YAML/JSON spec file; see docs/benchmark.md)")
         adapter = OnnxAdapter(onnx, onnx_spec, device=device)
+        _fixed_size(adapter, size, f"{onnx} (input_size of {onnx_spec})")
         count = getattr(adapter, "num_keypoints", None)
         if count is not None and count != num_joints:  # else a shape error at the first cell
             raise ValueError(f"{onnx}: the model gives {count} keypoints and the data set "
@@ -242,6 +257,7 @@ def _resolve(model: Any, checkpoint: Any, config: Any, onnx: Any, onnx_spec: Any
     if checkpoint is not None:
         raise ValueError("--checkpoint needs --model NAME (or --config YAML)")
     adapter, _ = _bundled(device)
+    _fixed_size(adapter, size, "the bundled model")
     from robustpose.assets import bundled_checkpoint_path
 
     return adapter, {"source": "bundled", "checkpoint": str(bundled_checkpoint_path())}

@@ -63,6 +63,25 @@ def loss_surface(adapter: Any, clean: torch.Tensor, perturbed: torch.Tensor,
     return {"alphas": grid.tolist(), "betas": grid.tolist(), "losses": losses.tolist()}
 
 
+def check_surface_arguments(crops: int, steps: int, perturbation: str | None, severity: int,
+                            perturbations: Any = "heldout5") -> str:
+    """Every ``--surface-*`` argument, checked before the stability run it follows (a bad
+    one must not cost the whole run first); -> the perturbation's name."""
+    from robustpose.benchmarking.stability_run import parse_perturbations
+
+    if crops < 1:
+        raise ValueError(f"--surface-crops must be >= 1, got {crops}")
+    if steps < 2:
+        raise ValueError(f"--surface-steps must be >= 2 (grid points per axis), got {steps}")
+    if not 1 <= int(severity) <= 5:
+        raise ValueError(f"--surface-severity must be 1..5, got {severity}")
+    name = perturbation or parse_perturbations(perturbations)[0]
+    names = parse_perturbations(name)  # a one-line error for an unknown name
+    if len(names) != 1:
+        raise ValueError(f"--surface-perturbation names one perturbation, got {name!r}")
+    return names[0]
+
+
 def run_loss_surface(run_dir: str | os.PathLike, *, model: Any = None, checkpoint: Any = None,
                      config: Any = None, onnx: Any = None, onnx_spec: Any = None,
                      dataset: str = "synth", data_root: Any = None, annotations: Any = None,
@@ -76,10 +95,7 @@ def run_loss_surface(run_dir: str | os.PathLike, *, model: Any = None, checkpoin
     from robustpose.benchmarking.stability_run import parse_perturbations
     from robustpose.reports.stability_plots import plot_loss_surface
 
-    if crops < 1:
-        raise ValueError(f"--surface-crops must be >= 1, got {crops}")
-    name = perturbation or parse_perturbations(perturbations)[0]
-    parse_perturbations(name)  # a one-line error for an unknown name
+    name = check_surface_arguments(crops, steps, perturbation, severity, perturbations)
     adapter, _ = resolve_adapter(model, checkpoint, config, onnx, onnx_spec, device=device,
                                  input_size=input_size,
                                  num_joints={"mpii": 16, "crowdpose": 14}.get(dataset, 17),

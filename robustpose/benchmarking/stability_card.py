@@ -47,8 +47,14 @@ def _pooled_median(run_dir: Path, records: Sequence[dict], key: str) -> float | 
         path = distances_file(run_dir, Cell(rec["corruption"], int(rec["severity"])))
         if not path.is_file():
             return None  # a distances file removed by hand: the median is unknown
-        with np.load(path) as data:
-            d2 = data[key].astype(np.float64).reshape(-1)
+        try:
+            with np.load(path) as data:
+                d2 = data[key].astype(np.float64).reshape(-1)
+        except Exception as exc:  # zero bytes, a cut zip, another file: numpy's many types
+            raise ValueError(f"{path}: unreadable distances file ({type(exc).__name__}); "
+                             f"delete it and the {rec['corruption']}/{rec['severity']} line "
+                             "of the results store, then rerun to measure the cell again"
+                             ) from None
         values.append(d2[~np.isnan(d2)])
     pooled = np.concatenate(values) if values else np.zeros(0)
     return float(np.median(pooled)) if pooled.size else None

@@ -65,6 +65,12 @@ def run(args: argparse.Namespace) -> int:
     if args.dn_n < 2 or args.ruc_p_max < 1:
         raise CommandError("--dn-n must be >= 2 and --ruc-p-max >= 1")
     try:
+        if args.loss_surface:  # before the run: a bad one must not cost the whole run first
+            from robustpose.benchmarking.loss_surface import check_surface_arguments
+
+            check_surface_arguments(args.surface_crops, args.surface_steps,
+                                    args.surface_perturbation, args.surface_severity,
+                                    args.perturbations)
         card = run_stability(args.model, checkpoint=args.checkpoint, config=args.config,
                              onnx=args.onnx, onnx_spec=args.onnx_spec, dataset=args.dataset,
                              data_root=args.data_root, annotations=args.annotations,

@@ -92,9 +92,13 @@ class StableHeatmap(TrainingMethod):
         if not isinstance(mst, bool):
             raise ValueError(f"method 'stable': mst must be true or false, got {mst!r}")
         self.mst = mst
-        self.mst_weight = None if mst_weight is None else float(mst_weight)
-        if self.mst_weight is not None and self.mst_weight < 0:
-            raise ValueError(f"method 'stable': mst_weight must be >= 0, got {mst_weight!r}")
+        try:  # a YAML string ('abc') must be named by its key, not by float()'s message
+            self.mst_weight = None if mst_weight is None else float(mst_weight)
+        except (TypeError, ValueError):
+            self.mst_weight = float("nan")
+        if self.mst_weight is not None and not 0 <= self.mst_weight < float("inf"):
+            raise ValueError(f"train.method_args.mst_weight of method 'stable' must be a "
+                             f"finite number >= 0, got {mst_weight!r}")
         self.mst_detach_clean, self.mst_masked = bool(mst_detach_clean), bool(mst_masked)
         self.use_target_weight = bool(use_target_weight)
         self.intermediate_supervision = bool(intermediate_supervision)
