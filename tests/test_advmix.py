@@ -231,3 +231,26 @@ def test_the_synthpose_advmix_config_trains_from_the_cli(tmp_path, capsys):
     assert float(values["lr_generator"]) == 1e-3
     data = torch.load(out / "checkpoint.pt", weights_only=True)
     assert set(data["extra_modules"]) == {"generator"}
+
+
+def test_clean_identical_weight_counts_the_weight_on_pixels_equal_to_the_clean_crop():
+    from robustpose.augment import clean_identical_weight
+    clean = torch.rand(2, 3, 8, 6, generator=torch.Generator().manual_seed(0))
+    kept = clean.clone()
+    kept[..., :, 3:] += 0.1                                       # right half changed
+    changed = clean + 0.2                                         # changed everywhere
+    views = torch.stack([clean, kept, changed], 1)
+    assert clean_identical_weight(views, torch.tensor([[1.0, 0.0, 0.0]]).expand(2, 3)) == 1.0
+    assert clean_identical_weight(views, torch.tensor([[0.0, 0.0, 1.0]]).expand(2, 3)) == 0.0
+    assert clean_identical_weight(views, torch.full((2, 3), 1 / 3)) == pytest.approx(0.5)  # 1/3 + 1/6
+    weights = torch.zeros(2, 3, 8, 6)
+    weights[:, 1, :, :3] = 1.0   # all weight on the kept half of view 1
+    weights[:, 2, :, 3:] = 1.0   # and on changed pixels of view 2
+    assert clean_identical_weight(views, weights) == pytest.approx(0.5)
+    # GridMask's kept pixels count, its masked ones do not
+    views = make_views(clean, [GridMask(prob=1.0)], np.random.default_rng(0))
+    kept_fraction = float((views[:, 1] == views[:, 0]).all(1).float().mean())
+    assert 0 < kept_fraction < 1
+    assert clean_identical_weight(views, torch.tensor([[0.0, 1.0]]).expand(2, 2)) == pytest.approx(kept_fraction)
+    with pytest.raises(ValueError, match="do not match"):
+        clean_identical_weight(views, torch.ones(2, 3))

@@ -14,7 +14,7 @@ from .augmix import AugMix, augmix_op
 from .autoaugment import OFFICIAL_POLICY, AutoAugment, apply_op, policy_list
 from .corruption import TRANSFER_CORRUPTIONS, CorruptionAugment
 from .gridmask import MEAN_COLOUR, GridMask, grid_keep_mask
-from .mixing import dirichlet_weights, make_views, mix, sequential
+from .mixing import clean_identical_weight, dirichlet_weights, make_views, mix, sequential
 from .patch_gaussian import PatchGaussian
 
 AUGMENTATIONS = {"autoaugment": AutoAugment, "gridmask": GridMask, "corruptions": CorruptionAugment,
@@ -31,4 +31,5 @@ def build_augmentation(name: str, **kwargs):
 
 __all__ = ["AUGMENTATIONS", "AugMix", "AutoAugment", "CorruptionAugment", "GridMask", "MEAN_COLOUR",
            "OFFICIAL_POLICY", "PatchGaussian", "TRANSFER_CORRUPTIONS", "apply_op", "augmix_op", "build_augmentation",
+           "clean_identical_weight",
            "dirichlet_weights", "grid_keep_mask", "make_views", "mix", "policy_list", "sequential"]

@@ -60,3 +60,25 @@ def mix(views: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     if weights.shape[:2] != views.shape[:2]:
         raise ValueError(f"mix: weights {tuple(weights.shape)} do not match views {tuple(views.shape)}")
     return (weights.unsqueeze(2).to(views.dtype) * views).sum(1)
+
+
+def clean_identical_weight(views: torch.Tensor, weights: torch.Tensor, atol: float = 0.5 / 255) -> float:
+    """The fraction of the mixing weight that lands on pixels equal to the clean crop.
+
+    ``views`` N x V x 3 x H x W with the clean crop at ``v = 0``; ``weights`` N x V x H x W
+    (or N x V, per image). A view's pixel is clean-identical when all three channels are
+    within ``atol`` of the clean crop's (default half a uint8 grey level: the augmentations
+    round-trip through uint8), e.g. GridMask's kept pixels or a pixel AutoAugment left
+    unchanged; the clean view's weight always counts. Returns
+    ``sum w * [view == clean] / sum w`` in [0, 1]: the part of the mix that is the clean
+    crop itself, however the weights are spread over the views."""
+    if views.dim() != 5 or views.shape[2] != 3:
+        raise ValueError(f"clean_identical_weight: views must be N x V x 3 x H x W, got {tuple(views.shape)}")
+    if weights.dim() == 2:
+        weights = weights[:, :, None, None].expand(-1, -1, *views.shape[-2:])
+    if weights.shape != views.shape[:2] + views.shape[-2:]:
+        raise ValueError(f"clean_identical_weight: weights {tuple(weights.shape)} do not match "
+                         f"views {tuple(views.shape)}")
+    same = ((views - views[:, :1]).abs() <= atol).all(2)  # N x V x H x W
+    weights = weights.detach().double()
+    return float((weights * same).sum() / weights.sum())
