@@ -77,11 +77,13 @@ def test_an_image_smaller_than_its_json_says_is_named_and_skipped(tmp_path):
     records, spec = load_coco_records(ann, tmp_path / "images", aspect_ratio=0.75)
     by_id = {r.image_id: r for r in records}
     check_image_size(np.zeros((64, 64, 3), np.uint8), by_id[1])
-    check_image_size(np.zeros((80, 70, 3), np.uint8), by_id[1])  # larger: not refused
+    with pytest.raises(ImageReadError, match="image is 70x80 but"):  # larger: boxes were
+        check_image_size(np.zeros((80, 70, 3), np.uint8), by_id[1])  # clipped to 64x64
     with pytest.raises(ImageReadError) as err:
         check_image_size(cv2.imread(str(tmp_path / "images" / "2.jpg")), by_id[2])
     assert str(err.value) == (f"{tmp_path / 'images' / '2.jpg'}: image is 32x32 but its "
-                              "annotation file states 64x64 (a resized copy?)")
+                              "annotation file states 64x64 (a resized copy, or a "
+                              "wrong width/height entry?)")
     dataset = TopDownDataset(records, spec, input_size=(48, 64), heatmap_size=(12, 16),
                           train=False, skip_unreadable=True)
     samples = [dataset[i] for i in range(len(dataset))]

@@ -72,6 +72,28 @@ def _device_for(device: str) -> str:
     return device
 
 
+#: what ``**adapter_options`` may hold: the options of a callable / PoseModel adapter
+ADAPTER_OPTIONS = ("padding", "output_kind", "keypoint_index_map", "shift", "flip_shift",
+                   "post_process", "refine", "dark_kernel", "inference", "codec")
+
+
+def _check_adapter_options(options: dict) -> None:
+    """A mistyped keyword of ``robustpose.benchmark`` (``corruptons=``) lands in
+    ``**adapter_options``: refuse it naming the keyword and the nearest valid one, instead
+    of an internal adapter class's TypeError (or, for a registry model, silence)."""
+    import difflib
+    import inspect
+
+    known = [p for p in inspect.signature(run_benchmark).parameters
+             if p not in ("model", "adapter_options")] + list(ADAPTER_OPTIONS)
+    for key in options:
+        if key not in ADAPTER_OPTIONS:
+            near = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise TypeError(f"robustpose.benchmark() got an unexpected keyword argument "
+                            f"{key!r}{hint}")
+
+
 def run_conventions(adapter: Any, source: DataSource, metric: Any, images: CellImages,
                     flip_test: bool, weights_sha256: str | None) -> dict:
     """How the run's numbers were made (``run.json``; a rerun must agree on all of it):
@@ -128,6 +150,7 @@ def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = N
     so far. ``model_identity``: a version string of a Python callable ``model`` (which has
     no content to hash); without it a folder holding a callable's cells refuses a rerun.
     """
+    _check_adapter_options(adapter_options)
     device = _device_for(device)
     if num_joints is None:  # registry models are built for the dataset's keypoints
         num_joints = {"mpii": 16, "crowdpose": 14}.get(dataset, 17)

@@ -26,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seed (default: 0 = the fixed validation split for val, 1 for train)")
     parser.add_argument("--image-size", type=_size, default=None, metavar="WxH",
                         help="image width x height in pixels (default 256x192)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a split already in OUT_DIR (its images are removed first)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar (drawn only when stderr is a terminal)")
 
 
@@ -38,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else (VAL_SEED if val else 1)
     dataset = SynthPose(num_images=num, seed=seed, split=args.split,
                         image_size=args.image_size or DEFAULT_IMAGE_SIZE)
-    ann = dataset.write(args.out_dir, progress=show_progress(not args.quiet))
+    ann = dataset.write(args.out_dir, progress=show_progress(not args.quiet),
+                        overwrite=args.overwrite)
     print(f"wrote {num} images ({dataset!r}) to {ann.parent}/images and {ann}")
     return 0

@@ -180,6 +180,7 @@ def load_coco_records(annotation_file: str | os.PathLike, image_root: str | os.P
             else detections
         if not isinstance(dets, list):
             raise ValueError(f"{det_source}: detections must be a COCO results list")
+        bad_dets: list[int] = []
         for i, det in enumerate(dets):
             if not isinstance(det, dict) or not {"image_id", "bbox", "score"} <= det.keys():
                 raise ValueError(f"{det_source}: entry {i} lacks image_id/bbox/score")
@@ -194,11 +195,18 @@ def load_coco_records(annotation_file: str | os.PathLike, image_root: str | os.P
                 raise ValueError(f"{det_source}: entry {i} refers to image_id {det['image_id']} "
                                  f"which is not in {source}")
             box = finite_box(det["bbox"], f"{det_source}: entry {i}")
+            if box[2] <= 0 or box[3] <= 0:  # a 0 x 0 crop would score as a silent miss
+                bad_dets.append(i)
+                continue
             records.append(make(det["image_id"], box, score, None, box[2] * box[3],
                                 {"source": "det", "det_index": i}))
+        if bad_dets:
+            shown = ", ".join(map(str, bad_dets[:5])) + (" ..." if len(bad_dets) > 5 else "")
+            _warn(f"{det_source}: skipped {len(bad_dets)} detection(s) whose bbox has a "
+                  f"negative or zero width/height (entry {shown})")
         if not records:
             raise ValueError(f"{det_source}: no person boxes with score >= {det_score_thr} "
-                             f"(empty dataset)")
+                             f"and a positive size (empty dataset)")
         return records, spec
 
     by_image: dict[Any, list[dict]] = {i: [] for i in images}
@@ -248,15 +256,17 @@ def _warn(message: str) -> None:
 
 
 def check_image_size(image: np.ndarray, record: PersonRecord) -> None:
-    """Refuse an image smaller than the width x height its annotation file states (a resized
-    copy: every annotation would point past it). Raises :class:`ImageReadError` naming the
-    file, so a benchmark skips and records it like any unreadable image."""
+    """Refuse an image whose size is not the width x height its annotation file states (a
+    resized copy, or a wrong entry: boxes are clipped to the stated size, so either way
+    every box and keypoint is off). Raises :class:`ImageReadError` naming the file, so a
+    benchmark skips and records it like any unreadable image."""
     stated = (record.extra or {}).get("image_size") or (None, None)
     try:
         want_w, want_h = (int(v) for v in stated)
     except (TypeError, ValueError):  # the json states no size: nothing to compare with
         return
     height, width = image.shape[:2]
-    if width < want_w or height < want_h:
+    if (width, height) != (want_w, want_h):
         raise ImageReadError(record.image_path, f"image is {width}x{height} but its "
-                             f"annotation file states {want_w}x{want_h} (a resized copy?)")
+                             f"annotation file states {want_w}x{want_h} (a resized copy, "
+                             "or a wrong width/height entry?)")

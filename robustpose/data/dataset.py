@@ -114,7 +114,7 @@ class TopDownDataset(Dataset):
             image = transform.load(record)
         else:
             image = load_image(record.image_path)
-            check_image_size(image, record)  # smaller than its json says: skipped, named
+            check_image_size(image, record)  # not the size its json says: skipped, named
             if transform is not None:
                 image = transform(image, record)
         if transform is not None:

@@ -40,6 +40,7 @@ __all__ = ["SynthPose", "validation_split", "coco_categories", "materialize", "b
            "DEFAULT_IMAGE_SIZE", "VAL_SEED", "VAL_NUM_IMAGES", "SYNTH_VERSION"]
 
 #: (width, height) of generated images.
+MAX_SIDE = 8192  # pixels per side: beyond it one image alone is hundreds of MiB
 DEFAULT_IMAGE_SIZE = (256, 192)
 #: The fixed validation split: seed and size (``make demo`` evaluates it 76 times).
 VAL_SEED = 0
@@ -73,6 +74,9 @@ class SynthPose:
         width, height = (int(v) for v in image_size)
         if width < 32 or height < 32:
             raise ValueError(f"SynthPose image_size {image_size} is too small (min 32 x 32)")
+        if width > MAX_SIDE or height > MAX_SIDE:  # 100000 x 100000 would allocate 112 GiB
+            raise ValueError(f"SynthPose image_size {image_size} is too large (max "
+                             f"{MAX_SIDE} x {MAX_SIDE})")
         self.num_images, self.seed, self.split = int(num_images), int(seed), split
         self.image_size = (width, height)
 
@@ -120,16 +124,26 @@ class SynthPose:
                          "num_images": self.num_images, "image_size": [w, h]},
                 "licenses": [], "categories": coco_categories()}
 
-    def write(self, out_dir: str | os.PathLike, progress: bool = True) -> Path:
+    def write(self, out_dir: str | os.PathLike, progress: bool = True,
+              overwrite: bool = False) -> Path:
         """Write ``out_dir/images/NNNNNN.png`` and ``out_dir/annotations.json``; returns the json path.
 
         Images are written atomically one by one; the annotation file is written last, so
-        its presence marks a complete folder.
+        its presence marks a complete folder. A folder that already holds a split (an
+        annotation file or images) is refused unless ``overwrite``, which first removes
+        its images: a smaller split over a larger one must not leave stale images beside
+        an annotation file that lists fewer.
         """
         out = Path(out_dir)
         if out.exists() and not out.is_dir():
             raise ValueError(f"{out}: exists and is not a directory")
         images_dir = out / "images"
+        old = [p for p in images_dir.iterdir() if p.is_file()] if images_dir.is_dir() else []
+        if (old or (out / "annotations.json").exists()) and not overwrite:
+            raise ValueError(f"{out}: already holds a SynthPose split ({len(old)} images); "
+                             "use another folder or --overwrite")
+        for path in old:
+            path.unlink()
         images_dir.mkdir(parents=True, exist_ok=True)
         coco = self.coco_header()
         coco["images"], coco["annotations"] = [], []

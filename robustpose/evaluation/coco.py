@@ -153,7 +153,10 @@ def check_coco_results(results: Any, gt: CocoGroundTruth, source: str | Path) ->
             raise ValueError(f"{source}: {where}: image id not in {gt.path.name}")
         kps = finite_numbers(entry["keypoints"], source, where, "keypoints",
                              length=3 * gt.num_keypoints, stride=3)
-        score = finite_numbers([entry.get("score", 1.0)], source, where, "score")[0]
+        if "score" not in entry:  # COCO results carry one; a silent 1.0 would rank them all alike
+            raise ValueError(f"{source}: {where}: no 'score' (a COCO results entry needs "
+                             "its person score)")
+        score = finite_numbers([entry["score"]], source, where, "score")[0]
         cat = entry.get("category_id", gt.category_id)
         if cat != gt.category_id:
             raise ValueError(f"{source}: {where}: category_id {cat!r} is not the keypoint "
@@ -283,6 +286,9 @@ class CocoKeypointMetric:
                     or not np.isfinite(number):
                 raise ValueError(f"CocoKeypointMetric: {what} must be a finite number, "
                                  f"got {number!r}")
+        if not 0.0 <= float(thr) <= 1.0:  # keypoint scores are in [0, 1]: 5 keeps none
+            raise ValueError(f"CocoKeypointMetric: keypoint_score_thr must be in [0, 1], "
+                             f"got {thr!r}")
         self.keypoint_score_thr, self.nms_thr = float(thr), float(nms_thr)
         self.gt = load_coco_ground_truth(annotation_file, sigmas, area_rule)
         self.area_source, self.verbose = area_source, verbose

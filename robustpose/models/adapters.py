@@ -167,7 +167,16 @@ class CallableAdapter(_SettingView):
             return self.fn(crops)
 
     def _select(self, out: Any) -> np.ndarray | torch.Tensor:
-        out = out if isinstance(out, torch.Tensor) else torch.as_tensor(np.asarray(out))
+        if out is None or isinstance(out, (dict, str, bytes)):
+            raise ValueError(f"callable {self.name!r} returned {type(out).__name__}; expected "
+                             "heatmaps (N,K,h,w) or keypoints (N,K,2|3) as a tensor or array")
+        if not isinstance(out, torch.Tensor):
+            try:  # None, a dict, ragged lists: name the callable, not numpy's dtype rules
+                out = torch.as_tensor(np.asarray(out, dtype=np.float32))
+            except (TypeError, ValueError):
+                raise ValueError(f"callable {self.name!r} returned {type(out).__name__}; "
+                                 "expected heatmaps (N,K,h,w) or keypoints (N,K,2|3) as a "
+                                 "tensor or array") from None
         if self.keypoint_index_map is not None:
             out = out[:, self.keypoint_index_map]
         return out
