@@ -66,12 +66,13 @@ def test_evaluate_refuses_a_result_without_score(data_root, tmp_path, capsys):
     assert "no 'score'" in err and str(results) in err and "\n" not in err
 
 
-@pytest.mark.parametrize("thr", [5.0, -0.1])
-def test_keypoint_score_thr_outside_0_1_is_refused(data_root, thr):
+@pytest.mark.parametrize("key, thr", [("keypoint_score_thr", 5.0),
+                                      ("keypoint_score_thr", -0.1), ("nms_thr", 2.0)])
+def test_thresholds_outside_0_1_are_refused(data_root, key, thr):
     from robustpose.evaluation import CocoKeypointMetric
 
-    with pytest.raises(ValueError, match=r"keypoint_score_thr must be in \[0, 1\]"):
-        CocoKeypointMetric(_val_mini(data_root) / "annotations.json", keypoint_score_thr=thr)
+    with pytest.raises(ValueError, match=key + r" must be in \[0, 1\]"):
+        CocoKeypointMetric(_val_mini(data_root) / "annotations.json", **{key: thr})
 
 
 def test_synth_over_an_existing_folder(tmp_path, capsys):

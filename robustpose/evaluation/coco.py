@@ -286,9 +286,12 @@ class CocoKeypointMetric:
                     or not np.isfinite(number):
                 raise ValueError(f"CocoKeypointMetric: {what} must be a finite number, "
                                  f"got {number!r}")
-        if not 0.0 <= float(thr) <= 1.0:  # keypoint scores are in [0, 1]: 5 keeps none
-            raise ValueError(f"CocoKeypointMetric: keypoint_score_thr must be in [0, 1], "
-                             f"got {thr!r}")
+        for what, number in (("keypoint_score_thr", thr), ("nms_thr", nms_thr)):
+            # keypoint scores and OKS lie in [0, 1]: a threshold of 5 keeps no keypoint,
+            # an nms_thr of 2 suppresses nothing while the card says oks_nms
+            if not 0.0 <= float(number) <= 1.0:
+                raise ValueError(f"CocoKeypointMetric: {what} must be in [0, 1], "
+                                 f"got {number!r}")
         self.keypoint_score_thr, self.nms_thr = float(thr), float(nms_thr)
         self.gt = load_coco_ground_truth(annotation_file, sigmas, area_rule)
         self.area_source, self.verbose = area_source, verbose
