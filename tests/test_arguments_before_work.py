@@ -104,3 +104,18 @@ def test_mst_weight_message_names_the_key(value):
 
     with pytest.raises(ValueError, match=r"train\.method_args\.mst_weight"):
         StableHeatmap(mst=True, mst_weight=value)
+
+
+def test_bundled_model_on_a_16_keypoint_set_is_refused_before_any_cell(data_root, tmp_path):
+    from robustpose.benchmarking.api import run_benchmark
+
+    with pytest.raises(ValueError, match="bundled model predicts the 17 COCO keypoints"):
+        run_benchmark(dataset="mpii", data_root=data_root / "mpii_mini", max_images=2,
+                      corruptions="fog", severities="1", workers=0, out=tmp_path / "run",
+                      progress=False, plots=False)
+    assert not (tmp_path / "run" / "results.jsonl").exists()
+    from robustpose.benchmarking.attack_run import run_attack
+
+    with pytest.raises(ValueError, match="bundled model predicts the 17 COCO keypoints"):
+        run_attack("fgsm", dataset="mpii", data_root=data_root / "mpii_mini", max_images=2,
+                   eps="2", out=tmp_path / "a", progress=False, plots=False)

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 from robustpose.benchmarking.cells import (build_cells, parse_corruptions, parse_severities,
                                            shard_from_env)
-from robustpose.benchmarking.loading import resolve_adapter
+from robustpose.benchmarking.loading import check_keypoint_count, resolve_adapter
 from robustpose.benchmarking.run_folder import RunFolder, finalize_run
 from robustpose.benchmarking.runner import evaluate_cells
 from robustpose.benchmarking.sources import DataSource, resolve_source
@@ -172,6 +172,7 @@ def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = N
         metric_options={"score_mode": score_mode, "nms_mode": nms_mode,
                         "keypoint_score_thr": keypoint_score_thr, "nms_thr": nms_thr,
                         "area_rule": area_rule}, spec=spec)
+    check_keypoint_count(model_info, source.spec)
     fingerprint = weights_fingerprint(model_info)
     folder = RunFolder(out if out is not None else
                        default_run_dir(adapter.name, source.name, fingerprint))

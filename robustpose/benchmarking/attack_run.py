@@ -228,7 +228,7 @@ def run_attack(attack: str, model: Any = None, *, checkpoint: Any = None, config
     ``uap_holdout_images`` / ``uap_patience`` / ``uap_min_delta``: the UAP's held-out curve
     and stopping rule (:mod:`robustpose.benchmarking.attack_uap`)."""
     from robustpose.benchmarking.api import _device_for, default_run_dir, weights_fingerprint
-    from robustpose.benchmarking.loading import resolve_adapter
+    from robustpose.benchmarking.loading import check_keypoint_count, resolve_adapter
     from robustpose.benchmarking.run_folder import RunFolder
     from robustpose.benchmarking.sources import resolve_source
 
@@ -259,6 +259,7 @@ def run_attack(attack: str, model: Any = None, *, checkpoint: Any = None, config
     source = resolve_source(dataset, data_root, annotations, None,
                             input_size=adapter.input_size, padding=adapter.padding,
                             max_images=max_images, subset_dir=base / "subsets", spec=spec)
+    check_keypoint_count(model_info, source.spec)
     if out is None:
         base = Path("runs") / COMMAND / (f"{attack}-" + default_run_dir(
             adapter.name, source.name, weights_fingerprint(model_info)).name)

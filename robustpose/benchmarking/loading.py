@@ -34,6 +34,17 @@ def parse_input_size(text: str | tuple | list | None) -> tuple[int, int] | None:
     return w, h
 
 
+def check_keypoint_count(model_info: dict, spec: Any) -> None:
+    """The bundled model predicts the 17 COCO keypoints: on a set with another count
+    (MPII's 16) refuse before any cell, instead of a shape error inside the clean cell
+    that does not name the model."""
+    count = len(spec.keypoint_names)
+    if model_info.get("source") == "bundled" and count != 17:
+        raise ValueError(f"the bundled model predicts the 17 COCO keypoints; the data set "
+                         f"{spec.name!r} has {count}: give --model/--checkpoint, --config "
+                         "or --onnx")
+
+
 def _fixed_size(adapter: Any, size: Any, what: str) -> None:
     """A model whose crop size is fixed (the bundled model, an ONNX spec's input_size)
     refuses another ``--input-size`` instead of ignoring it."""
