@@ -22,7 +22,7 @@ import numpy as np
 
 from robustpose.evaluation.coco_conventions import (AREA_RULES, CROWD_INDEX_EDGES,
                                                    apply_area_rule, crowd_index_subsets,
-                                                   renumber_annotations)
+                                                   renumber_annotations, resolve_sigmas)
 from robustpose.evaluation.oks_nms import (NMS_MODES, SCORE_MODES, areas_from_scale,
                                            oks_nms, person_scores)
 from robustpose.evaluation.results_io import (as_list_of_dicts, check_finite_array,
@@ -51,29 +51,6 @@ class CocoGroundTruth:
     @property
     def num_keypoints(self) -> int:
         return len(self.keypoint_names)
-
-
-def resolve_sigmas(names: Sequence[str], sigmas: Sequence[float] | None,
-                   source: str | Path, category: dict | None = None,
-                   dataset: dict | None = None) -> np.ndarray:
-    """Per-keypoint OKS sigmas: the given list, else those of the spec the loader's
-    :func:`robustpose.data.spec_for_annotations` picks for ``category`` of the json
-    ``dataset`` (a preset matched by names in order; where presets share the names, the
-    json's ``info.description``; never from the keypoint count alone), else a one-line
-    error naming --spec / --sigmas."""
-    k = len(names)
-    if sigmas is not None:
-        arr = np.asarray(list(sigmas), dtype=np.float64).reshape(-1)
-        if len(arr) != k:
-            raise ValueError(f"{source}: {len(arr)} sigmas given for {k} keypoints")
-        if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-            raise ValueError(f"{source}: sigmas must be positive finite numbers")
-        return arr
-    from robustpose.data import spec_for_annotations
-
-    cat = dict(category or {}, keypoints=list(names))
-    spec = spec_for_annotations(dataset or {}, source=str(source), category=cat)
-    return np.asarray(spec.sigmas, dtype=np.float64)
 
 
 def load_coco_ground_truth(annotation_file: str | Path,

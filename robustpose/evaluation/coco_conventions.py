@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import math
 import sys
+from pathlib import Path
 from typing import Any, Sequence
+
+import numpy as np
 
 #: the area rules a user can choose (``area_rule`` / ``--area-rule``)
 AREA_RULES = ("json", "bbox", "crowdpose")
@@ -126,3 +129,26 @@ def crowd_index_subsets(images: list[dict]) -> dict[str, list] | None:
     medium = [i for i, ci in values if first <= ci < second]
     hard = [i for i, ci in values if ci >= second]
     return dict(zip(CROWD_STAT_NAMES, (easy, medium, hard)))
+
+
+def resolve_sigmas(names: Sequence[str], sigmas: Sequence[float] | None,
+                   source: str | Path, category: dict | None = None,
+                   dataset: dict | None = None) -> np.ndarray:
+    """Per-keypoint OKS sigmas: the given list, else those of the spec the loader's
+    :func:`robustpose.data.spec_for_annotations` picks for ``category`` of the json
+    ``dataset`` (a preset matched by names in order; where presets share the names, the
+    json's ``info.description``; never from the keypoint count alone), else a one-line
+    error naming --spec / --sigmas."""
+    k = len(names)
+    if sigmas is not None:
+        arr = np.asarray(list(sigmas), dtype=np.float64).reshape(-1)
+        if len(arr) != k:
+            raise ValueError(f"{source}: {len(arr)} sigmas given for {k} keypoints")
+        if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+            raise ValueError(f"{source}: sigmas must be positive finite numbers")
+        return arr
+    from robustpose.data import spec_for_annotations
+
+    cat = dict(category or {}, keypoints=list(names))
+    spec = spec_for_annotations(dataset or {}, source=str(source), category=cat)
+    return np.asarray(spec.sigmas, dtype=np.float64)
