@@ -99,10 +99,44 @@ def _spread(values: list[float]) -> str:
     return f" ± {(max(values) - min(values)) / 2:.1f}"
 
 
-def build_table(out: Path, reference: Path | None = None) -> str:
+def _previous_runs(previous: Path | None) -> dict[str, list[dict]]:
+    """Per-seed cards of an earlier table's JSON (``advmix_miniature.json``): runs measured
+    in an earlier session whose folders are gone. The runs are deterministic per (config,
+    seed), so a stored card stands for its run until the config changes."""
+    if previous is None:
+        return {}
+    if not previous.is_file():
+        raise SystemExit(f"{previous}: no such results file (--previous)")
+    runs = json.loads(previous.read_text()).get("runs", {})
+    return {m: [c for c in cards if c.get("seed") is not None or m == "bundled"]
+            for m, cards in runs.items()}
+
+
+def _comparisons(data: dict[str, list[dict]]) -> list[str]:
+    """AdvMix against the fixed mixes, per protocol: the mPC difference of the seed means
+    and whether the seed ranges are apart (a rough yardstick with two seeds, not a test)."""
+    pairs = [("advmix", m) for m in ("equalmix", "dirichletmix", "sequentialmix")] + [
+        ("advmix_official", "equalmix_official"), ("advmix_official_4x", "equalmix_official_4x")]
+    lines = []
+    for a, b in pairs:
+        if not data.get(a) or not data.get(b):
+            continue
+        va, vb = [c["mPC"] for c in data[a]], [c["mPC"] for c in data[b]]
+        d = float(np.mean(va) - np.mean(vb))
+        apart = min(va) > max(vb) or max(va) < min(vb)
+        lines.append(f"- {ROW_NAMES[a]} vs {ROW_NAMES[b]}: mPC {np.mean(va):.1f} vs {np.mean(vb):.1f} "
+                     f"(Δ {d:+.1f}; seeds {len(va)} / {len(vb)}; ranges "
+                     f"{'apart' if apart else 'overlap'})")
+    return lines
+
+
+def build_table(out: Path, reference: Path | None = None, previous: Path | None = None) -> str:
     """The markdown table from every finished run under ``out`` (mean ± half-range over
-    seeds), plus the noise verdicts; also written as ``advmix_miniature.{md,json}``."""
+    seeds), plus the noise verdicts; also written as ``advmix_miniature.{md,json}``.
+    ``previous``: an earlier ``advmix_miniature.json`` whose runs fill in (method, seed)
+    pairs that have no folder under ``out``."""
     rows, data = [], {}
+    earlier = _previous_runs(previous)
     for method, _ in RUNS:
         cards = []
         for run_dir in sorted(out.glob(f"{method}_s*")):
@@ -115,8 +149,13 @@ def build_table(out: Path, reference: Path | None = None) -> str:
                               "mPC": card["mPC"], "rPC": card["rPC"],
                               "train_cpu_min": round(cpu.get("train_s", 0) / 60, 1),
                               "bench_cpu_min": round(cpu.get("bench_s", 0) / 60, 1)})
+        seeds = {c["seed"] for c in cards}
+        cards += [dict(c, source="previous") for c in earlier.get(method, []) if c["seed"] not in seeds]
+        cards.sort(key=lambda c: c["seed"])
         if cards:
             data[method] = cards
+    if earlier.get("bundled"):
+        data["bundled"] = [dict(c, source="previous") for c in earlier["bundled"]]
     if reference is not None and (reference / "summary.json").is_file():
         card = json.loads((reference / "summary.json").read_text())
         data["bundled"] = [{"seed": None, "AP": card["clean"], "mPC": card["mPC"], "rPC": card["rPC"],
@@ -139,14 +178,22 @@ def build_table(out: Path, reference: Path | None = None) -> str:
             if noise["mPC"] is not None:
                 verdict = "yes" if abs(d) > noise["mPC"] else "no"
         name = "Bundled model (start of every run)" if method == "bundled" else ROW_NAMES[method]
-        seeds = ",".join(str(c["seed"]) for c in cards) if method != "bundled" else "-"
+        seeds = ",".join(f"{c['seed']}{'*' if c.get('source') == 'previous' else ''}"
+                         for c in cards) if method != "bundled" else "-"
         train = f"{np.mean([c['train_cpu_min'] for c in cards]):.1f}"
         rows.append(f"| {name} | {seeds} | {cell['AP']} | {cell['mPC']} | {cell['rPC']} | {delta} | "
                     f"{verdict} | {train} |")
     noise_line = ("seed noise (standard, |s0 - s1|): " + ", ".join(
         f"{k} {v:.1f}" for k, v in noise.items() if v is not None)) if base and len(base) > 1 else \
         "seed noise: not measured (one standard seed)"
-    text = "\n".join([header, *rows, "", noise_line, ""])
+    spreads = [f"{ROW_NAMES[m]} {max(c['mPC'] for c in v) - min(c['mPC'] for c in v):.1f}"
+               for m, v in data.items() if m != "bundled" and len(v) > 1]
+    spread_line = ("mPC seed range (|s0 - s1|) per row: " + ", ".join(spreads)) if spreads else ""
+    footnote = ("\\* measured in an earlier session: the stored card of the same config and seed "
+                "(`--previous`)"
+                if any(c.get("source") == "previous" for v in data.values() for c in v) else "")
+    text = "\n".join([header, *rows, "", noise_line, spread_line, footnote, "",
+                      *_comparisons(data), ""])
     (out / "advmix_miniature.md").write_text(text)
     (out / "advmix_miniature.json").write_text(json.dumps({"runs": data, "noise": noise}, indent=1) + "\n")
     return text
@@ -160,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="OMP/torch threads per child (default 1)")
     parser.add_argument("--reference", default=None,
                         help="benchmark run folder of the bundled model on the same split (a table row)")
+    parser.add_argument("--previous", default=None,
+                        help="an earlier advmix_miniature.json whose runs fill in missing (method, seed) folders")
     parser.add_argument("--table-only", action="store_true")
     parser.add_argument("--quick", action="store_true", help="2 training steps, 8 images, 2x2 cells")
     args = parser.parse_args(argv)
@@ -171,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         val, val_c = prepare_validation(out, 8 if args.quick else args.val_images, env, args.quick)
         for method, seed in runs:
             run_one(method, seed, out, val, val_c, env, args.quick)
-    print(build_table(out, Path(args.reference) if args.reference else None))
+    print(build_table(out, Path(args.reference) if args.reference else None,
+                      Path(args.previous) if args.previous else None))
     return 0
 
 

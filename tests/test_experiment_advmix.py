@@ -61,3 +61,21 @@ def test_rerun_skips_finished_runs(driver, quick_out, capsys):
 def test_unknown_run_is_refused(driver, tmp_path):
     with pytest.raises(SystemExit, match="unknown run 'advmx'"):
         driver.main(["--out", str(tmp_path), "--runs", "advmx:0", "--table-only"])
+
+
+def test_previous_cards_fill_missing_runs_and_folders_win(driver, quick_out, tmp_path):
+    """A run measured in an earlier session (its folder gone) comes from --previous, marked
+    with *; a (method, seed) that has a folder is read from the folder, never the old card."""
+    here = json.loads((quick_out / "advmix_miniature.json").read_text())["runs"]
+    previous = tmp_path / "previous.json"
+    previous.write_text(json.dumps({"runs": {
+        "equalmix": [{"seed": 0, "AP": 60.0, "mPC": 40.0, "rPC": 66.7, "train_cpu_min": 6.0}],
+        "standard": [{"seed": 0, "AP": 1.0, "mPC": 1.0, "rPC": 1.0, "train_cpu_min": 1.0}]}}))
+    text = driver.build_table(quick_out, previous=previous)
+    data = json.loads((quick_out / "advmix_miniature.json").read_text())["runs"]
+    assert data["standard"] == here["standard"]  # the folder's card, not the stored one
+    assert data["equalmix"][0]["mPC"] == 40.0 and data["equalmix"][0]["source"] == "previous"
+    row = next(line for line in text.splitlines() if line.startswith("| EqualMix |"))
+    assert row.split("|")[2].strip() == "0*"
+    assert "- AdvMix vs EqualMix: mPC" in text
+    driver.build_table(quick_out)  # leave the module's folder as the other tests expect
