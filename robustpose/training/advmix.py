@@ -238,51 +238,6 @@ class AdvMix(TrainingMethod):
         kd = self.kd(student, taught, weight if self.use_target_weight else None)
         return (1 - self.alpha) * gt + self.alpha * kd, gt, kd
 
-    @property
-    def _clean_forward(self) -> bool:
-        """The paper's KD needs a second student forward, on the clean crop."""
-        return self.teacher is not None and self.kd_on == "clean" and self.mixing != "none"
-
-    def _pose_step_in_two_passes(self, model: nn.Module, mixed: torch.Tensor, images: torch.Tensor,
-                                 target: torch.Tensor, weight: torch.Tensor,
-                                 step: Any) -> tuple[torch.Tensor, ...]:
-        """The pose step of ``(1 - a) L(D(I_mix), H_gt) + a L(D(clean), T(clean))`` as two
-        forward/backward passes before one optimizer step (gradient accumulation), so the
-        student's two graphs never coexist: with the generator's graph alive for the
-        generator step that follows, one backward over both held ~G + 2S of saved tensors
-        (SBL-R50 256x192 batch 8, ngf 64: 0.38 + 2 x 0.84 GB) against G + S now.
-
-        Bit-identical to the single backward: each pass back-propagates the same term with
-        the same seed gradient ((1 - a) or a, times the AMP scale), the forwards run in the
-        same order with no update between (BatchNorm statistics alike), and each weight,
-        used once per forward, gets g_mix + g_clean either way (one IEEE addition,
-        commutative). Under DDP the first pass runs in ``no_sync`` (local accumulation),
-        the second all-reduces the sum once. Returns detached (pose, gt, kd).
-
-        Mirrors ``StepContext.backward_and_step`` (zero, scaled backward, clip, step,
-        update) for the model's optimizer; that context has no accumulate-then-step call.
-        """
-        trainer = step.trainer
-        opt, scaler = trainer.optimizers["model"], trainer.scalers["model"]
-        opt.zero_grad(set_to_none=True)
-        with step.no_sync(model):
-            with step.autocast():
-                gt = self.criterion(model(mixed.detach()), target, weight)
-            scaler.scale((1 - self.alpha) * gt).backward()
-        with step.autocast():
-            with torch.no_grad():
-                taught = self.teacher(images)
-            kd = self.kd(model(images), taught, weight if self.use_target_weight else None)
-        scaler.scale(self.alpha * kd).backward()
-        clip = trainer.schedules["model"].grad_clip
-        if clip:
-            scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], clip)
-        scaler.step(opt)
-        scaler.update()
-        gt, kd = gt.detach(), kd.detach()
-        return (1 - self.alpha) * gt + self.alpha * kd, gt, kd
-
     def generator_step(self, model: nn.Module, mixed: torch.Tensor, target: torch.Tensor,
                        weight: torch.Tensor, step: Any) -> torch.Tensor:
         """One generator update ascending ``L(D(I_mix), H_gt)`` at the pose model as it is
@@ -302,20 +257,21 @@ class AdvMix(TrainingMethod):
         reversal = self.adversarial and self.updates == "reversal"
         with step.autocast():
             _, mixed, _ = self.mixed_input(images)
-        if reversal:
-            with step.autocast():
+            if reversal:
                 out = model(grad_reverse(mixed, self.generator_weight / (1 - self.alpha)))
-                pose, gt, kd = self._pose_loss(model, out, images, target, weight)
+            else:
+                out = model(mixed.detach())
+            # kd_on clean: the student's clean forward joins this one backward (one pass
+            # over both graphs was cheaper on CPU than two passes before one step: the
+            # allocator hands the freed memory back between the passes; docs/advmix.md)
+            pose, gt, kd = self._pose_loss(model, out, images, target, weight)
+        if reversal:
             step.backward_and_step(pose, optimizer=("model", "generator"))
             logs["generator"] = -self.generator_weight * gt.detach()
-        elif self._clean_forward:
-            pose, gt, kd = self._pose_step_in_two_passes(model, mixed, images, target, weight, step)
         else:
-            with step.autocast():
-                pose, gt, kd = self._pose_loss(model, model(mixed.detach()), images, target, weight)
             step.backward_and_step(pose)
-        if self.adversarial and not reversal:
-            logs["generator"] = self.generator_step(model, mixed, target, weight, step)
+            if self.adversarial:
+                logs["generator"] = self.generator_step(model, mixed, target, weight, step)
         logs.update({"loss": pose.detach(), "pose_gt": gt.detach()})
         if kd is not None:
             logs["kd"] = kd.detach()
