@@ -1,25 +1,38 @@
-"""Cost of an AdvMix step against a standard step, in one run on the same batches.
+"""Cost of an AdvMix step against a standard step, on the same batches.
 
 For each setup (SBL-R50 256x192 batch 8 on real COCO crops; the SynthPose CPU
-configuration, ShuffleNetV2 128x96 batch 24) it builds one trainer per method from the
-same seed, takes the same batches, runs ``--warmup`` untimed steps, then times ``--steps``
-steps of each method in turn (interleaved, so load changes on a shared machine hit every
-method alike) and prints the median seconds per step and the ratio to the standard step,
-both in wall time and in this process's CPU time (``time.process_time``: with
-``--threads 1`` the work itself, insensitive to other jobs on a shared machine).
+configuration, ShuffleNetV2 128x96 batch 24) it builds a trainer per method from the same
+seed, takes the same batches, runs ``--warmup`` untimed steps, then times ``--steps``
+steps and prints the median seconds per step and the ratio to the standard step, in wall
+time and in CPU time (user + sys of the process: with ``--threads 1`` the work itself,
+insensitive to other jobs on a shared machine), plus the median sys seconds and minor page
+faults per step (memory the step had to take from the kernel afresh).
+
+``--mode isolated`` (default): each method runs in its own process, as in a training run
+(the workers check that they saw the same batches). ``--mode interleaved``: one process
+holds every trainer and times one step of each in turn (the original harness). Interleaved
+trainers share one allocator, so a method with a large peak of memory can pay for page
+faults that depend on what the other methods did just before; on SBL-R50 this moved up to
+one standard step of CPU time between methods (docs/advmix.md, "Cost").
 
 Methods: standard; advmix alternating and reversal with the paper's KD (student on the
 clean crop, ``kd_on: clean``: one more student forward / backward); the same two with the
 official code's KD on the mixed crop (``kd_on: mix``). The teacher is the seeded student
 saved to a temporary file (its weights do not change the cost).
 
-    python benchmarks/training.py                      # both setups
-    python benchmarks/training.py --setups synthpose --steps 3 --ngf 64
+    python benchmarks/training.py                      # both setups, every method
+    python benchmarks/training.py --setups sbl_r50 --steps 2 --threads 1
+    python benchmarks/training.py --setups synthpose --ngf 16 \\
+        --methods "standard,alternating,alternating kd_on=mix"
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +54,7 @@ METHODS = {
     "alternating kd_on=mix": ("advmix", {"updates": "alternating", "kd_on": "mix"}),
     "reversal kd_on=mix": ("advmix", {"updates": "reversal", "kd_on": "mix"}),
 }
+COLUMNS = ("wall", "cpu", "sys", "faults")
 
 
 def setup_overrides(name: str, data_root: Path, tmp: Path) -> tuple[Path, list[str]]:
@@ -56,65 +70,119 @@ def setup_overrides(name: str, data_root: Path, tmp: Path) -> tuple[Path, list[s
     raise SystemExit(f"unknown setup {name!r}; choose sbl_r50 or synthpose")
 
 
-def time_setup(name: str, data_root: Path, steps: int, warmup: int, ngf: int,
-               device: str) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as tmp_dir:
-        tmp = Path(tmp_dir)
-        path, overrides = setup_overrides(name, data_root, tmp)
-        base = load_config(path, overrides + ["val.every=0", f"output_dir={tmp / 'run'}"])
-        teacher = save_checkpoint(build_model_for(base, 17), tmp / "teacher.pt")
-        trainers = {}
-        for label, (method, args) in METHODS.items():
-            args = {**args, "ngf": ngf} if method == "advmix" else args
-            arg_text = "{" + ", ".join(f"{k}: {v}" for k, v in args.items()) + "}"
-            config = load_config(path, overrides + [
-                "val.every=0", f"output_dir={tmp / 'run'}", f"model.init_from={teacher}",
-                f"train.method={method}", f"train.method_args={arg_text}"])
-            trainers[label] = Trainer(config, device=device, progress=False)
-        first = next(iter(trainers.values()))
-        loader = iter(first._train_loader(0))
-        batches = [next(loader) for _ in range(warmup + steps)]
-        times: dict[str, list[float]] = {label: [] for label in trainers}
-        cpu: dict[str, list[float]] = {label: [] for label in trainers}
-        for i, batch in enumerate(batches):
-            for label, trainer in trainers.items():
-                trainer.forward.train()
-                on_device = {k: v.to(trainer.device) if isinstance(v, torch.Tensor) else v
-                             for k, v in batch.items()}
-                if trainer.device.type == "cuda":
-                    torch.cuda.synchronize()
-                start, start_cpu = time.perf_counter(), time.process_time()
-                trainer.method.train_step(trainer.forward, on_device, trainer.step)
-                if trainer.device.type == "cuda":
-                    torch.cuda.synchronize()
-                if i >= warmup:
-                    times[label].append(time.perf_counter() - start)
-                    cpu[label].append(time.process_time() - start_cpu)
-        return {label: (statistics.median(times[label]), statistics.median(cpu[label]))
-                for label in times}
+def build(name: str, labels: list[str], data_root: Path, steps: int, warmup: int, ngf: int,
+          device: str, tmp: Path) -> tuple[dict[str, Trainer], list[dict]]:
+    """One trainer per method label (same seed, same teacher file) and the batches to time."""
+    path, overrides = setup_overrides(name, data_root, tmp)
+    base = load_config(path, overrides + ["val.every=0", f"output_dir={tmp / 'run'}"])
+    teacher = save_checkpoint(build_model_for(base, 17), tmp / "teacher.pt")
+    trainers = {}
+    for label in labels:
+        method, args = METHODS[label]
+        args = {**args, "ngf": ngf} if method == "advmix" else args
+        arg_text = "{" + ", ".join(f"{k}: {v}" for k, v in args.items()) + "}"
+        config = load_config(path, overrides + [
+            "val.every=0", f"output_dir={tmp / 'run'}", f"model.init_from={teacher}",
+            f"train.method={method}", f"train.method_args={arg_text}"])
+        trainers[label] = Trainer(config, device=device, progress=False)
+    loader = iter(next(iter(trainers.values()))._train_loader(0))
+    return trainers, [next(loader) for _ in range(warmup + steps)]
+
+
+def _usage() -> tuple[float, float, float, int]:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return time.perf_counter(), r.ru_utime + r.ru_stime, r.ru_stime, r.ru_minflt
+
+
+def time_steps(trainers: dict[str, Trainer], batches: list[dict], warmup: int) -> dict[str, dict]:
+    """Per method the median wall s, CPU s, sys s and minor faults of the timed steps;
+    one step of each method in turn (interleaved when there are several)."""
+    samples: dict[str, dict[str, list[float]]] = {label: {c: [] for c in COLUMNS} for label in trainers}
+    for i, batch in enumerate(batches):
+        for label, trainer in trainers.items():
+            trainer.forward.train()
+            on_device = {k: v.to(trainer.device) if isinstance(v, torch.Tensor) else v
+                         for k, v in batch.items()}
+            if trainer.device.type == "cuda":
+                torch.cuda.synchronize()
+            start = _usage()
+            trainer.method.train_step(trainer.forward, on_device, trainer.step)
+            if trainer.device.type == "cuda":
+                torch.cuda.synchronize()
+            if i >= warmup:
+                for column, a, b in zip(COLUMNS, start, _usage()):
+                    samples[label][column].append(b - a)
+    return {label: {c: statistics.median(v) for c, v in s.items()} for label, s in samples.items()}
+
+
+def batch_digest(batches: list[dict]) -> str:
+    digest = hashlib.sha256()
+    for batch in batches:
+        digest.update(batch["image"].numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def run_isolated(args: argparse.Namespace, name: str, labels: list[str]) -> dict[str, dict]:
+    """Each method in a fresh process (``--worker``); the batches must agree."""
+    result, digests = {}, {}
+    for label in labels:
+        cmd = [sys.executable, __file__, "--worker", label, "--setups", name, "--steps", str(args.steps),
+               "--warmup", str(args.warmup), "--ngf", str(args.ngf), "--device", args.device,
+               "--threads", str(args.threads), "--data-root", str(args.data_root)]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"worker {label!r} failed:\n{done.stderr[-2000:]}")
+        answer = json.loads(done.stdout.strip().splitlines()[-1])
+        result[label], digests[label] = answer["times"], answer["batches"]
+    if len(set(digests.values())) != 1:
+        raise SystemExit(f"the workers saw different batches: {digests}")
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--setups", default="sbl_r50,synthpose")
+    parser.add_argument("--methods", default=",".join(METHODS), help="comma list of: " + ", ".join(METHODS))
+    parser.add_argument("--mode", choices=("isolated", "interleaved"), default="isolated")
     parser.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--ngf", type=int, default=64, help="generator width (paper: 64)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # one method, JSON out
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.worker:
+        with tempfile.TemporaryDirectory() as tmp:
+            trainers, batches = build(args.setups, [args.worker], args.data_root, args.steps,
+                                      args.warmup, args.ngf, args.device, Path(tmp))
+            times = time_steps(trainers, batches, args.warmup)[args.worker]
+        print(json.dumps({"times": times, "batches": batch_digest(batches)}))
+        return 0
+    labels = [m.strip() for m in args.methods.split(",")]
+    unknown = [m for m in labels if m not in METHODS]
+    if unknown or "standard" not in labels:
+        raise SystemExit(f"--methods must name 'standard' and only: {', '.join(METHODS)}; got {unknown}")
     print(f"device {args.device}, torch threads {torch.get_num_threads()}, generator ngf {args.ngf}, "
-          f"{args.steps} timed steps (median) after {args.warmup} warm-up")
+          f"{args.steps} timed steps (median) after {args.warmup} warm-up, {args.mode}")
     for name in args.setups.split(","):
-        result = time_setup(name.strip(), args.data_root, args.steps, args.warmup, args.ngf, args.device)
-        ref, ref_cpu = result["standard"]
-        print(f"\n{name}: standard step {ref:.3f} s wall, {ref_cpu:.3f} s CPU")
-        print(f"  {'method':24s} {'wall s':>8s} {'ratio':>6s} {'CPU s':>8s} {'ratio':>6s}")
-        for label, (value, value_cpu) in result.items():
-            print(f"  {label:24s} {value:8.3f} {value / ref:5.2f}x {value_cpu:8.3f} {value_cpu / ref_cpu:5.2f}x")
+        name = name.strip()
+        if args.mode == "isolated":
+            result = run_isolated(args, name, labels)
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                trainers, batches = build(name, labels, args.data_root, args.steps, args.warmup,
+                                          args.ngf, args.device, Path(tmp))
+                result = time_steps(trainers, batches, args.warmup)
+        ref = result["standard"]
+        print(f"\n{name}: standard step {ref['wall']:.3f} s wall, {ref['cpu']:.3f} s CPU")
+        print(f"  {'method':24s} {'wall s':>8s} {'ratio':>6s} {'CPU s':>8s} {'ratio':>6s} "
+              f"{'sys s':>6s} {'faults':>7s}")
+        for label, t in result.items():
+            print(f"  {label:24s} {t['wall']:8.3f} {t['wall'] / ref['wall']:5.2f}x {t['cpu']:8.3f} "
+                  f"{t['cpu'] / ref['cpu']:5.2f}x {t['sys']:6.2f} {t['faults'] / 1e3:6.0f}k")
     return 0
 
 
