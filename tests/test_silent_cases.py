@@ -118,3 +118,25 @@ def test_a_mistyped_keyword_of_benchmark_names_it(tmp_path):
     with pytest.raises(TypeError, match="'severites'"):  # a registry model: was silent
         robustpose.benchmark("synthpose_shufflenetv2", severites="1", out=tmp_path / "r2",
                              progress=False)
+
+
+def test_a_labelled_person_with_an_empty_box_is_recorded_in_the_run(data_root, tmp_path,
+                                                                     capsys):
+    """A ground-truth person with bbox [0, 0, 0, 0] cannot be cropped: it was dropped with a
+    warning only; now the run's card lists it (summary.json and the table), as a miss."""
+    root = _val_mini(data_root)
+    data = json.loads((root / "annotations.json").read_text())
+    first_two = sorted(img["id"] for img in data["images"])[:2]
+    victim = next(a for a in data["annotations"] if a["image_id"] in first_two
+                  and a.get("num_keypoints", 0) > 0 and not a.get("iscrowd", 0))
+    victim["bbox"] = [0, 0, 0, 0]
+    ann = tmp_path / "ann.json"
+    ann.write_text(json.dumps(data))
+    out = tmp_path / "run"
+    assert main(["benchmark", "--dataset", "coco-format", "--data-root", str(root),
+                 "--annotations", str(ann), "--max-images", "2", "--corruptions", "fog",
+                 "--severities", "1", "--out", str(out), "--quiet", "--no-plots"]) == 0
+    card = json.loads((out / "summary.json").read_text())
+    assert [d["ann_id"] for d in card["dropped_annotations"]] == [victim["id"]]
+    assert f"dropped people: 1 (ground-truth box with no positive width and height: " \
+           f"annotation {victim['id']}" in capsys.readouterr().out

@@ -184,6 +184,7 @@ def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = N
                   "metric_scale": source.metric_scale, "conventions": conventions,
                   "corruptions": names, "severities": sevs,
                   "model_info": model_info, "num_people": len(source.records),
+                  "dropped_annotations": source.dropped,
                   "annotation_file": str(source.annotation_file),
                   # hashed by the claim: a file of the same name with other boxes is refused
                   "input_files": {"detections": None if detections is None

@@ -55,6 +55,7 @@ class DataSource:
     boxes: str                     # 'ground truth' or 'detector: <file>'
     conventions: dict = field(default_factory=dict)
     metric_scale: float = 100.0    # metric value x scale = percent (AP is a fraction)
+    dropped: list = field(default_factory=list)  # labelled people left out at load, and why
 
 
 def _first_existing(root: Path, candidates: list[str], what: str, dataset: str) -> Path:
@@ -199,8 +200,9 @@ def resolve_source(dataset: str = "synth", data_root: str | os.PathLike | None =
             det_file = _subset_detections(Path(detections), full, ann_file)
 
     aspect = input_size[0] / input_size[1]
+    dropped: list = []
     records, spec = load_coco_records(ann_file, image_root, spec=spec, detections=det_file,
-                                      aspect_ratio=aspect, padding=padding)
+                                      aspect_ratio=aspect, padding=padding, dropped=dropped)
     records = sorted(records, key=lambda r: str(r.image_id))  # one image's people together
     boxes = f"detector: {Path(detections).name}" if detections is not None else "ground truth"
     if detections is not None:
@@ -212,7 +214,7 @@ def resolve_source(dataset: str = "synth", data_root: str | os.PathLike | None =
         return CocoKeypointMetric(ann_file, sigmas=spec.sigmas, **options)
 
     return DataSource(name, records, spec, Path(image_root), Path(ann_file), "AP",
-                      make_metric, boxes)
+                      make_metric, boxes, dropped=dropped)
 
 
 def _mpii_source(ann_file: Path, image_root: Path, name: str, input_size: tuple[int, int],

@@ -70,6 +70,7 @@ def build_card(records: Sequence[dict], settings: dict,
         "cells": {"expected": len(expected), "done": len(expected & present),
                   "missing": [f"{c}/{s}" for c, s in missing]},
         "skipped_images": [{"path": p, "problem": q} for p, q in sorted(skipped.items())],
+        "dropped_annotations": list(settings.get("dropped_annotations", [])),
         "seconds": round(sum(float(r.get("elapsed_s", 0.0)) for r in records), 1),
     }
     if set(names) != set(BENCHMARK_CORRUPTIONS) and names:
@@ -114,6 +115,11 @@ def format_table(card: dict) -> str:
         lines.append(f"skipped images: {len(card['skipped_images'])} (unreadable, or too "
                      f"small/large to corrupt; listed in summary.json, their people count "
                      f"as misses)")
+    if card.get("dropped_annotations"):
+        ids = ", ".join(str(d.get("ann_id")) for d in card["dropped_annotations"][:5])
+        lines.append(f"dropped people: {len(card['dropped_annotations'])} (ground-truth box with "
+                     f"no positive width and height: annotation {ids}; listed in summary.json, "
+                     f"they count as misses)")
     return "\n".join(lines)
 
 

@@ -113,7 +113,8 @@ def load_coco_records(annotation_file: str | os.PathLike, image_root: str | os.P
                       det_score_thr: float = 0.0, *, aspect_ratio: float,
                       padding: float = 1.25, sigmas: Sequence[float] | None = None,
                       keep_unlabeled: bool = False,
-                      category_id: int | None = None) -> tuple[list[PersonRecord], KeypointSpec]:
+                      category_id: int | None = None,
+                      dropped: list | None = None) -> tuple[list[PersonRecord], KeypointSpec]:
     """Person records of a COCO-format keypoint file, with GT or detector boxes.
 
     - ``spec``: the keypoint layout, a KeypointSpec or a preset name (``--spec``); default:
@@ -125,6 +126,9 @@ def load_coco_records(annotation_file: str | os.PathLike, image_root: str | os.P
     - ``aspect_ratio`` (required): the model's input width / height (192/256 for 256x192,
       ``InferenceSetting.aspect_ratio``): boxes widen to it, so records made for one input
       shape crop differently from another's. ``padding``: the box enlargement (1.25).
+    - ``dropped``: a list that receives ``{ann_id, image_id, problem}`` for each labelled
+      person left out for a box with no positive width and height (a run records them:
+      the metric still counts that person, as a miss).
 
     Records are ordered by image id (as ``COCO.getImgIds``) then annotation order; detector
     records keep the file's order. Raises one-line ``ValueError``/``FileNotFoundError``
@@ -229,6 +233,10 @@ def load_coco_records(annotation_file: str | os.PathLike, image_root: str | os.P
             raw_box = finite_box(ann.get("bbox"), ann_src)
             if raw_box[2] <= 0 or raw_box[3] <= 0:  # HRNet would crop 0 x 0 pixels
                 bad_boxes.append(ann.get("id"))
+                if dropped is not None and (kpts[:, 2] > 0).any():
+                    dropped.append({"ann_id": ann.get("id"), "image_id": img_id,
+                                    "problem": f"bbox {list(raw_box)} has no positive width "
+                                               "and height (a missed person for the metric)"})
                 continue
             box = _clean_bbox(raw_box, width, height)
             # no 'area': CrowdPose's rule (0.53 * w * h, as its evaluator), else w * h
