@@ -254,3 +254,12 @@ def test_clean_identical_weight_counts_the_weight_on_pixels_equal_to_the_clean_c
     assert clean_identical_weight(views, torch.tensor([[0.0, 1.0]]).expand(2, 2)) == pytest.approx(kept_fraction)
     with pytest.raises(ValueError, match="do not match"):
         clean_identical_weight(views, torch.ones(2, 3))
+
+
+@pytest.mark.parametrize("ngf", [0, -4, 2.5, "16"])
+def test_a_generator_width_below_one_is_one_line_naming_the_key(ngf):
+    """Issue 24 item 11: ``ngf: 0`` (or negative) used to fail deep inside the U-Net."""
+    from robustpose.training.advmix import AdvMix
+
+    with pytest.raises(ValueError, match=r"train\.method_args\.ngf must be an integer >= 1"):
+        AdvMix(ngf=ngf)

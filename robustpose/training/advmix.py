@@ -141,6 +141,9 @@ class AdvMix(TrainingMethod):
         for key, (value, allowed) in choices.items():
             if value not in allowed:
                 raise ValueError(f"method 'advmix': {key} must be one of {', '.join(allowed)}; got {value!r}")
+        if isinstance(ngf, bool) or not isinstance(ngf, int) or ngf < 1:
+            raise ValueError(f"method 'advmix': train.method_args.ngf must be an integer >= 1 "
+                             f"(the generator's first width), got {ngf!r}")
         if not 0.0 <= alpha <= 1.0 or (updates == "reversal" and alpha >= 1.0):
             raise ValueError(f"method 'advmix': alpha must be in [0, 1) , got {alpha}")
         self.alpha, self.kd_on, self.updates, self.mixing = float(alpha), kd_on, updates, mixing
