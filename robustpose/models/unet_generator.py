@@ -102,15 +102,29 @@ class UNetGenerator(nn.Module):
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
     def _build_paper(self, chans: list[int]) -> None:
-        """The original network (activation modules inside the blocks, no conv biases but
-        the last); the construction order fixes the seeded initialisation: do not change."""
+        """The original network: activation modules inside the blocks, no conv biases but
+        the last."""
+        self._build_blocks(chans, bias=False, down="relu", up="leaky")
+
+    def _build_official(self, chans: list[int]) -> None:
+        """The released network: blocks hold conv (+ norm) only, with biases; the
+        activations sit between blocks (see ``_logits_official``)."""
+        self.down_act = _act("leaky")  # pix2pix's downrelu, before every conv but the first
+        self.up_act = _act("relu")     # its uprelu: bottleneck, skips and decoder features
+        self._build_blocks(chans, bias=True, down=None, up=None)
+
+    def _build_blocks(self, chans: list[int], bias: bool, down: str | None,
+                      up: str | None) -> None:
+        """Encoder, decoder and final layer of either variant. The construction order fixes
+        the seeded initialisation (and activations hold no parameters): do not reorder."""
         self.encoder = nn.ModuleList()
         cin = 3 * self.num_views
         for i, cout in enumerate(chans):
-            layers: list[nn.Module] = [nn.Conv2d(cin, cout, 4, 2, 1, bias=False)]
+            layers: list[nn.Module] = [nn.Conv2d(cin, cout, 4, 2, 1, bias=bias)]
             if 0 < i < self.depth - 1:
                 layers.append(nn.InstanceNorm2d(cout))
-            layers.append(_act("relu"))
+            if down is not None:
+                layers.append(_act(down))
             self.encoder.append(nn.Sequential(*layers))
             cin = cout
         if self.image_level:
@@ -119,32 +133,9 @@ class UNetGenerator(nn.Module):
         self.decoder = nn.ModuleList()
         for i in range(self.depth - 1, 0, -1):  # up to the size of encoder block i - 1
             cin = chans[i] if i == self.depth - 1 else 2 * chans[i]
-            self.decoder.append(nn.Sequential(nn.ConvTranspose2d(cin, chans[i - 1], 4, 2, 1, bias=False),
-                                              nn.InstanceNorm2d(chans[i - 1]), _act("leaky")))
-        cin = chans[0] if self.depth == 1 else 2 * chans[0]
-        self.final = nn.ConvTranspose2d(cin, self.num_views, 4, 2, 1)
-
-    def _build_official(self, chans: list[int]) -> None:
-        """The released network: blocks hold conv (+ norm) only, with biases; the
-        activations sit between blocks (see ``_logits_official``)."""
-        self.down_act = _act("leaky")  # pix2pix's downrelu, before every conv but the first
-        self.up_act = _act("relu")     # its uprelu: bottleneck, skips and decoder features
-        self.encoder = nn.ModuleList()
-        cin = 3 * self.num_views
-        for i, cout in enumerate(chans):
-            layers: list[nn.Module] = [nn.Conv2d(cin, cout, 4, 2, 1, bias=True)]
-            if 0 < i < self.depth - 1:
-                layers.append(nn.InstanceNorm2d(cout))
-            self.encoder.append(nn.Sequential(*layers))
-            cin = cout
-        if self.image_level:
-            self.head = nn.Linear(chans[-1], self.num_views)
-            return
-        self.decoder = nn.ModuleList()
-        for i in range(self.depth - 1, 0, -1):
-            cin = chans[i] if i == self.depth - 1 else 2 * chans[i]
-            self.decoder.append(nn.Sequential(nn.ConvTranspose2d(cin, chans[i - 1], 4, 2, 1, bias=True),
-                                              nn.InstanceNorm2d(chans[i - 1])))
+            layers = [nn.ConvTranspose2d(cin, chans[i - 1], 4, 2, 1, bias=bias),
+                      nn.InstanceNorm2d(chans[i - 1])]
+            self.decoder.append(nn.Sequential(*layers, *([_act(up)] if up is not None else [])))
         cin = chans[0] if self.depth == 1 else 2 * chans[0]
         self.final = nn.ConvTranspose2d(cin, self.num_views, 4, 2, 1, bias=True)
 
