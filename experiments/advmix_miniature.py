@@ -208,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference", default=None,
                         help="benchmark run folder of the bundled model on the same split (a table row)")
     parser.add_argument("--previous", default=None,
-                        help="an earlier advmix_miniature.json whose runs fill in missing (method, seed) folders")
+                        help="an earlier advmix_miniature.json: its (method, seed) cards fill in the table "
+                             "where no folder exists, and are not run again unless --runs names them")
     parser.add_argument("--table-only", action="store_true")
     parser.add_argument("--quick", action="store_true", help="2 training steps, 8 images, 2x2 cells")
     args = parser.parse_args(argv)
@@ -216,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     runs = parse_runs(args.runs, RUNS)
+    if args.previous and not args.runs:  # the stored cards stand for their runs
+        stored = _previous_runs(Path(args.previous))
+        runs = [(m, s) for m, s in runs if s not in {c["seed"] for c in stored.get(m, [])}]
     if not args.table_only:
         val, val_c = prepare_validation(out, 8 if args.quick else args.val_images, env, args.quick)
         for method, seed in runs:

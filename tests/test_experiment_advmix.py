@@ -79,3 +79,17 @@ def test_previous_cards_fill_missing_runs_and_folders_win(driver, quick_out, tmp
     assert row.split("|")[2].strip() == "0*"
     assert "- AdvMix vs EqualMix: mPC" in text
     driver.build_table(quick_out)  # leave the module's folder as the other tests expect
+
+
+def test_runs_stored_in_previous_are_not_trained_again(driver, tmp_path, monkeypatch):
+    previous = tmp_path / "previous.json"
+    previous.write_text(json.dumps({"runs": {
+        "standard": [{"seed": 0, "AP": 1.0, "mPC": 1.0, "rPC": 1.0, "train_cpu_min": 1.0}]}}))
+    ran = []
+    monkeypatch.setattr(driver, "prepare_validation", lambda *a: (tmp_path, tmp_path))
+    monkeypatch.setattr(driver, "run_one", lambda method, seed, *a: ran.append((method, seed)))
+    driver.main(["--out", str(tmp_path / "out"), "--previous", str(previous)])
+    assert ("standard", 0) not in ran and ("standard", 1) in ran and ("advmix_official", 1) in ran
+    ran.clear()  # --runs names what to run, stored or not
+    driver.main(["--out", str(tmp_path / "out"), "--previous", str(previous), "--runs", "standard:0"])
+    assert ran == [("standard", 0)]
