@@ -29,17 +29,17 @@ def default_run_dir(model_name: str, dataset: str, weights_sha256: str | None = 
 
 
 def weights_fingerprint(model_info: dict) -> str | None:
-    """SHA-256 (first 16 hex digits) of the model's weights file, when it came from one."""
-    import hashlib
+    """SHA-256 (first 16 hex digits) of the model's weights file, when it came from one:
+    the hash the model's identity already took at load, else the file's."""
+    from robustpose.benchmarking.identity import file_sha256
 
+    known = (model_info.get("identity") or {}).get("weights")
+    if known:
+        return known
     path = model_info.get("checkpoint") or model_info.get("onnx")
     if not path or not Path(path).is_file():
         return None
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
+    return file_sha256(path)
 
 
 def _wait_for_all_ranks() -> None:
