@@ -39,19 +39,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-# Paper input sizes (height, width): COCO 256x192 for the top-down heatmap models (HRNet,
-# SimpleBaseline, mmpose's MobileNetV2/ShuffleNetV2 configs); 256x256 for the hourglasses and
-# DeepPose regression (MPII, the attack study's setting).
-PAPER_SIZE = {"hourglass": (256, 256), "deeppose": (256, 256)}
 DEFAULT_MODELS = ["sbl_resnet18", "sbl_resnet50", "sbl_resnet101", "sbl_resnet152", "hrnet_w32", "hrnet_w48",
                   "mobilenetv2", "shufflenetv2", "hourglass_2", "hourglass_8", "deeppose_resnet50"]
 
 
 def paper_size(name: str) -> tuple[int, int]:
-    for prefix, size in PAPER_SIZE.items():
-        if name.startswith(prefix):
-            return size
-    return (256, 192)
+    """(height, width) of the model's paper input: its registry ``default_cfg`` (COCO 256x192
+    for HRNet / SimpleBaseline / the lightweight models, 256x256 for the hourglasses and
+    DeepPose), which stores (width, height)."""
+    from robustpose.models import get_default_cfg
+    w, h = get_default_cfg(name)["input_size"]
+    return h, w
 
 
 def _maxrss_mib() -> float:

@@ -6,7 +6,7 @@
 ['hrnet', 'hrnet_w32', 'hrnet_w48']
 """
 from .base import IMAGENET_MEAN, IMAGENET_STD, PoseModel
-from .registry import create_model, list_models, register_model
+from .registry import GENERIC_CFG, MODELS, create_model, get_default_cfg, list_models, model_names, register_model
 from . import hourglass, hrnet, lightweight, resnet  # noqa: F401  (register the architectures)
 from . import deeppose_light  # noqa: F401  (deeppose_shufflenetv2 / deeppose_mobilenetv2)
 from . import vgg  # noqa: F401  (sbl_vgg19_bn)
@@ -14,5 +14,6 @@ from .unet_generator import UNetGenerator, build_advmix_generator, unet_depth
 from .checkpoint import CheckpointReport, load_checkpoint, load_model, load_pretrained_backbone, save_checkpoint
 
 __all__ = ["PoseModel", "IMAGENET_MEAN", "IMAGENET_STD", "create_model", "list_models", "register_model",
+           "MODELS", "GENERIC_CFG", "get_default_cfg", "model_names",
            "load_checkpoint", "save_checkpoint", "load_model", "load_pretrained_backbone", "CheckpointReport",
            "UNetGenerator", "build_advmix_generator", "unet_depth"]

@@ -24,6 +24,7 @@ from .base import PoseModel
 from .extra import merge_extra
 from .lightweight import MobileNetV2Backbone, ShuffleNetV2Backbone
 from .registry import register_model
+from .resnet import DEEPPOSE_CFG  # the one default_cfg of every DeepPose regression model
 
 COORD_UNITS = ("pixels", "normalized")
 
@@ -57,7 +58,7 @@ class DeepPoseLight(PoseModel):
         return [coords]
 
 
-@register_model("deeppose_shufflenetv2")
+@register_model("deeppose_shufflenetv2", default_cfg=DEEPPOSE_CFG)
 def deeppose_shufflenetv2(num_joints: int = 17, extra: Mapping[str, Any] | None = None,
                           coord_units: str = "pixels") -> DeepPoseLight:
     """DeepPose-style regression on ShuffleNetV2 1.0x (the bundled model's backbone)."""
@@ -65,7 +66,7 @@ def deeppose_shufflenetv2(num_joints: int = 17, extra: Mapping[str, Any] | None 
                          "deeppose_shufflenetv2")
 
 
-@register_model("deeppose_mobilenetv2")
+@register_model("deeppose_mobilenetv2", default_cfg=DEEPPOSE_CFG)
 def deeppose_mobilenetv2(num_joints: int = 17, extra: Mapping[str, Any] | None = None,
                          coord_units: str = "pixels") -> DeepPoseLight:
     """DeepPose-style regression on MobileNetV2 1.0x."""

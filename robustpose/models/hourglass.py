@@ -18,7 +18,7 @@ from torch import nn
 
 from .base import PoseModel
 from .extra import merge_extra
-from .registry import register_model
+from .registry import register_model, square_cfg
 
 HOURGLASS_PRESET: dict[str, Any] = {"NUM_STACKS": 2, "NUM_BLOCKS": 1, "NUM_FEATS": 128, "DEPTH": 4}
 
@@ -125,6 +125,7 @@ def _hourglass(stacks: int | None):
     return build
 
 
-register_model("hourglass", _hourglass(None))
+_HOURGLASS_CFG = square_cfg("Stacked hourglass paper (Newell et al. 2016): MPII 256x256")
+register_model("hourglass", _hourglass(None), default_cfg=_HOURGLASS_CFG)
 for _stacks in (1, 2, 4, 8):
-    register_model(f"hourglass_{_stacks}", _hourglass(_stacks))
+    register_model(f"hourglass_{_stacks}", _hourglass(_stacks), default_cfg=_HOURGLASS_CFG)

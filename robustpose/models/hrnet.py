@@ -16,7 +16,7 @@ from torch import nn
 from .base import PoseModel
 from .extra import merge_extra
 from .layers import BLOCKS, Bottleneck, make_final_layer, make_res_layer
-from .registry import register_model
+from .registry import coco_cfg, register_model
 
 
 def _stage(channels: Sequence[int], modules: int) -> dict[str, Any]:
@@ -200,6 +200,7 @@ def _hrnet(width: int | None):
     return build
 
 
-register_model("hrnet", _hrnet(None))
-register_model("hrnet_w32", _hrnet(32))
-register_model("hrnet_w48", _hrnet(48))
+_HRNET_CFG = coco_cfg("HRNet paper / official w32_256x192 config: COCO 256x192")
+register_model("hrnet", _hrnet(None), default_cfg=_HRNET_CFG)
+register_model("hrnet_w32", _hrnet(32), default_cfg=_HRNET_CFG)
+register_model("hrnet_w48", _hrnet(48), default_cfg=_HRNET_CFG)

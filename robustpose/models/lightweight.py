@@ -14,7 +14,7 @@ from torch import nn
 from .base import PoseModel
 from .extra import merge_extra
 from .layers import add_deconv_head
-from .registry import register_model
+from .registry import coco_cfg, register_model
 
 HEAD_PRESET: dict[str, Any] = {"NUM_DECONV_LAYERS": 3, "NUM_DECONV_FILTERS": [256, 256, 256],
                                "NUM_DECONV_KERNELS": [4, 4, 4], "DECONV_WITH_BIAS": False,
@@ -144,13 +144,13 @@ class DeconvHeadModel(PoseModel):
         return [self.final_layer(self.deconv_layers(self.backbone(x)))]
 
 
-@register_model("mobilenetv2")
+@register_model("mobilenetv2", default_cfg=coco_cfg("mmpose mobilenetv2_coco_256x192 config"))
 def mobilenetv2(num_joints: int = 17, extra: Mapping[str, Any] | None = None) -> DeconvHeadModel:
     """MobileNetV2 (1.0x) + 3 x (256, 4x4) deconvolutions + 1x1 classifier."""
     return DeconvHeadModel(MobileNetV2Backbone(), num_joints, extra, "mobilenetv2")
 
 
-@register_model("shufflenetv2")
+@register_model("shufflenetv2", default_cfg=coco_cfg("mmpose shufflenetv2_coco_256x192 config"))
 def shufflenetv2(num_joints: int = 17, extra: Mapping[str, Any] | None = None) -> DeconvHeadModel:
     """ShuffleNetV2 (1.0x) + 3 x (256, 4x4) deconvolutions + 1x1 classifier."""
     return DeconvHeadModel(ShuffleNetV2Backbone(), num_joints, extra, "shufflenetv2")

@@ -14,7 +14,7 @@ from torch import nn
 from .base import PoseModel
 from .extra import merge_extra
 from .layers import BasicBlock, Bottleneck, add_deconv_head, make_res_layer
-from .registry import register_model
+from .registry import coco_cfg, register_model, square_cfg
 
 RESNET_SPECS: dict[int, tuple[type[nn.Module], list[int]]] = {
     18: (BasicBlock, [2, 2, 2, 2]),
@@ -132,7 +132,10 @@ def _deeppose(depth: int):
     return build
 
 
+_SBL_CFG = coco_cfg("SimpleBaseline paper / official res50_256x192 config: COCO 256x192")
+# DeepPose regresses coordinates; 256x256 crops as in the attack study's setting.
+DEEPPOSE_CFG = square_cfg("DeepPose regression, attack study setting: 256x256", codec="regression")
 for _depth in RESNET_SPECS:
-    register_model(f"sbl_resnet{_depth}", _sbl(_depth))
-    register_model(f"deeppose_resnet{_depth}", _deeppose(_depth))
-register_model("sbl_resnet", _sbl(50))
+    register_model(f"sbl_resnet{_depth}", _sbl(_depth), default_cfg=_SBL_CFG)
+    register_model(f"deeppose_resnet{_depth}", _deeppose(_depth), default_cfg=DEEPPOSE_CFG)
+register_model("sbl_resnet", _sbl(50), default_cfg=_SBL_CFG)

@@ -21,7 +21,7 @@ from torch import nn
 from .base import PoseModel
 from .extra import merge_extra
 from .layers import add_deconv_head
-from .registry import register_model
+from .registry import coco_cfg, register_model
 
 #: torchvision's configuration 'E' (VGG19): conv widths, 'M' = 2x2 max-pool
 VGG19_CFG: tuple[int | str, ...] = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
@@ -86,7 +86,7 @@ class SimpleBaselineVGG(PoseModel):
         return [self.final_layer(self.deconv_layers(self.features(x)))]
 
 
-@register_model("sbl_vgg19_bn")
+@register_model("sbl_vgg19_bn", default_cfg=coco_cfg("SimpleBaseline head on VGG19-BN: COCO 256x192"))
 def sbl_vgg19_bn(num_joints: int = 17, extra: Mapping[str, Any] | None = None) -> SimpleBaselineVGG:
     """VGG19-bn (torchvision ``features`` layout) + 3 x (256, 4x4) deconvolutions + 1x1 classifier."""
     return SimpleBaselineVGG(num_joints, extra)
