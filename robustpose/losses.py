@@ -1,4 +1,5 @@
-"""Pose losses shared by training methods and attacks (this module imports only torch).
+"""Pose losses shared by training methods and attacks (this module imports only torch and
+the registry helper of ``robustpose.utils``).
 
 Heatmap losses (inputs N x K x H x W; heatmap values are dimensionless, ~[0, 1]):
 
@@ -43,33 +44,32 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from robustpose.utils.registry import Registry
+
 __all__ = ["CoordL1Loss", "CoordL2Loss", "HeatmapKDLoss", "JointsMSELoss", "JointsSmoothL1Loss",
            "LOSSES", "MaximumStabilityLoss", "WeightedCrossEntropyLoss", "build_loss",
            "list_losses", "register_loss"]
 
 #: registry name -> loss class (or factory taking keyword arguments)
-LOSSES: dict[str, Callable[..., nn.Module]] = {}
+LOSSES: Registry = Registry("loss")
 
 
 def register_loss(name: str) -> Callable:
-    """Decorator registering a loss class under ``name`` (for :func:`build_loss`)."""
-    def wrap(cls: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        LOSSES[name] = cls
-        return cls
-    return wrap
+    """Decorator registering a loss class under ``name`` (for :func:`build_loss`); a taken
+    name raises a one-line ``ValueError``."""
+    return lambda cls: LOSSES.register(name, cls)
 
 
 def list_losses() -> list[str]:
-    """The registered loss names, sorted."""
-    return sorted(LOSSES)
+    """The registered loss names, sorted (argparse ``choices``)."""
+    return LOSSES.names()
 
 
 def build_loss(name: str, **kwargs) -> nn.Module:
     """The loss registered as ``name``, built with ``kwargs`` (one-line ValueError otherwise)."""
-    if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; choose from {', '.join(list_losses())}")
+    factory = LOSSES.get(name)  # one-line error naming the choices and the nearest
     try:
-        return LOSSES[name](**kwargs)
+        return factory(**kwargs)
     except TypeError as exc:
         raise ValueError(f"loss {name!r}: {exc}") from None
 

@@ -37,7 +37,7 @@ def test_bad_configs_give_one_line_errors(config, message):
 
 
 def test_a_new_codec_registers_and_builds(monkeypatch):
-    monkeypatch.setattr("robustpose.codecs.base.CODECS", dict(CODECS))
+    monkeypatch.setattr("robustpose.codecs.base.CODECS", CODECS.copy())
     from robustpose.codecs import base
 
     @register_codec("with_extra")

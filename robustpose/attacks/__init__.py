@@ -14,10 +14,22 @@ from robustpose.attacks.spsa import SPSA, raw_outputs
 from robustpose.attacks.targets import derangement, pose_targets, shuffled_pose_targets
 from robustpose.attacks.transfer import ResizedInput, transfer_matrix
 from robustpose.attacks.uap import UAP, PlateauStop, uap_picture
+from robustpose.utils.registry import Registry
 
-ATTACKS = {"fgsm": FGSM, "igsm": IGSM, "uap": UAP, "spsa": SPSA}
+#: attack name -> class (``ATTACKS['igsm']``, ``ATTACKS.names()`` for argparse choices);
+#: meta ``access``: 'white-box' (input gradients) or 'query' (outputs only).
+ATTACKS = Registry("attack")
+ATTACKS.register("fgsm", FGSM, access="white-box")
+ATTACKS.register("igsm", IGSM, access="white-box")
+ATTACKS.register("uap", UAP, access="white-box")
+ATTACKS.register("spsa", SPSA, access="query")
 
-__all__ = ["ATTACKS", "ATTACK_LOSSES", "Attack", "AttackObjective", "FGSM", "IGSM", "KIND_LOSSES",
+
+def attack_names() -> list[str]:
+    """The registered attack names, sorted (argparse ``choices``)."""
+    return ATTACKS.names()
+
+__all__ = ["ATTACKS", "attack_names", "ATTACK_LOSSES", "Attack", "AttackObjective", "FGSM", "IGSM", "KIND_LOSSES",
            "PckMarginLoss", "PlateauStop", "ResizedInput", "SPSA", "UAP", "attack_loss_for", "attack_mode",
            "derangement", "kurakin_steps", "output_kind", "pose_targets", "raw_outputs",
            "resolve_loss", "shuffled_pose_targets", "soft_argmax", "torch_model",

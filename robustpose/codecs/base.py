@@ -28,6 +28,8 @@ from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import numpy as np
 
+from robustpose.utils.registry import Registry
+
 from .setting import InferenceSetting
 
 __all__ = ["Codec", "CODECS", "register_codec", "build_codec", "codec_names"]
@@ -83,22 +85,18 @@ class Codec:
 
 
 #: registry name -> codec class (or factory taking keyword arguments)
-CODECS: dict[str, Callable[..., Codec]] = {}
+CODECS: Registry = Registry("codec")
 
 
 def register_codec(name: str) -> Callable:
-    """Class decorator: make the codec buildable as ``{type: name, ...}``."""
-    def wrap(cls: Callable[..., Codec]) -> Callable[..., Codec]:
-        if name in CODECS and CODECS[name] is not cls:
-            raise ValueError(f"codec {name!r} is already registered ({CODECS[name].__name__})")
-        CODECS[name] = cls
-        return cls
-    return wrap
+    """Class decorator: make the codec buildable as ``{type: name, ...}`` (a taken name
+    raises a one-line ``ValueError``)."""
+    return lambda cls: CODECS.register(name, cls)
 
 
 def codec_names() -> list[str]:
-    """The registered codec names, sorted."""
-    return sorted(CODECS)
+    """The registered codec names, sorted (argparse ``choices``)."""
+    return CODECS.names()
 
 
 def build_codec(config: Mapping[str, Any] | str, **kwargs: Any) -> Codec:
@@ -114,9 +112,7 @@ def build_codec(config: Mapping[str, Any] | str, **kwargs: Any) -> Codec:
     if not name:
         raise ValueError(f"codec config needs a 'type' (one of {', '.join(codec_names())}), "
                          f"got {dict(config or {})!r}")
-    if name not in CODECS:
-        raise ValueError(f"unknown codec {name!r}; choose from {', '.join(codec_names())}")
-    factory = CODECS[name]
+    factory = CODECS.get(name)  # one-line error naming the choices and the nearest
     params = inspect.signature(factory).parameters
     takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
     context = {k: v for k, v in kwargs.items() if takes_any or k in params}

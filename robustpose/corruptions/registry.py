@@ -11,21 +11,23 @@ from typing import Callable
 
 import numpy as np
 
+from robustpose.utils.registry import Registry
+
 CorruptionFn = Callable[[np.ndarray, int, np.random.RandomState], np.ndarray]
 
-CORRUPTIONS: dict[str, CorruptionFn] = {}
+#: name -> function (meta ``deterministic``); the canonical order is ``params.CORRUPTION_NAMES``.
+CORRUPTIONS: Registry = Registry("corruption")
 
 #: Corruptions that draw no random numbers (they are called with ``rng=None``).
 DETERMINISTIC: set[str] = set()
 
 
 def register(name: str, deterministic: bool = False) -> Callable[[CorruptionFn], CorruptionFn]:
-    """Decorator adding ``fn`` to :data:`CORRUPTIONS` under ``name``."""
+    """Decorator adding ``fn`` to :data:`CORRUPTIONS` under ``name`` (a taken name raises a
+    one-line ``ValueError``)."""
 
     def add(fn: CorruptionFn) -> CorruptionFn:
-        if name in CORRUPTIONS:
-            raise RuntimeError(f"corruption {name!r} registered twice")
-        CORRUPTIONS[name] = fn
+        CORRUPTIONS.register(name, fn, deterministic=bool(deterministic))
         if deterministic:
             DETERMINISTIC.add(name)
         return fn

@@ -57,6 +57,7 @@ from torch import nn
 
 from robustpose.losses import build_loss
 from robustpose.training.optim import OptimizerSpec
+from robustpose.utils.registry import Registry
 
 
 class TrainingMethod:
@@ -147,25 +148,29 @@ class StandardHeatmap(TrainingMethod):
 
 
 #: name -> factory(use_target_weight=..., **method_args)
-METHODS: dict[str, Callable[..., TrainingMethod]] = {"standard": StandardHeatmap}
+METHODS: Registry = Registry("train.method")
+METHODS.register("standard", StandardHeatmap)
 
 
 def register_method(name: str) -> Callable:
-    """Decorator registering a method class under ``name`` (for ``train.method``)."""
-    def wrap(cls: Callable[..., TrainingMethod]) -> Callable[..., TrainingMethod]:
-        METHODS[name] = cls
-        return cls
-    return wrap
+    """Decorator registering a method class under ``name`` (for ``train.method``); a taken
+    name raises a one-line ``ValueError`` (it used to overwrite silently)."""
+    return lambda cls: METHODS.register(name, cls)
+
+
+def method_names() -> list[str]:
+    """The registered ``train.method`` names, sorted (argparse ``choices``); the methods
+    register when ``robustpose.training`` is imported."""
+    return METHODS.names()
 
 
 def build_method(config: dict) -> TrainingMethod:
     """The method named by ``train.method`` with ``train.method_args``."""
     name = config["train"]["method"]
-    if name not in METHODS:
-        raise ValueError(f"unknown train.method {name!r}; choose from {', '.join(sorted(METHODS))}")
+    factory = METHODS.get(name)  # one-line error naming the choices and the nearest
     args = dict(config["train"].get("method_args") or {})
     args.setdefault("use_target_weight", config["train"]["use_target_weight"])
     try:
-        return METHODS[name](**args)
+        return factory(**args)
     except TypeError as exc:
         raise ValueError(f"train.method_args for {name!r}: {exc}") from None

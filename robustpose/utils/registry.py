@@ -107,6 +107,13 @@ class Registry(Mapping):
         """Sorted names matching a shell-style ``pattern`` (``fnmatch``, case-sensitive)."""
         return sorted(n for n in self._items if fnmatch.fnmatchcase(n, pattern))
 
+    def copy(self) -> "Registry":
+        """A shallow copy (same objects, copied metadata): a scratch table for tests."""
+        out = Registry(self.kind)
+        out._items = dict(self._items)
+        out._meta = copy.deepcopy(self._meta)
+        return out
+
     # -- the mapping protocol (old dict users) -------------------------------------------
     def __getitem__(self, name: str) -> Any:
         return self.get(name)
