@@ -222,7 +222,7 @@ def test_the_synthpose_advmix_config_trains_from_the_cli(tmp_path, capsys):
     out = tmp_path / "run"
     code = main(["train", str(config), f"data.train={{split: train, num_images: 4, seed: 1, root: {tmp_path}}}",
                  "data.val=null", "val.every=0", "train.epochs=1", "train.max_iters_per_epoch=2",
-                 "train.batch_size=2", "data.num_workers=0", "--output-dir", str(out),
+                 "train.batch_size=2", "data.num_workers=0", "--out", str(out),
                  "--no-progress", "--device", "cpu"])
     assert code == 0, capsys.readouterr().err
     header, row = (out / "log.csv").read_text().strip().splitlines()

@@ -32,7 +32,7 @@ def test_two_process_advmix_run(data_root, tmp_path, updates):
            "train.max_iters_per_epoch=2", "train.batch_size=2", "val.every=0",
            f"model.init_from={teacher}", "train.method=advmix",
            f"train.method_args={{ngf: 8, updates: {updates}}}",
-           "--output-dir", str(out), "--device", "cpu", "--no-progress"]
+           "--out", str(out), "--device", "cpu", "--no-progress"]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stderr[-3000:]
     header, row = (out / "log.csv").read_text().strip().splitlines()

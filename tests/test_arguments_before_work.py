@@ -35,7 +35,7 @@ def test_attack_alpha_is_checked_before_any_work(data_root, tmp_path, capsys, al
     out = tmp_path / "run"
     assert main(["attack", "igsm", "--dataset", "coco-format", "--data-root", str(root),
                  "--eps", "2", "--steps", "2", "--alpha", alpha, "--out", str(out),
-                 "--no-plots", "--quiet"]) == 1
+                 "--no-plots", "--no-progress"]) == 1
     err = capsys.readouterr().err.strip()
     assert "--alpha" in err and "\n" not in err
     assert not out.exists()  # before the clean cell (and before run.json)
@@ -58,7 +58,7 @@ def test_surface_arguments_are_checked_before_the_stability_run(tmp_path, capsys
                                                                  value):
     out = tmp_path / "run"
     assert main(["stability", "--max-images", "2", "--perturbations", "fog", "--severities",
-                 "1", "--workers", "0", "--out", str(out), "--no-plots", "--quiet",
+                 "1", "--workers", "0", "--out", str(out), "--no-plots", "--no-progress",
                  "--loss-surface", option, value]) == 1
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and (option in err or "unknown corruption" in err)

@@ -38,7 +38,7 @@ def test_igsm_run_resumes_per_cell_and_writes_card(data_root, tmp_path, capsys):
     assert is_attack_folder(out)
     # resume: the same cells are done; a new eps adds one cell only
     assert main(["attack", "igsm", *_args(data_root, out, "--eps", "1,8,2", "--steps", "2",
-                                          "--quiet")]) == 0
+                                          "--no-progress")]) == 0
     assert [r["corruption"] for r in _records(out)] == ["clean", "igsm-U@1", "igsm-U@8", "igsm-U@2"]
     # other settings: refused naming the key
     assert main(["attack", "igsm", *_args(data_root, out, "--eps", "1", "--steps", "2",
@@ -54,17 +54,17 @@ def test_igsm_run_resumes_per_cell_and_writes_card(data_root, tmp_path, capsys):
 def test_targeted_spsa_and_uap_cells(data_root, tmp_path):
     out = tmp_path / "t"
     assert main(["attack", "igsm", *_args(data_root, out, "--eps", "8", "--steps", "2",
-                                          "--targeted", "--quiet", "--no-plots")]) == 0
+                                          "--targeted", "--no-progress", "--no-plots")]) == 0
     cell = _records(out)[-1]
     assert cell["corruption"] == "igsm-T@8" and 0 <= cell["target_pck"] <= 1
     out = tmp_path / "s"
     assert main(["attack", "spsa", *_args(data_root, out, "--eps", "4", "--steps", "3",
                                           "--spsa-samples", "2", "--max-queries", "9",
-                                          "--quiet", "--no-plots")]) == 0
+                                          "--no-progress", "--no-plots")]) == 0
     assert _records(out)[-1]["queries_per_crop"] <= 9
     out = tmp_path / "u"
     assert main(["attack", "uap", *_args(data_root, out, "--eps", "4", "--steps", "1",
-                                         "--uap-fit-images", "2", "--quiet", "--no-plots")]) == 0
+                                         "--uap-fit-images", "2", "--no-progress", "--no-plots")]) == 0
     assert (out / "uap" / "uap-eps4-epochs1.npy").is_file()
     assert (out / "uap" / "uap-eps4-epochs1.png").is_file()
 
@@ -92,7 +92,7 @@ def test_transfer_from_a_surrogate_at_another_crop_size(data_root, tmp_path):
 
     out = tmp_path / "x"
     args = _args(data_root, out, "--eps", "8", "--steps", "2", "--surrogate", "bundled",
-                 "--model", "shufflenetv2", "--input-size", "64x64", "--quiet")
+                 "--model", "shufflenetv2", "--input-size", "64x64", "--no-progress")
     seen = set()
 
     def hook(module, inputs):
@@ -116,7 +116,8 @@ def test_plots_of_several_cards_and_the_transfer_matrix(tmp_path):
 
     def card(model, rel):
         return {"model": model, "dataset": "d", "metric": "AP", "cells": [
-            {"key": f"igsm-U@{e}/10", "eps": e, "steps": 10, "relative_metric": r,
+            {"key": f"igsm-U@{e}/10", "attack": "igsm", "targeted": False, "all_stacks": False,
+             "eps": e, "steps": 10, "relative_metric": r,
              "target_pck": None} for e, r in zip((1, 8), rel)]}
 
     out = plot_relative([card("a", (0.9, 0.2)), card("b", (0.95, None))], tmp_path / "r.png")

@@ -150,7 +150,7 @@ def test_torchrun_ranks_split_cells_and_rank0_reports(setup, reference, tmp_path
                "--onnx", str(setup["onnx"]), "--onnx-spec", str(SPEC), "--dataset",
                "coco-format", "--data-root", str(setup["data_root"]), "--max-images", "4",
                "--corruptions", setup["corruptions"], "--severities", setup["severities"],
-               "--workers", "0", "--quiet", "--no-plots", "--out", str(tmp_path / "run")]
+               "--workers", "0", "--no-progress", "--no-plots", "--out", str(tmp_path / "run")]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300,
                             env=dict(os.environ, PYTHONPATH=str(REPO)))
     assert result.returncode == 0, result.stderr[-2000:]
@@ -166,7 +166,7 @@ def test_sigkill_mid_run_then_rerun_gives_the_same_summary(setup, reference, tmp
                "--onnx-spec", str(SPEC), "--dataset", "coco-format", "--data-root",
                str(setup["data_root"]), "--max-images", "4", "--corruptions",
                setup["corruptions"], "--severities", setup["severities"], "--workers", "1",
-               "--batch-size", "2", "--quiet", "--no-plots", "--out", str(out)]
+               "--batch-size", "2", "--no-progress", "--no-plots", "--out", str(out)]
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen(command, cwd=tmp_path, env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -264,7 +264,7 @@ def test_bundled_model_on_synthpose_reduced(tmp_path, capsys):
 
     assert bundled_checkpoint_path().is_file(), "the bundled SynthPose model must ship in the package"
     code = main(["benchmark", "--max-images", "8", "--corruptions", "gaussian_noise",
-                 "--severities", "5", "--workers", "1", "--quiet", "--no-plots",
+                 "--severities", "5", "--workers", "1", "--no-progress", "--no-plots",
                  "--out", str(tmp_path)])
     assert code == 0
     out = capsys.readouterr().out

@@ -56,7 +56,7 @@ def test_cli_keypoint_mode_is_recorded_shown_and_scored_as_pycocotools(setup, ra
     out = tmp_path / "run"
     code = main(["benchmark", "--onnx", str(setup["onnx"]), "--onnx-spec", str(SPEC),
                  "--dataset", "coco-format", "--data-root", str(setup["data_root"]),
-                 "--max-images", "4", "--corruptions", "none", "--workers", "0", "--quiet",
+                 "--max-images", "4", "--corruptions", "none", "--workers", "0", "--no-progress",
                  "--no-plots", "--score-mode", "keypoint", "--nms-mode", "none",
                  "--out", str(out)])
     assert code == 0

@@ -35,7 +35,7 @@ def fixture(models_root):
 
 def _cli(out: Path, *args: str) -> list[str]:
     return ["benchmark", "--dataset", "coco-format", "--max-images", "2", "--corruptions",
-            "none", "--workers", "0", "--quiet", "--no-plots", "--out", str(out), *args]
+            "none", "--workers", "0", "--no-progress", "--no-plots", "--out", str(out), *args]
 
 
 # ------------------------------------------------------------- --max-images + --detections

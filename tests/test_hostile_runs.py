@@ -29,7 +29,7 @@ from robustpose.evaluation import ResultsStore
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = REPO / "configs" / "onnx" / "blazepose_landmark_lite.yaml"
-ONNX_ARGS = ["--dataset", "coco-format", "--workers", "0", "--quiet", "--no-plots"]
+ONNX_ARGS = ["--dataset", "coco-format", "--workers", "0", "--no-progress", "--no-plots"]
 
 
 def make_set(data_root: Path, where: Path, tiny: tuple[int, int] | None = (20, 20),
@@ -175,7 +175,7 @@ def test_out_folder_errors_are_one_line_per_command(data_root, models_root, tmp_
         "benchmark": cli_benchmark_args(models_root, root) + ["--out", str(out)],
         "corrupt": ["corrupt", str(root / "images"), str(out), "--corruptions", "contrast",
                     "--severities", "1", "--no-progress"],
-        "synth": ["synth", str(out), "--split", "val", "--num-images", "2", "--quiet"],
+        "synth": ["synth", str(out), "--split", "val", "--num-images", "2", "--no-progress"],
     }
     for name, argv in commands.items():
         assert main(argv) == 1, name
@@ -193,7 +193,7 @@ def test_read_only_out_folder_is_one_line(data_root, tmp_path, capsys):
     locked.chmod(0o555)
     try:
         assert main(["synth", str(locked / "s"), "--split", "val", "--num-images", "2",
-                     "--quiet"]) == 1
+                     "--no-progress"]) == 1
         line = _one_error_line(capsys, "synth")
         assert str(locked) in line and "Permission denied" in line
     finally:
@@ -261,7 +261,7 @@ def test_killed_benchmark_leaves_no_worker_and_whole_cells(tmp_path, sig):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "robustpose", "benchmark", "--corruptions",
                "gaussian_noise,motion_blur", "--severities", "1,3", "--workers", "2",
-               "--quiet", "--no-plots", "--out", str(out)]
+               "--no-progress", "--no-plots", "--out", str(out)]
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     with open(tmp_path / "stderr.txt", "w") as err:
         proc = subprocess.Popen(command, cwd=tmp_path, env=env, start_new_session=True,

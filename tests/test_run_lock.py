@@ -141,7 +141,7 @@ def test_claims_in_one_process_share_the_lock_and_close_releases_it(tmp_path, mo
 def _benchmark(out: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "robustpose", "benchmark", "--max-images", "2",
                            "--corruptions", "gaussian_noise", "--severities", "1",
-                           "--workers", "0", "--quiet", "--no-plots", "--out", str(out),
+                           "--workers", "0", "--no-progress", "--no-plots", "--out", str(out),
                            *extra], capture_output=True, text=True, env=_env(), timeout=300)
 
 
@@ -167,7 +167,7 @@ def test_benchmark_refuses_a_held_folder_and_shards_run_concurrently(tmp_path):
 
     shards = [subprocess.Popen([sys.executable, "-m", "robustpose", "benchmark",
                                 "--max-images", "2", "--corruptions", "gaussian_noise",
-                                "--severities", "1", "--workers", "0", "--quiet",
+                                "--severities", "1", "--workers", "0", "--no-progress",
                                 "--no-plots", "--out", str(tmp_path / "sharded"),
                                 "--shard", f"{i}/2"], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env=_env())

@@ -78,11 +78,11 @@ def test_thresholds_outside_0_1_are_refused(data_root, key, thr):
 def test_synth_over_an_existing_folder(tmp_path, capsys):
     out = tmp_path / "synth"
     assert main(["synth", str(out), "--num-images", "4", "--image-size", "64x48",
-                 "--quiet"]) == 0
+                 "--no-progress"]) == 0
     assert main(["synth", str(out), "--num-images", "2", "--image-size", "64x48",
-                 "--quiet"]) == 1
+                 "--no-progress"]) == 1
     assert "already holds a SynthPose split (4 images)" in capsys.readouterr().err
-    assert main(["synth", str(out), "--num-images", "2", "--image-size", "64x48", "--quiet",
+    assert main(["synth", str(out), "--num-images", "2", "--image-size", "64x48", "--no-progress",
                  "--overwrite"]) == 0
     listed = json.loads((out / "annotations.json").read_text())["images"]
     assert sorted(p.name for p in (out / "images").iterdir()) == \
@@ -92,7 +92,7 @@ def test_synth_over_an_existing_folder(tmp_path, capsys):
 
 def test_synth_huge_image_size_is_one_line(tmp_path, capsys):
     assert main(["synth", str(tmp_path / "s"), "--image-size", "100000x100000",
-                 "--num-images", "1", "--quiet"]) == 1
+                 "--num-images", "1", "--no-progress"]) == 1
     err = capsys.readouterr().err.strip()
     assert "too large" in err and "\n" not in err
 
@@ -135,7 +135,7 @@ def test_a_labelled_person_with_an_empty_box_is_recorded_in_the_run(data_root, t
     out = tmp_path / "run"
     assert main(["benchmark", "--dataset", "coco-format", "--data-root", str(root),
                  "--annotations", str(ann), "--max-images", "2", "--corruptions", "fog",
-                 "--severities", "1", "--out", str(out), "--quiet", "--no-plots"]) == 0
+                 "--severities", "1", "--out", str(out), "--no-progress", "--no-plots"]) == 0
     card = json.loads((out / "summary.json").read_text())
     assert [d["ann_id"] for d in card["dropped_annotations"]] == [victim["id"]]
     assert f"dropped people: 1 (ground-truth box with no positive width and height: " \

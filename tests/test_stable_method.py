@@ -228,7 +228,7 @@ def test_an_ablation_config_trains_from_the_cli(tmp_path, row, capsys):
     code = main(["train", str(config), f"data.train={{split: train, num_images: 4, seed: 1, root: {tmp_path}}}",
                  "data.val=null", "val.every=0", "train.epochs=1", "train.max_iters_per_epoch=2",
                  "train.batch_size=2", "data.num_workers=0", f"model.init_from={start}",
-                 "--output-dir", str(out), "--no-progress", "--device", "cpu"])
+                 "--out", str(out), "--no-progress", "--device", "cpu"])
     assert code == 0, capsys.readouterr().err
     header, line = (out / "log.csv").read_text().strip().splitlines()
     values = dict(zip(header.split(","), line.split(",")))

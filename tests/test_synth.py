@@ -168,7 +168,7 @@ def test_cli_writes_images_and_annotations(tmp_path):
     from robustpose.cli import main
 
     out = tmp_path / "val"
-    assert main(["synth", str(out), "--split", "val", "--num-images", "3", "--quiet"]) == 0
+    assert main(["synth", str(out), "--split", "val", "--num-images", "3", "--no-progress"]) == 0
     pngs = sorted(p.name for p in (out / "images").glob("*.png"))
     assert pngs == ["000000.png", "000001.png", "000002.png"]
     data = json.loads((out / "annotations.json").read_text())
@@ -181,7 +181,7 @@ def test_cli_writes_images_and_annotations(tmp_path):
 def test_cli_rejects_bad_arguments(tmp_path, capsys):
     from robustpose.cli import main
 
-    assert main(["synth", str(tmp_path / "x"), "--num-images", "0", "--quiet"]) == 1
+    assert main(["synth", str(tmp_path / "x"), "--num-images", "0", "--no-progress"]) == 1
     assert "at least one image" in capsys.readouterr().err
 
 

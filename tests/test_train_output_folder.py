@@ -62,11 +62,11 @@ def test_a_second_process_on_the_folder_is_refused_naming_the_first(tmp_path):
 
 def test_train_command_refuses_before_any_work(data_root, tmp_path, capsys):
     out = _used(tmp_path / "run")
-    code = main(["train", str(TINY), f"data.root={data_root}", "--output-dir", str(out),
+    code = main(["train", str(TINY), f"data.root={data_root}", "--out", str(out),
                  "--no-progress", "--device", "cpu"])
     assert code == 1
     err = capsys.readouterr().err
     assert "holds an earlier training run" in err and "Traceback" not in err
-    assert main(["train", str(TINY), "--output-dir", str(tmp_path / "x"), "--device",
+    assert main(["train", str(TINY), "--out", str(tmp_path / "x"), "--device",
                  "tpu"]) == 1
     assert "--device tpu: use cpu, cuda, cuda:N or auto" in capsys.readouterr().err

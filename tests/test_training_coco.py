@@ -65,13 +65,13 @@ def test_train_then_test_commands(data_root, tmp_path, capsys):
     out = tmp_path / "run"
     code = main(["train", str(TINY), f"data.root={data_root}", "train.epochs=1",
                  "train.max_iters_per_epoch=1", "train.batch_size=4", "val.every=1",
-                 "--output-dir", str(out), "--no-progress", "--device", "cpu"])
+                 "--out", str(out), "--no-progress", "--device", "cpu"])
     assert code == 0, capsys.readouterr().err
     assert (out / "checkpoint.pt").is_file() and (out / "best.pt").is_file()
     header, row = (out / "log.csv").read_text().strip().splitlines()
     val_ap = float(row.split(",")[header.split(",").index("val_AP")])
     code = main(["test", str(TINY), f"data.root={data_root}", "--checkpoint", str(out / "best.pt"),
-                 "--output", str(tmp_path / "m.json"), "--no-progress", "--device", "cpu"])
+                 "--out", str(tmp_path / "m.json"), "--no-progress", "--device", "cpu"])
     assert code == 0, capsys.readouterr().err
     stats = json.loads((tmp_path / "m.json").read_text())
     assert stats["num_people"] == 68 and 0.0 <= stats["AP"] <= 1.0
@@ -81,7 +81,7 @@ def test_train_then_test_commands(data_root, tmp_path, capsys):
     # --resume auto picks up <output_dir>/checkpoint.pt and trains the remaining epoch.
     code = main(["train", str(TINY), f"data.root={data_root}", "train.epochs=2",
                  "train.max_iters_per_epoch=1", "train.batch_size=4", "val.every=0",
-                 "--output-dir", str(out), "--no-progress", "--device", "cpu", "--resume", "auto"])
+                 "--out", str(out), "--no-progress", "--device", "cpu", "--resume", "auto"])
     assert code == 0 and "resumed from" in capsys.readouterr().out
     assert len((out / "log.csv").read_text().strip().splitlines()) == 3
     assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 2

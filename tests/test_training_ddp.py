@@ -38,7 +38,7 @@ def test_two_processes_validate_like_one(data_root, tmp_path):
 
     one, metric = evaluate_checkpoint(config, ckpt, device="cpu", progress=False)
     proc = torchrun("test", str(TINY), f"data.root={data_root}", "--checkpoint", str(ckpt),
-                    "--device", "cpu", "--no-progress", "--output", str(tmp_path / "two.json"),
+                    "--device", "cpu", "--no-progress", "--out", str(tmp_path / "two.json"),
                     "--predictions", str(tmp_path / "two_preds.json"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     two = json.loads((tmp_path / "two.json").read_text())
@@ -56,7 +56,7 @@ def test_two_process_training_run(data_root, tmp_path):
     out = tmp_path / "ddp"
     proc = torchrun("train", str(TINY), f"data.root={data_root}", "train.epochs=2",
                     "train.max_iters_per_epoch=1", "train.batch_size=4", "val.every=2",
-                    "--output-dir", str(out), "--device", "cpu", "--no-progress")
+                    "--out", str(out), "--device", "cpu", "--no-progress")
     assert proc.returncode == 0, proc.stderr[-3000:]
     header, *rows = (out / "log.csv").read_text().strip().splitlines()
     assert len(rows) == 2 and "val_AP" in header
@@ -74,9 +74,9 @@ def test_two_process_resume_is_exact(data_root, tmp_path):
     common = (str(TINY), f"data.root={data_root}", "train.max_iters_per_epoch=2",
               "train.batch_size=4", "val.every=0", "train.lr_steps=[1]", "--device", "cpu",
               "--no-progress")
-    assert torchrun("train", *common, "train.epochs=2", "--output-dir", str(tmp_path / "a")).returncode == 0
-    assert torchrun("train", *common, "train.epochs=1", "--output-dir", str(tmp_path / "b")).returncode == 0
-    proc = torchrun("train", *common, "train.epochs=2", "--output-dir", str(tmp_path / "b"),
+    assert torchrun("train", *common, "train.epochs=2", "--out", str(tmp_path / "a")).returncode == 0
+    assert torchrun("train", *common, "train.epochs=1", "--out", str(tmp_path / "b")).returncode == 0
+    proc = torchrun("train", *common, "train.epochs=2", "--out", str(tmp_path / "b"),
                     "--resume", "auto")
     assert proc.returncode == 0, proc.stderr[-3000:]
     a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)

@@ -20,6 +20,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from robustpose.commands._args import add_device_argument, resolve_device
+
 VIEW_NAMES = {"AutoAugment": "AutoAugment", "GridMask": "GridMask",
               "CorruptionAugment": "corruptions"}
 #: mixings whose weights can be drawn (the others mix no weighted views)
@@ -36,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-images", type=int, default=4, help="crops (rows) in the grid")
     parser.add_argument("--seed", type=int, default=0, help="picks the crops and draws the views")
     parser.add_argument("--out", required=True, help="PNG file to write")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
+    add_device_argument(parser)
     parser.add_argument("--score-threshold", type=float, default=0.2,
                         help="predicted joints with a lower score are not drawn")
 
@@ -111,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     checkpoint = Path(args.checkpoint) if args.checkpoint else None
     if checkpoint is not None and not checkpoint.is_file():
         raise FileNotFoundError(f"{checkpoint}: --checkpoint not found")
-    device = torch.device(args.device)
+    device = torch.device(resolve_device(args.device))
 
     codec = build_codec_for(config, method)
     split = build_split(config, "train", train=True, progress=False, codec=codec)

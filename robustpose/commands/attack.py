@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from robustpose.benchmarking.sources import DATASETS
-from robustpose.commands import add_model_arguments
-
+from robustpose.commands._args import (add_data_arguments, add_model_arguments,
+                                      add_out_argument, add_progress_argument, add_run_arguments,
+                                      attack_choices, attack_loss_choices)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("attack", choices=("fgsm", "igsm", "uap", "transfer", "spsa"))
+    parser.add_argument("attack", choices=attack_choices())
     add_model_arguments(parser, onnx_note="spsa / transfer only")
-    data = parser.add_argument_group("data (ground-truth boxes)")
-    data.add_argument("--dataset", default="synth", choices=DATASETS)
-    data.add_argument("--data-root")
-    data.add_argument("--annotations")
-    data.add_argument("--max-images", type=int, help="only the first N images")
-    data.add_argument("--spec", help="keypoint preset of a COCO-format set")
+    add_data_arguments(parser)
     run = parser.add_argument_group("attack")
     run.add_argument("--eps", default="0.25,0.5,1,2,4,8,16,32", help="l_inf budgets, 0..255 scale")
     run.add_argument("--steps", default="10,100", help="iterations (igsm, spsa, transfer) or "
@@ -26,8 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      "steps; uap: eps / 10)")
     run.add_argument("--targeted", action="store_true", help="target: another person's pose")
     run.add_argument("--all-stacks", action="store_true", help="loss over every stack (ALL)")
-    run.add_argument("--loss", default="auto", help="auto (the model's recorded training loss, "
-                     "else mse / coord_l2), mse, smoothl1, coord_l1, coord_l2, pck_margin")
+    run.add_argument("--loss", default="auto", choices=attack_loss_choices(),
+                     help="auto (the model's recorded training loss, else mse / coord_l2) or a "
+                     "loss for the model's output kind")
     run.add_argument("--reference", default="gt", choices=("gt", "clean"),
                      help="untargeted: ascend the loss to the GT targets or to the clean prediction")
     run.add_argument("--surrogate", action="append", default=[],
@@ -42,27 +38,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--uap-patience", type=int, default=0, help="uap: stop when the held-out "
                      "curve has not improved by > --uap-min-delta over N epochs (0: all --steps)")
     run.add_argument("--uap-min-delta", type=float, default=0.005)
-    run.add_argument("--batch-size", type=int, default=16)
-    run.add_argument("--device", default="cpu")
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--out", help="run folder (default runs/attack/<attack>-<model>__<dataset>)")
+    add_run_arguments(run, batch_size=16, workers=False)
+    add_out_argument(run, help="run folder (default runs/attack/<attack>-<model>__<dataset>)")
     run.add_argument("--no-plots", action="store_true")
-    run.add_argument("--quiet", action="store_true")
+    add_progress_argument(run, help="no start line and no line per cell")
 
 
 def run(args: argparse.Namespace) -> int:
     from robustpose.benchmarking.attack_card import format_attack_table
     from robustpose.benchmarking.attack_run import run_attack
-    from robustpose.commands import CommandError, check_model_arguments
+    from robustpose.commands._args import (CommandError, check_model_arguments, data_options,
+                                          resolve_device)
 
     if args.batch_size < 1 or args.spsa_samples < 1:
         raise CommandError("--batch-size and --spsa-samples must be >= 1")
     check_model_arguments(args)
+    data = data_options(args, run_attack, "attack")
     try:
         card = run_attack(args.attack, args.model, checkpoint=args.checkpoint, config=args.config,
-                          onnx=args.onnx, onnx_spec=args.onnx_spec, dataset=args.dataset,
-                          data_root=args.data_root, annotations=args.annotations,
-                          max_images=args.max_images, spec=args.spec, input_size=args.input_size,
+                          onnx=args.onnx, onnx_spec=args.onnx_spec, **data, input_size=args.input_size,
                           eps=args.eps, steps=args.steps, targeted=args.targeted,
                           all_stacks=args.all_stacks, loss=args.loss, reference=args.reference,
                           alpha=args.alpha, surrogates=args.surrogate,
@@ -71,8 +65,9 @@ def run(args: argparse.Namespace) -> int:
                           uap_fit_annotations=args.uap_fit_annotations,
                           uap_holdout_images=args.uap_holdout_images,
                           uap_patience=args.uap_patience, uap_min_delta=args.uap_min_delta,
-                          batch_size=args.batch_size, device=args.device, seed=args.seed,
-                          out=args.out, plots=not args.no_plots, progress=not args.quiet)
+                          batch_size=args.batch_size, device=resolve_device(args.device),
+                          seed=args.seed,
+                          out=args.out, plots=not args.no_plots, progress=not args.no_progress)
     except ImportError as exc:
         raise CommandError(str(exc)) from None
     print(format_attack_table(card))

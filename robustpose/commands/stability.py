@@ -8,24 +8,15 @@ from __future__ import annotations
 
 import argparse
 
-from robustpose.benchmarking.sources import DATASETS
-from robustpose.commands import add_model_arguments
-
+from robustpose.commands._args import (add_data_arguments, add_model_arguments,
+                                      add_out_argument, add_progress_argument, add_run_arguments)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser, onnx_spec_help="YAML/JSON spec of the ONNX model (a heatmap "
                         "output gives D_n and D_(1)(2), e.g. "
                         "configs/onnx/blazepose_landmark_lite_heatmaps.yaml)")
-    data = parser.add_argument_group("data (ground-truth boxes)")
-    data.add_argument("--dataset", default="synth", choices=DATASETS)
-    data.add_argument("--data-root", help="dataset root folder")
-    data.add_argument("--annotations", help="annotation file (overrides the dataset's default)")
-    data.add_argument("--corrupted-root", help="read pre-generated -C folders instead of "
-                      "corrupting on the fly")
-    data.add_argument("--corrupted-layout", default="robustpose", choices=("robustpose", "advmix"))
-    data.add_argument("--max-images", type=int, help="only the first N images (smoke runs)")
-    data.add_argument("--spec", help="keypoint preset of a COCO-format set (e.g. rhd)")
+    add_data_arguments(parser)
     run = parser.add_argument_group("run")
     run.add_argument("--perturbations", default="heldout5",
                      help="train10 (the paper's 10 training perturbations), heldout5 (its 5 "
@@ -37,13 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      "per-map softmax (weighted cross-entropy models); auto (default): "
                      "softmax for a checkpoint trained with the hdhr codec, else raw")
     run.add_argument("--ruc-p-max", type=int, default=10, help="RUC's last P (heatmap px)")
-    run.add_argument("--batch-size", type=int, default=32)
-    run.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
-    run.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--out", help="run folder (default runs/stability/<model>__<dataset>)")
+    add_run_arguments(run, batch_size=32)
+    add_out_argument(run, help="run folder (default runs/stability/<model>__<dataset>)")
     run.add_argument("--no-plots", action="store_true")
-    run.add_argument("--quiet", action="store_true", help="no line per cell")
+    add_progress_argument(run, help="no start line and no line per cell")
     surface = parser.add_argument_group("loss surface (Fig. 10)")
     surface.add_argument("--loss-surface", action="store_true",
                          help="also write loss_surface.png/.json: the loss around a few crops "
@@ -57,11 +45,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from robustpose.benchmarking.stability_card import format_stability_table
     from robustpose.benchmarking.stability_run import run_stability
-    from robustpose.commands import CommandError, check_model_arguments
+    from robustpose.commands._args import (CommandError, check_model_arguments,
+                                          check_run_arguments, data_options, resolve_device)
 
-    if args.batch_size < 1 or args.workers < 0:
-        raise CommandError("--batch-size must be >= 1 and --workers >= 0")
+    check_run_arguments(args)
     check_model_arguments(args)
+    data = data_options(args, run_stability, "stability")
+    device = resolve_device(args.device)
     if args.dn_n < 2 or args.ruc_p_max < 1:
         raise CommandError("--dn-n must be >= 2 and --ruc-p-max >= 1")
     try:
@@ -72,17 +62,13 @@ def run(args: argparse.Namespace) -> int:
                                     args.surface_perturbation, args.surface_severity,
                                     args.perturbations)
         card = run_stability(args.model, checkpoint=args.checkpoint, config=args.config,
-                             onnx=args.onnx, onnx_spec=args.onnx_spec, dataset=args.dataset,
-                             data_root=args.data_root, annotations=args.annotations,
-                             corrupted_root=args.corrupted_root,
-                             corrupted_layout=args.corrupted_layout,
+                             onnx=args.onnx, onnx_spec=args.onnx_spec, **data,
                              perturbations=args.perturbations, severities=args.severities,
                              dn_n=args.dn_n, d12_normalisation=args.normalisation,
                              ruc_p_max=args.ruc_p_max, batch_size=args.batch_size,
-                             workers=args.workers, device=args.device, seed=args.seed,
-                             out=args.out, max_images=args.max_images, spec=args.spec,
-                             input_size=args.input_size, plots=not args.no_plots,
-                             progress=not args.quiet)
+                             workers=args.workers, device=device, seed=args.seed,
+                             out=args.out, input_size=args.input_size, plots=not args.no_plots,
+                             progress=not args.no_progress)
         if args.loss_surface:
             from robustpose.benchmarking.loss_surface import run_loss_surface
 
@@ -91,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
                                        onnx=args.onnx, onnx_spec=args.onnx_spec,
                                        dataset=args.dataset, data_root=args.data_root,
                                        annotations=args.annotations, spec=args.spec,
-                                       input_size=args.input_size, device=args.device,
+                                       input_size=args.input_size, device=device,
                                        seed=args.seed, crops=args.surface_crops,
                                        steps=args.surface_steps,
                                        perturbation=args.surface_perturbation,

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from robustpose.commands._args import add_progress_argument
+
 
 def _size(text: str) -> tuple[int, int]:
     try:
@@ -28,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="image width x height in pixels (default 256x192)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a split already in OUT_DIR (its images are removed first)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar (drawn only when stderr is a terminal)")
+    add_progress_argument(parser, help="no progress bar (drawn only when stderr is a terminal)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else (VAL_SEED if val else 1)
     dataset = SynthPose(num_images=num, seed=seed, split=args.split,
                         image_size=args.image_size or DEFAULT_IMAGE_SIZE)
-    ann = dataset.write(args.out_dir, progress=show_progress(not args.quiet),
+    ann = dataset.write(args.out_dir, progress=show_progress(not args.no_progress),
                         overwrite=args.overwrite)
     print(f"wrote {num} images ({dataset!r}) to {ann.parent}/images and {ann}")
     return 0

@@ -5,16 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 
+from robustpose.commands._args import (add_device_argument, add_out_argument,
+                                      add_progress_argument)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="YAML experiment config the model was trained with")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
     parser.add_argument("--checkpoint", required=True,
                         help="robustpose, official HRNet/SBL or mmpose checkpoint (weights_only)")
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    parser.add_argument("--output", help="write the metrics as JSON here")
+    add_device_argument(parser)
+    add_out_argument(parser, help="write the metrics as JSON here", old=("--output",))
     parser.add_argument("--predictions", help="write the keypoint predictions (COCO results json)")
-    parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
+    add_progress_argument(parser, help="no tqdm progress bars", old=())
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,8 +33,8 @@ def run(args: argparse.Namespace) -> int:
     width = max(len(k) for k in stats) if stats else 0
     for key, value in stats.items():
         print(f"{key:<{width}}  {value:.4f}")
-    if args.output:
-        atomic_write_text(args.output, json.dumps(stats, indent=2) + "\n")
+    if args.out:
+        atomic_write_text(args.out, json.dumps(stats, indent=2) + "\n")
     if args.predictions:
         if not hasattr(metric, "write_predictions"):
             raise ValueError(f"{args.predictions}: this metric cannot write predictions")

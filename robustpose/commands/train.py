@@ -8,6 +8,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from robustpose.commands._args import (add_device_argument, add_out_argument,
+                                      add_progress_argument)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="YAML experiment config (configs/...)")
@@ -15,12 +18,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dotted overrides, values parsed as YAML (train.lr=5e-4 data.root=/d)")
     parser.add_argument("--resume", metavar="PATH",
                         help="continue from a checkpoint; 'auto' = <output_dir>/checkpoint.pt if present")
-    parser.add_argument("--output-dir", help="where checkpoints and logs go (default runs/<name>)")
+    add_out_argument(parser, help="where checkpoints and logs go (default: the config's "
+                     "output_dir, else runs/<name>)", old=("--output-dir",))
     parser.add_argument("--overwrite", action="store_true",
                         help="start afresh in an output folder that holds an earlier run "
                              "(its checkpoint, best.pt, log and config are removed first)")
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
+    add_device_argument(parser)
+    add_progress_argument(parser, help="no tqdm progress bars", old=())
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,8 +32,8 @@ def run(args: argparse.Namespace) -> int:
     from robustpose.training.distributed import init_distributed, shutdown
 
     overrides = list(args.overrides)
-    if args.output_dir:
-        overrides.append(f"output_dir={args.output_dir}")
+    if args.out:
+        overrides.append(f"output_dir={args.out}")
     config = load_config(args.config, overrides)
     _check_device(args.device)
     info = init_distributed(args.device)

@@ -77,7 +77,7 @@ def claim_output_dir(output_dir: str | os.PathLike, *, resume: str | None = None
     if not acquire_lock(lock, {"pid": os.getpid(), "host": socket.gethostname(),
                                "command": "train", "since": now_text()}):
         raise ValueError(f"{path}: in use by {holder_text(lock)}, training; wait for it to "
-                         "end or use another --output-dir")
+                         "end or use another --out")
     held = [lock_key(lock)]
     try:
         found = run_files(path)
@@ -86,7 +86,7 @@ def claim_output_dir(output_dir: str | os.PathLike, *, resume: str | None = None
         elif found and resume is None:
             raise ValueError(f"{path}: holds an earlier training run ({', '.join(found)}); "
                              "continue it with --resume auto, start afresh with --overwrite, "
-                             "or use another --output-dir")
+                             "or use another --out")
         elif found and resume == "auto" and "checkpoint.pt" not in found:
             _remove(path, found)  # nothing to continue: the run restarts from epoch 0
     except BaseException:
