@@ -1,0 +1,220 @@
+"""The typed top-level API: ``robustpose.benchmark`` / ``attack`` / ``stability``.
+
+Each call takes a model choice and a data choice, runs (or resumes) the command's run
+folder through the run function of :mod:`robustpose.benchmarking`, and returns a frozen
+dataclass built from that function's card (the dict also written to the folder)::
+
+    >>> import robustpose
+    >>> result = robustpose.benchmark(corruptions="fog", severities="1")   # doctest: +SKIP
+    >>> result.clean, result.mPC, result.rPC, result.run_dir              # doctest: +SKIP
+
+Model choice (as the commands take it): ``model`` = a registry name (with ``checkpoint``),
+a ``PoseModel``, an adapter or a callable; or ``config`` (+ ``checkpoint``); or ``onnx`` +
+``onnx_spec``; nothing = the bundled SynthPose model. Data choice: ``dataset`` (a name of
+the dataset registry), ``data_root``, ``annotations``, ``max_images``, ``spec``. Every
+other keyword is the run function's own (``corruptions``, ``eps``, ``out``, ...); a
+mistyped one is a ``TypeError`` naming it.
+
+Dict-style access (``result["mPC"]``), what ``robustpose.benchmark`` returned before, still
+works with a ``DeprecationWarning``; ``result.to_dict()`` is the card itself.
+This module imports no torch at import time (``import robustpose`` stays light).
+"""
+from __future__ import annotations
+
+import copy
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+__all__ = ["BenchmarkResult", "AttackResult", "AttackPoint", "StabilityResult",
+           "benchmark", "attack", "stability"]
+
+
+@dataclass(frozen=True)
+class _Result:
+    """The card a run function returned, kept whole (``to_dict``), and its run folder."""
+
+    card: dict = field(repr=False, compare=False)
+
+    def to_dict(self) -> dict:
+        """A deep copy of the run's card: the JSON the run folder holds, plus ``run_dir``."""
+        return copy.deepcopy(self.card)
+
+    # --- the dict the API returned before: still readable, with a warning -------------
+    def __getitem__(self, key: str) -> Any:
+        warnings.warn(f"{type(self).__name__}[{key!r}]: dict access to a robustpose result is "
+                      f"deprecated; use the attribute or .to_dict()[{key!r}]",
+                      DeprecationWarning, stacklevel=2)
+        return self.card[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.card
+
+    def keys(self) -> Iterator[str]:
+        """The card's keys (what ``dict(result)``-style callers iterate)."""
+        return iter(self.card.keys())
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``card.get(key, default)``, deprecated like ``result[key]``."""
+        return self[key] if key in self.card else default
+
+
+def _run_dir(card: dict) -> Path | None:
+    return Path(card["run_dir"]) if card.get("run_dir") else None
+
+
+@dataclass(frozen=True)
+class BenchmarkResult(_Result):
+    """A corruption benchmark (``robustpose benchmark``). Metric values in the card's
+    ``units`` (percent for AP / PCKh): ``clean`` (AP* / PCKh*), ``mPC`` (mean over the
+    corruptions x severities run), ``rPC`` (mPC / clean, percent), ``per_corruption``
+    {name: mean over severities}, ``per_severity`` {'1'..'5': mean over corruptions},
+    ``per_family`` and ``worst`` ({'corruption', 'value'}); ``None`` where not computed
+    (e.g. only the clean cell, or an unfinished shard: ``incomplete``)."""
+
+    model: str = ""
+    dataset: str = ""
+    metric: str = ""
+    clean: float | None = None
+    mPC: float | None = None
+    rPC: float | None = None
+    per_corruption: dict[str, float] = field(default_factory=dict)
+    per_severity: dict[str, float] = field(default_factory=dict)
+    per_family: dict[str, Any] = field(default_factory=dict)
+    worst: dict[str, Any] | None = None
+    run_dir: Path | None = None
+    incomplete: bool = False
+
+    @classmethod
+    def from_card(cls, card: dict) -> "BenchmarkResult":
+        """From what :func:`robustpose.benchmarking.run_benchmark` returns (or summary.json)."""
+        return cls(card=card, model=card.get("model", ""), dataset=card.get("dataset", ""),
+                   metric=card.get("metric", ""), clean=card.get("clean"),
+                   mPC=card.get("mPC"), rPC=card.get("rPC"),
+                   per_corruption=dict(card.get("per_corruption") or {}),
+                   per_severity=dict(card.get("per_severity") or {}),
+                   per_family=dict(card.get("per_family") or {}), worst=card.get("worst"),
+                   run_dir=_run_dir(card), incomplete=bool(card.get("incomplete")))
+
+
+@dataclass(frozen=True)
+class AttackPoint:
+    """One attacked cell: relative = attacked / clean (fractions, 1.0 = unharmed);
+    ``metric_value`` (the set's AP / PCKh, fraction) and ``pck`` (PCK@0.1 of the box)."""
+
+    eps: float
+    steps: int
+    targeted: bool
+    all_stacks: bool
+    surrogate: str | None
+    loss: str | None
+    relative_metric: float | None
+    relative_pck: float | None
+    metric_value: float | None
+    pck: float | None
+
+
+@dataclass(frozen=True)
+class AttackResult(_Result):
+    """An attack run (``robustpose attack``): ``points`` (one :class:`AttackPoint` per
+    cell, in the card's order), ``clean_metric`` / ``clean_pck`` (fractions), and per eps
+    (0..255 scale) ``relative_metric`` / ``relative_pck``: the cell with the most steps at
+    that eps (the strongest run), ``None`` where a ratio is undefined."""
+
+    attack: str = ""
+    model: str = ""
+    dataset: str = ""
+    metric: str = ""
+    clean_metric: float | None = None
+    clean_pck: float | None = None
+    points: tuple[AttackPoint, ...] = ()
+    relative_metric: dict[float, float | None] = field(default_factory=dict)
+    relative_pck: dict[float, float | None] = field(default_factory=dict)
+    run_dir: Path | None = None
+
+    @classmethod
+    def from_card(cls, card: dict) -> "AttackResult":
+        """From what :func:`robustpose.benchmarking.attack_run.run_attack` returns."""
+        points = tuple(AttackPoint(eps=float(c["eps"]), steps=int(c.get("steps") or 0),
+                                   targeted=bool(c.get("targeted")),
+                                   all_stacks=bool(c.get("all_stacks")),
+                                   surrogate=c.get("surrogate"), loss=c.get("loss"),
+                                   relative_metric=c.get("relative_metric"),
+                                   relative_pck=c.get("relative_pck"),
+                                   metric_value=c.get("metric_value"), pck=c.get("pck"))
+                       for c in card.get("cells") or [])
+        strongest: dict[float, AttackPoint] = {}
+        for point in points:  # first one wins a tie (card order)
+            if point.eps not in strongest or point.steps > strongest[point.eps].steps:
+                strongest[point.eps] = point
+        clean = card.get("clean") or {}
+        return cls(card=card, attack=card.get("attack", ""), model=card.get("model", ""),
+                   dataset=card.get("dataset", ""), metric=card.get("metric", ""),
+                   clean_metric=clean.get("metric_value"), clean_pck=clean.get("pck"),
+                   points=points,
+                   relative_metric={e: p.relative_metric for e, p in sorted(strongest.items())},
+                   relative_pck={e: p.relative_pck for e, p in sorted(strongest.items())},
+                   run_dir=_run_dir(card))
+
+
+@dataclass(frozen=True)
+class StabilityResult(_Result):
+    """A stability run (``robustpose stability``, docs/stability.md), pooled over every
+    perturbation cell: ``R`` (sum of squared displacements, heatmap px^2), ``R_mean``
+    (per keypoint), ``RUC`` (fraction of keypoints moved <= P heatmap px, P = 0..p_max),
+    ``RUC_area``, ``D_n`` and ``D_12`` (of the perturbed maps), ``clean`` (the clean
+    cell's row: AUC, EPE, D_n, D_12), ``per_perturbation`` {name: pooled row}."""
+
+    model: str = ""
+    dataset: str = ""
+    R: float | None = None
+    R_mean: float | None = None
+    RUC: tuple[float, ...] = ()
+    RUC_area: float | None = None
+    D_n: float | None = None
+    D_12: float | None = None
+    clean: dict[str, Any] = field(default_factory=dict)
+    per_perturbation: dict[str, Any] = field(default_factory=dict)
+    run_dir: Path | None = None
+    incomplete: bool = False
+
+    @classmethod
+    def from_card(cls, card: dict) -> "StabilityResult":
+        """From what :func:`robustpose.benchmarking.stability_run.run_stability` returns."""
+        overall = card.get("overall") or {}
+        r = overall.get("R_heatmap") or {}
+        return cls(card=card, model=card.get("model", ""), dataset=card.get("dataset", ""),
+                   R=r.get("sum"), R_mean=r.get("mean"), RUC=tuple(overall.get("RUC") or ()),
+                   RUC_area=overall.get("RUC_area"), D_n=overall.get("D_n"),
+                   D_12=overall.get("D_12"), clean=dict(card.get("clean") or {}),
+                   per_perturbation=dict(card.get("per_perturbation") or {}),
+                   run_dir=_run_dir(card), incomplete=bool(card.get("incomplete")))
+
+
+def benchmark(model: Any = None, *, dataset: str = "synth", **options: Any) -> BenchmarkResult:
+    """Corruption benchmark of ``model`` on ``dataset`` (clean + corruptions x severities);
+    ``options`` are :func:`robustpose.benchmarking.run_benchmark`'s keywords."""
+    from robustpose.benchmarking import run_benchmark
+
+    card = run_benchmark(model, dataset=dataset, **options)
+    card.pop("printed", None)  # the command's bookkeeping, not a figure
+    return BenchmarkResult.from_card(card)
+
+
+def attack(kind: str = "igsm", model: Any = None, *, dataset: str = "synth",
+           **options: Any) -> AttackResult:
+    """Adversarial attack ``kind`` (fgsm, igsm, uap, transfer, spsa) on ``model``;
+    ``options`` are :func:`robustpose.benchmarking.attack_run.run_attack`'s keywords
+    (``eps``, ``steps``, ``targeted``, ``out``, ...)."""
+    from robustpose.benchmarking.attack_run import run_attack
+
+    return AttackResult.from_card(run_attack(kind, model, dataset=dataset, **options))
+
+
+def stability(model: Any = None, *, dataset: str = "synth", **options: Any) -> StabilityResult:
+    """Stability of ``model`` under ``perturbations`` (default heldout5); ``options`` are
+    :func:`robustpose.benchmarking.stability_run.run_stability`'s keywords."""
+    from robustpose.benchmarking.stability_run import run_stability
+
+    return StabilityResult.from_card(run_stability(model, dataset=dataset, **options))
