@@ -2,7 +2,10 @@
 function) goes to a lower layer or stays in its own package.
 
 The layers, lowest first, as docs/architecture.md draws them. A package may import any
-package in a lower layer; packages in the same layer do not import each other.
+package in a lower layer; packages in the same layer do not import each other. Inside a
+package, modules import each other without a circle (issue 25): A imports B and B imports
+A (directly or through others, at module level or inside a function) fails, a package's
+``__init__`` counting as a module.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ LAYERS: list[set[str]] = [
     {"reports", "config", "attacks"},  # attacks: losses, codecs, models
     {"assets"},
     {"training", "benchmarking"},
-    {"commands"},
+    {"commands", "api"},        # api: the typed robustpose.benchmark / attack / stability
     {"cli", "__main__", "__init__"},
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
@@ -83,3 +86,117 @@ def test_imports_go_downward(path: Path):
     upward = sorted(u for u in _imported_units(path)
                     if u != own and u in RANK and RANK[u] >= rank)
     assert not upward, f"{path.relative_to(PACKAGE)} ({own}) imports {upward}"
+
+
+# --- import circles inside a package ----------------------------------------------------
+
+#: circles that existed when the check came (issue 25), each a set of modules; a circle
+#: must lie inside one of them. Remove an entry with the circle it names.
+KNOWN_CIRCLES: list[set[str]] = [
+    # issue 25 (H5): the attack run and its UAP helper call each other
+    {"robustpose.benchmarking.attack_run", "robustpose.benchmarking.attack_uap"},
+    # issue 25: the package re-exports corrupt_batch, batch imports corrupt from the package
+    {"robustpose.corruptions", "robustpose.corruptions.batch"},
+    # issue 25 (H1): checkpoint loading and the model registry call each other
+    {"robustpose.models.checkpoint", "robustpose.models.registry"},
+]
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _resolve(name: str, modules: set[str]) -> str | None:
+    """The robustpose module that importing ``name`` runs: itself, else its nearest parent."""
+    while name and name not in modules:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _module_imports(path: Path, modules: set[str]) -> set[str]:
+    """Every robustpose module ``path`` imports (module level or inside a function);
+    ``from P import x`` counts submodule ``P.x`` when it exists, else package ``P``."""
+    me = _module_name(path)
+    base = me.split(".") if path.name == "__init__.py" else me.split(".")[:-1]
+    found: set[str] = set()
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(filter(None, (_resolve(a.name, modules) for a in node.names)))
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                head = base[:len(base) - node.level + 1]
+                module = ".".join(head + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            for alias in node.names:
+                sub = f"{module}.{alias.name}"
+                target = sub if sub in modules else _resolve(module, modules)
+                if target:
+                    found.add(target)
+    found.discard(me)
+    return found
+
+
+def _package(module: str) -> str:
+    return ".".join(module.split(".")[:2])
+
+
+def import_circles(paths: list[Path]) -> list[set[str]]:
+    """Strongly connected sets (> 1 module) of the import graph restricted to imports
+    within one top-level package: every set is a circle A -> ... -> A."""
+    modules = {_module_name(p): p for p in paths}
+    graph = {m: {t for t in _module_imports(p, set(modules)) if _package(t) == _package(m)}
+             for m, p in modules.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles: list[set[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan; the graph is small, recursion is fine
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = set()
+            while True:
+                w = stack.pop()
+                component.add(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                circles.append(component)
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return circles
+
+
+def test_no_import_circle_inside_a_package():
+    new = [sorted(c) for c in import_circles(_sources())
+           if not any(c <= known for known in KNOWN_CIRCLES)]
+    assert not new, f"import circles inside a package: {new}"
+
+
+def test_the_circle_check_sees_direct_and_function_level_circles(tmp_path, monkeypatch):
+    """A fake package: a imports b at module level, b imports a inside a function; c is
+    imported by a but imports nothing back."""
+    root = tmp_path / "robustpose"
+    (root / "pkg").mkdir(parents=True)
+    (root / "__init__.py").write_text("")
+    (root / "pkg" / "__init__.py").write_text("")
+    (root / "pkg" / "a.py").write_text("from robustpose.pkg import b\nfrom . import c\n")
+    (root / "pkg" / "b.py").write_text("def f():\n    from robustpose.pkg.a import x\n")
+    (root / "pkg" / "c.py").write_text("import os\n")
+    monkeypatch.setattr(f"{__name__}.PACKAGE", root)
+    paths = sorted(root.rglob("*.py"))
+    assert import_circles(paths) == [{"robustpose.pkg.a", "robustpose.pkg.b"}]
+    (root / "pkg" / "b.py").write_text("import os\n")
+    assert import_circles(paths) == []
