@@ -1,5 +1,10 @@
 """Datasets a benchmark runs on: person records + keypoint spec + a metric factory.
 
+Every name, layout, keypoint set and metric below is an entry of the dataset registry
+(:mod:`robustpose.data.registry`, which training reads too); records come from its one
+factory :func:`~robustpose.data.load_dataset`, metrics from
+:func:`~robustpose.evaluation.build_dataset_metric`.
+
 =============  ===========================================================  ========
 ``dataset``    default files under ``--data-root``                          metric
 =============  ===========================================================  ========
@@ -23,22 +28,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-DATASETS = ("synth", "coco", "mpii", "ochuman", "crowdpose", "coco-format")
+from robustpose.data.registry import (find_dataset_files, get_dataset_info, list_datasets,
+                                      load_dataset)
+
+#: the dataset names of the registry (robustpose.data.list_datasets(), which the CLI reads)
+DATASETS = tuple(list_datasets())
 #: the OKS AP metric's person-score / NMS settings a run may choose (mmpose CocoMetric names)
 #: and the GT area rule (``area_rule``: json | bbox | crowdpose)
 METRIC_OPTIONS = ("score_mode", "nms_mode", "keypoint_score_thr", "nms_thr", "area_rule")
-
-_LAYOUTS: dict[str, tuple[list[str], list[str]]] = {
-    # dataset: (annotation candidates, image-root candidates) relative to --data-root
-    "coco": (["annotations/person_keypoints_val2017.json", "person_keypoints_val2017.json"],
-             ["val2017", "images/val2017", "images"]),
-    "ochuman": (["ochuman_coco_format_val_range_0.00_1.00.json",
-                 "annotations/ochuman_coco_format_val_range_0.00_1.00.json"], ["images"]),
-    "crowdpose": (["json/crowdpose_val.json", "annotations/crowdpose_val.json",
-                   "crowdpose_val.json"], ["images"]),
-    "coco-format": (["annotations.json", "annotations/annotations.json"], ["images", "."]),
-    "mpii": (["annot/valid.json", "annotations/valid.json", "annotations.json"], ["images"]),
-}
 
 
 @dataclass
@@ -56,29 +53,6 @@ class DataSource:
     conventions: dict = field(default_factory=dict)
     metric_scale: float = 100.0    # metric value x scale = percent (AP is a fraction)
     dropped: list = field(default_factory=list)  # labelled people left out at load, and why
-
-
-def _first_existing(root: Path, candidates: list[str], what: str, dataset: str) -> Path:
-    for rel in candidates:
-        if (root / rel).exists():
-            return root / rel
-    raise FileNotFoundError(f"{root}: no {what} for dataset {dataset!r} (looked for "
-                            f"{', '.join(candidates)}); give --annotations / --data-root")
-
-
-def _synth_files(data_root: Path | None) -> tuple[Path, Path]:
-    """The SynthPose validation split on disk (annotations.json, image root).
-
-    ``data_root`` holding an ``annotations.json`` (e.g. from ``robustpose synth``) is used
-    as it is; otherwise the fixed split is generated once into the cache (``data_root``,
-    or ``$ROBUSTPOSE_CACHE/synthpose``) and reused.
-    """
-    from robustpose.data.synth import materialize, validation_split
-
-    if data_root is not None and (Path(data_root) / "annotations.json").is_file():
-        return Path(data_root) / "annotations.json", Path(data_root) / "images"
-    folder = materialize(validation_split(), data_root)
-    return folder / "annotations.json", folder / "images"
 
 
 def _write_if_changed(out: Path, text: str) -> Path:
@@ -158,39 +132,27 @@ def resolve_source(dataset: str = "synth", data_root: str | os.PathLike | None =
     ``metric_options``: keyword arguments of :class:`~robustpose.evaluation.CocoKeypointMetric`
     among :data:`METRIC_OPTIONS` (``None`` values mean the default); refused for ``mpii``.
     """
-    from robustpose.data import load_coco_records
-
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
+    info = get_dataset_info(dataset)  # unknown: one line naming the choices
     options = {k: v for k, v in (metric_options or {}).items() if v is not None}
     unknown = sorted(set(options) - set(METRIC_OPTIONS))
     if unknown:
         raise ValueError(f"unknown metric option {unknown[0]!r}; choose from "
                          f"{', '.join(METRIC_OPTIONS)}")
-    if dataset == "crowdpose":  # CrowdPose's own evaluation scales OKS by 0.53 * w * h
-        options.setdefault("area_rule", "crowdpose")
-    if dataset == "mpii" and options:
-        raise ValueError(f"{', '.join(sorted(options))}: OKS AP options; dataset mpii is "
-                         "scored by PCKh, which has no person score or NMS")
-    root = Path(data_root) if data_root is not None else None
-    if dataset == "synth" and annotations is None:
-        ann_file, image_root = _synth_files(root)
-        name = "synth-val"
+    if info.area_rule is not None:  # the set's own GT area (CrowdPose: 0.53 * w * h)
+        options.setdefault("area_rule", info.area_rule)
+    if info.metric != "AP" and options:
+        raise ValueError(f"{', '.join(sorted(options))}: OKS AP options; dataset {dataset} is "
+                         f"scored by {info.metric}, which has no person score or NMS")
+    ann_file, image_root = find_dataset_files(dataset, data_root, annotations)
+    if info.generate is not None and annotations is None:
+        name = f"{dataset}-val"  # the fixed generated split, wherever it is cached
     else:
-        if root is None and annotations is None:
-            raise ValueError(f"dataset {dataset!r} needs --data-root (and/or --annotations)")
-        layout = _LAYOUTS.get(dataset, _LAYOUTS["coco-format"])
-        ann_file = Path(annotations) if annotations is not None else \
-            _first_existing(root, layout[0], "annotation file", dataset)
-        if not ann_file.is_file():
-            raise FileNotFoundError(f"{ann_file}: annotation file not found")
-        base = root if root is not None else ann_file.parent
-        image_root = _first_existing(base, layout[1], "image folder", dataset)
-        name = f"{dataset}:{(root or ann_file.parent).resolve().name}"
-    if dataset == "mpii":
+        name = f"{dataset}:{(Path(data_root) if data_root is not None else ann_file.parent).resolve().name}"
+    aspect = input_size[0] / input_size[1]
+    if info.format == "mpii":
         if spec not in (None, "mpii"):
             raise ValueError(f"--spec {spec}: dataset mpii uses the mpii keypoint set")
-        return _mpii_source(ann_file, image_root, name, input_size, padding, max_images)
+        return _mpii_source(info, ann_file, image_root, name, aspect, padding, max_images)
     det_file = detections
     if max_images is not None:
         full = ann_file
@@ -199,43 +161,44 @@ def resolve_source(dataset: str = "synth", data_root: str | os.PathLike | None =
         if detections is not None:  # the boxes of the images left out go too
             det_file = _subset_detections(Path(detections), full, ann_file)
 
-    aspect = input_size[0] / input_size[1]
     dropped: list = []
-    records, spec = load_coco_records(ann_file, image_root, spec=spec, detections=det_file,
-                                      aspect_ratio=aspect, padding=padding, dropped=dropped)
-    records = sorted(records, key=lambda r: str(r.image_id))  # one image's people together
-    boxes = f"detector: {Path(detections).name}" if detections is not None else "ground truth"
+    loaded = load_dataset(dataset, annotations=ann_file, images=image_root, spec=spec,
+                          detections=det_file, aspect_ratio=aspect, padding=padding,
+                          dropped=dropped)
+    spec = loaded.spec
+    records = sorted(loaded.records, key=lambda r: str(r.image_id))  # one image's people together
+    boxes = f"detector: {Path(detections).name}" if detections is not None else info.boxes
     if detections is not None:
         name += f"+det:{Path(detections).name}"
 
     def make_metric() -> Any:
-        from robustpose.evaluation import CocoKeypointMetric
+        from robustpose.evaluation import build_dataset_metric
 
-        return CocoKeypointMetric(ann_file, sigmas=spec.sigmas, **options)
+        return build_dataset_metric(info.metric, annotation_file=ann_file, sigmas=spec.sigmas,
+                                    **options)
 
-    return DataSource(name, records, spec, Path(image_root), Path(ann_file), "AP",
+    return DataSource(name, records, spec, Path(image_root), Path(ann_file), info.metric,
                       make_metric, boxes, dropped=dropped)
 
 
-def _mpii_source(ann_file: Path, image_root: Path, name: str, input_size: tuple[int, int],
+def _mpii_source(info: Any, ann_file: Path, image_root: Path, name: str, aspect: float,
                  padding: float, max_images: int | None) -> DataSource:
-    from robustpose.data import get_spec, load_mpii_records
-
-    records = load_mpii_records(ann_file, image_root)
-    records = sorted(records, key=lambda r: str(r.image_id))
+    loaded = load_dataset(info.name, annotations=ann_file, images=image_root,
+                          aspect_ratio=aspect, padding=padding)
+    records = sorted(loaded.records, key=lambda r: str(r.image_id))
     if max_images is not None:
         if int(max_images) < 1:
             raise ValueError(f"max_images must be >= 1, got {max_images}")
         keep = set(sorted({str(r.image_id) for r in records})[:int(max_images)])
         records = [r for r in records if str(r.image_id) in keep]
         name += f"[:{int(max_images)}]"  # other people: another dataset key (as COCO's)
-    spec = get_spec("mpii")
+    spec = loaded.spec
 
     def make_metric() -> Any:
-        from robustpose.evaluation import PCKhMetric
+        from robustpose.evaluation import build_dataset_metric
 
         # a person whose image cannot be read counts as missed (never silently dropped)
-        return PCKhMetric(records, missing="miss")
+        return build_dataset_metric(info.metric, records=records, missing="miss")
 
-    return DataSource(name, records, spec, Path(image_root), Path(ann_file), "PCKh",
-                      make_metric, "ground truth (MPII centre/scale)", metric_scale=1.0)
+    return DataSource(name, records, spec, Path(image_root), Path(ann_file), info.metric,
+                      make_metric, info.boxes, metric_scale=1.0)

@@ -10,6 +10,9 @@ from .dataset import TopDownDataset, split_valid_batch
 from .images import ImageReadError, load_image, resolve_under_root
 from .mpii import head_sizes_from_mat, load_mpii_records
 from .records import PersonRecord
+from .registry import (FROM_JSON, DatasetInfo, LoadedDataset, SplitLayout, find_dataset_files,
+                       get_dataset_info, keypoint_count, list_datasets, load_dataset,
+                       register_dataset)
 from .specs import SPEC_NAMES, KeypointSpec, get_spec, resolve_spec, spec_from_category
 from .transforms import (PIXEL_STD, affine_transform_points, box_to_center_scale,
                          center_scale_to_box, crop_image, fliplr_keypoints,
@@ -25,4 +28,6 @@ __all__ = [
     "box_to_center_scale", "center_scale_to_box", "crop_image", "fliplr_keypoints",
     "get_affine_transform",
     "WriterSettings", "write_corrupted_dataset",
+    "FROM_JSON", "DatasetInfo", "LoadedDataset", "SplitLayout", "find_dataset_files",
+    "get_dataset_info", "keypoint_count", "list_datasets", "load_dataset", "register_dataset",
 ]

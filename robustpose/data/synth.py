@@ -228,7 +228,7 @@ def build_records(block: dict | None = None, *, aspect_ratio: float, padding: fl
     and ``padding`` make the crops, as for :func:`~robustpose.data.load_coco_records`.
     Returns ``(records, spec)``.
     """
-    from robustpose.data import load_coco_records
+    from robustpose.data.coco import load_coco_records
 
     block = block if block is not None else {}
     block.update(options)

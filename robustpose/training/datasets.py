@@ -1,8 +1,14 @@
-"""Data sets of an experiment config: a small factory keyed by ``data.type``.
+"""Data sets of an experiment config, keyed by ``data.type``: a dataset registry name.
 
-``data.type``: ``coco`` (COCO-format keypoints: COCO, OCHuman, CrowdPose, SynthPose
-output...), ``mpii`` (HRNet's MPII json) or ``synth`` (robustpose.data.synth). Each split
-block (``data.train`` / ``data.val``) names its files relative to ``data.root``::
+``data.type`` is one of :func:`robustpose.data.list_datasets` (the benchmark's
+``--dataset`` names): ``coco`` (any COCO-format keypoint file, as before), ``crowdpose``,
+``ochuman``, ``coco-format``, ``mpii`` (HRNet's MPII json) or ``synth``
+(robustpose.data.synth). Records load through the registry's one factory
+(:func:`robustpose.data.load_dataset`), metrics through
+:func:`robustpose.evaluation.build_dataset_metric`, as in the runs. Each split block
+(``data.train`` / ``data.val``) names its files relative to ``data.root``; a split with
+neither ``annotations`` nor ``images`` finds them by the registry layout under
+``data.root``::
 
     data:
       type: coco
@@ -84,43 +90,59 @@ def load_records(config: dict, split: str, progress: bool = True) -> tuple[list,
     return records, spec, ann
 
 
+def _split_files(config: dict, block: dict, split: str) -> tuple[Path, Path]:
+    """The split's (annotation file, image folder): the block's paths when it names them,
+    else the registry layout of ``data.type`` under ``data.root`` (e.g. ``data: {type:
+    coco, root: /datasets/coco}`` finds ``annotations/person_keypoints_<split>2017.json``)."""
+    from robustpose.data.registry import find_dataset_files
+
+    root = config["data"].get("root")
+    if block.get("annotations") is None and block.get("images") is None and root:
+        try:
+            return find_dataset_files(config["data"]["type"], resolve_path(config, "."),
+                                      split=split)
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(f"data.{split}: {exc}") from None
+    return (_require(block, "annotations", split, config),
+            _require(block, "images", split, config))
+
+
 def _load_split(config: dict, split: str, progress: bool = True) -> tuple[list, Any, Path | None, dict]:
     """:func:`load_records` plus the split block with its paths resolved (for synth, the
-    ``images`` folder it was materialised into)."""
-    from robustpose import data as rp_data
+    ``images`` folder it was materialised into).
+
+    ``data.type`` is a name of the dataset registry (:func:`robustpose.data.list_datasets`,
+    the benchmark's ``--dataset`` names): COCO-format and MPII sets load through its one
+    factory :func:`robustpose.data.load_dataset`; ``synth`` generates the split the block
+    describes (``split``, ``num_images``, ``seed``, ...)."""
     from robustpose.codecs import InferenceSetting
+    from robustpose.data import get_spec
+    from robustpose.data.registry import get_dataset_info, load_dataset
 
     setting = InferenceSetting.from_config(config)
     kind = config["data"]["type"]
+    info = get_dataset_info(kind)
     block = _resolved_block(config, split)
     spec_name = config["data"].get("spec")
-    if kind == "coco":
-        ann = _require(block, "annotations", split, config)
-        images = _require(block, "images", split, config)
-        spec = rp_data.get_spec(spec_name) if spec_name else None
-        detections = None
-        if split == "val" and block.get("detections") is not None:
-            detections = _require(block, "detections", split, config)
-        records, spec = rp_data.load_coco_records(
-            ann, images, spec=spec, detections=detections,
-            det_score_thr=float(block.get("det_score_thr", 0.0)),
-            aspect_ratio=setting.aspect_ratio, padding=setting.padding)
-        return records, spec, ann, block
-    if kind == "mpii":
-        ann = _require(block, "annotations", split, config)
-        images = _require(block, "images", split, config)
-        records = rp_data.load_mpii_records(ann, images)
-        return records, rp_data.get_spec(spec_name or "mpii"), ann, block
     if kind == "synth":
         synth = importlib.import_module("robustpose.data.synth")
         result = synth.build_records(block, aspect_ratio=setting.aspect_ratio,
                                      padding=setting.padding, progress=progress)
         records, spec = result if isinstance(result, tuple) else (result, None)
         if spec is None:
-            spec = rp_data.get_spec(spec_name or "coco")
+            spec = get_spec(spec_name or info.keypoints)
         ann = block.get("annotations")
         return records, spec, Path(ann) if ann is not None else None, block
-    raise ConfigError(f"unknown data.type {kind!r}")
+    ann, images = _split_files(config, block, split)
+    block.update(annotations=ann, images=images)
+    detections = None
+    if split == "val" and info.format == "coco" and block.get("detections") is not None:
+        detections = _require(block, "detections", split, config)
+    loaded = load_dataset(kind, annotations=ann, images=images, split=split,
+                          spec=spec_name or None, detections=detections,
+                          det_score_thr=float(block.get("det_score_thr", 0.0)),
+                          aspect_ratio=setting.aspect_ratio, padding=setting.padding)
+    return loaded.records, loaded.spec, ann, block
 
 
 def build_augment(config: dict) -> Any:
@@ -136,21 +158,30 @@ def build_augment(config: dict) -> Any:
 
 def build_metric_factory(config: dict, spec: Any, annotation_file: Path | None,
                          records: list) -> Callable[[], Any] | None:
-    """A callable returning a fresh metric for the val split (COCO AP or PCKh)."""
+    """A callable returning a fresh metric for the val split: ``val.metric`` (``AP`` /
+    ``PCKh`` / ``PCK``; the older ``coco`` / ``pckh`` still read), by default the dataset
+    entry's, built by :func:`robustpose.evaluation.build_dataset_metric` as the runs build
+    theirs, with ``val.metric_args`` (same option names as the benchmark's, e.g.
+    ``score_mode``, ``nms_mode``, ``area_rule``) and the entry's area rule."""
     from robustpose import evaluation
+    from robustpose.data.registry import get_dataset_info
 
-    kind = config["val"]["metric"] or ("pckh" if config["data"]["type"] == "mpii" else "coco")
+    info = get_dataset_info(config["data"]["type"])
+    kind = config["val"]["metric"] or info.metric
+    name = evaluation.METRIC_ALIASES.get(str(kind))
+    if name is None:
+        raise ConfigError(f"val.metric must be one of AP, PCKh, PCK (or coco, pckh), "
+                          f"got {kind!r}")
+    if annotation_file is None:
+        return None
     args = dict(config["val"].get("metric_args") or {})
-    if kind == "coco":
-        if annotation_file is None:
-            return None
+    if name == "AP":
         args.setdefault("sigmas", getattr(spec, "sigmas", None))
-        return lambda: evaluation.CocoKeypointMetric(str(annotation_file), **args)
-    if kind == "pckh":
-        if annotation_file is None:
-            return None
-        return lambda: evaluation.PCKhMetric(str(annotation_file), **args)
-    raise ConfigError(f"val.metric must be coco or pckh, got {kind!r}")
+        if info.area_rule is not None:
+            args.setdefault("area_rule", info.area_rule)
+    # PCKh reads the HRNet json itself here (its 1-px offset); the benchmark scores records
+    return lambda: evaluation.build_dataset_metric(name, annotation_file=annotation_file,
+                                                   **args)
 
 
 def stylized_block(config: dict, split: str) -> Any:
