@@ -175,3 +175,18 @@ def test_layout_files_are_found_and_missing_ones_named(data_root, tmp_path):
     bad.write_text(json.dumps([1, 2]))
     with pytest.raises(ValueError, match="list.json"):
         keypoint_count("coco-format", bad)
+
+
+def test_a_run_builds_a_registry_model_for_the_hand_sets_21_keypoints(data_root, tmp_path):
+    """A registry model benchmarked on a COCO-format hand set is built for the json's 21
+    keypoints (the old `.get(dataset, 17)` built 17 and the run failed on the count)."""
+    import torch
+
+    from robustpose.benchmarking.api import run_benchmark
+
+    torch.manual_seed(0)  # the registry model's random initialisation only
+    card = run_benchmark("sbl_resnet18", dataset="coco-format", data_root=data_root / "rhd_mini",
+                         corruptions="gaussian_noise", severities="1", input_size=(64, 64),
+                         extra={"NUM_DECONV_FILTERS": [64, 64, 64]}, out=tmp_path / "run",
+                         workers=0, plots=False, progress=False)
+    assert card["clean"] is not None and (tmp_path / "run" / "run.json").is_file()
