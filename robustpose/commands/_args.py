@@ -34,13 +34,9 @@ class CommandError(Exception):
 
 def dataset_choices() -> tuple[str, ...]:
     """Names ``--dataset`` takes: the dataset registry of :mod:`robustpose.data`."""
-    from robustpose import data
+    from robustpose.data import list_datasets
 
-    if hasattr(data, "list_datasets"):  # H2's registry (issue 25)
-        return tuple(data.list_datasets())
-    from robustpose.benchmarking.sources import DATASETS  # SWITCH: delete once data.list_datasets lands
-
-    return tuple(DATASETS)
+    return tuple(list_datasets())
 
 
 def corrupted_layouts() -> tuple[str, ...]:
