@@ -19,48 +19,28 @@ from typing import Any
 
 __all__ = ["bundled_checkpoint_path", "load_bundled_model", "export_bundled", "BUNDLED_NAME"]
 
-BUNDLED_NAME = "synthpose_shufflenetv2_128x96.pt"
-MODELS_DIR = Path(__file__).resolve().parent / "models"
+# The file's name and place and how it loads are model loading (robustpose.models.bundled);
+# these wrappers import it on first use, so ``import robustpose.assets`` stays torch-free.
+def __getattr__(name: str) -> Any:
+    if name in ("BUNDLED_NAME", "MODELS_DIR"):
+        from robustpose.models import bundled
+
+        return getattr(bundled, name)
+    raise AttributeError(f"module 'robustpose.assets' has no attribute {name!r}")
 
 
 def bundled_checkpoint_path() -> Path:
     """Path of the bundled checkpoint inside the installed package."""
-    return MODELS_DIR / BUNDLED_NAME
+    from robustpose.models.bundled import bundled_checkpoint_path as path
+
+    return path()
 
 
 def load_bundled_model(map_location: str = "cpu") -> tuple[Any, dict]:
-    """``(model, info)``: the bundled SynthPose model (eval mode) and its conventions.
+    """``(model, info)``: :func:`robustpose.models.bundled.load_bundled_model`."""
+    from robustpose.models.bundled import load_bundled_model as load
 
-    ``info["inference"]`` is its :class:`~robustpose.codecs.InferenceSetting` (crop size,
-    padding, flip test, flip shift, refinement, DARK kernel), read from the meta's
-    ``inference`` block or, for files packed before it existed, from the older flat keys.
-    ``info`` also holds ``input_size`` (width, height), ``heatmap_size``, ``name``
-    (registry name), ``extra``, ``config`` (the training config file name), ``val_AP``
-    (AP* on the SynthPose validation split measured at export), ``checkpoint`` (path) and,
-    read from the setting, the older names ``flip_test``, ``shift`` (= ``flip_shift``),
-    ``post_process`` (= ``refine``) and ``dark_kernel``.
-    """
-    import torch
-
-    from robustpose.codecs import InferenceSetting
-    from robustpose.models import load_model
-
-    path = bundled_checkpoint_path()
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: bundled model missing from the package (reinstall robustpose)")
-    obj = torch.load(path, map_location=map_location, weights_only=True)
-    meta = dict(obj.get("meta") or {})
-    model = load_model(path, map_location=map_location).float().eval()
-    setting = InferenceSetting.from_dict(meta.get("inference") or meta)
-    info = {key: meta.get(key) for key in ("name", "extra", "config", "val_AP")}
-    info["inference"] = setting
-    info["input_size"] = setting.input_size
-    info["heatmap_size"] = setting.heatmap_size
-    info.update(flip_test=setting.flip_test, shift=setting.flip_shift,
-                post_process=setting.refine, dark_kernel=setting.dark_kernel)
-    info["checkpoint"] = str(path)
-    model.input_size = info["input_size"]
-    return model, info
+    return load(map_location)
 
 
 def export_bundled(weights: str | os.PathLike, config: str | os.PathLike,

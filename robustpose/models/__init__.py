@@ -12,8 +12,9 @@ from . import deeppose_light  # noqa: F401  (deeppose_shufflenetv2 / deeppose_mo
 from . import vgg  # noqa: F401  (sbl_vgg19_bn)
 from .unet_generator import UNetGenerator, build_advmix_generator, unet_depth
 from .checkpoint import CheckpointReport, load_checkpoint, load_model, load_pretrained_backbone, save_checkpoint
+from .loading import load_adapter
 
 __all__ = ["PoseModel", "IMAGENET_MEAN", "IMAGENET_STD", "create_model", "list_models", "register_model",
            "MODELS", "GENERIC_CFG", "get_default_cfg", "model_names",
            "load_checkpoint", "save_checkpoint", "load_model", "load_pretrained_backbone", "CheckpointReport",
-           "UNetGenerator", "build_advmix_generator", "unet_depth"]
+           "UNetGenerator", "build_advmix_generator", "unet_depth", "load_adapter"]

@@ -204,6 +204,14 @@ def _match(model: nn.Module, state_dict: Mapping[str, torch.Tensor], path: str, 
     return report, usable
 
 
+def checkpoint_meta(obj: Any) -> dict:
+    """The ``meta`` dict of a checkpoint read by :func:`read_checkpoint` (a robustpose
+    file's architecture, ``inference``, ``codec``, spectral ``kwargs``, ``rcc``); empty for
+    official / mmpose files, which carry none that robustpose reads."""
+    meta = obj.get("meta") if isinstance(obj, Mapping) else None
+    return dict(meta) if isinstance(meta, Mapping) else {}
+
+
 def load_checkpoint(model: nn.Module, path: str | os.PathLike, strict: bool = True,
                     map_location: str | torch.device = "cpu") -> CheckpointReport:
     """Load official HRNet/SBL, mmpose 1.x or robustpose weights into ``model``.
@@ -215,12 +223,18 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike, strict: bool = Tr
     puts it on ``model`` (``robustpose.models.rcc.apply_rcc_meta``): the layer has no
     weights, so the meta is the only place that knows the weights were trained behind it.
     """
+    return load_checkpoint_object(model, read_checkpoint(path, map_location), path, strict)
+
+
+def load_checkpoint_object(model: nn.Module, obj: Any, path: str | os.PathLike,
+                           strict: bool = True) -> CheckpointReport:
+    """:func:`load_checkpoint` on a file already read by :func:`read_checkpoint` (``obj``;
+    ``path`` names it in messages): a caller that needs the meta before the model exists
+    (spectral norm, codec, inference setting) reads the file once and loads from that."""
     model = _unwrap(model)
-    obj = read_checkpoint(path, map_location)
     state, fmt = extract_state_dict(obj, path)
     report, usable = _match(model, state, str(path), fmt)
-    if isinstance(obj, Mapping) and isinstance(obj.get("meta"), Mapping):
-        report.meta = dict(obj["meta"])
+    report.meta = checkpoint_meta(obj)
     if strict and not report.ok:
         raise ValueError(f"{path}: checkpoint does not fit {type(model).__name__}: {report.summary()}"
                          f"{spectral_hint(report.unexpected)}")
@@ -266,11 +280,15 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, meta: Mapping[str
 def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> nn.Module:
     """Rebuild a model from a robustpose checkpoint's meta (``name``, ``num_joints``, ``extra``,
     ``kwargs``, written by ``save_checkpoint``) and load its weights strictly."""
+    return model_from_checkpoint_object(read_checkpoint(path, map_location), path)
+
+
+def model_from_checkpoint_object(obj: Any, path: str | os.PathLike) -> nn.Module:
+    """:func:`load_model` on a file already read by :func:`read_checkpoint`."""
     from .registry import create_model
 
-    obj = read_checkpoint(path, map_location)
-    meta = obj.get("meta") if isinstance(obj, Mapping) else None
-    if not isinstance(meta, Mapping) or "name" not in meta:
+    meta = checkpoint_meta(obj)
+    if "name" not in meta:
         raise ValueError(f"{path}: no robustpose meta with a model name; build the model with "
                          "create_model(...) and use load_checkpoint(model, path)")
     model = create_model(str(meta["name"]), num_joints=int(meta.get("num_joints", 17)),
