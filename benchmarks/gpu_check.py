@@ -229,7 +229,7 @@ def part_benchmark(args: argparse.Namespace) -> None:
     cmd = [sys.executable, "-m", "robustpose", "benchmark", "--device", args.device,
            "--max-images", str(images), "--corruptions", corruptions, "--severities", severities,
            "--workers", "0" if args.quick else "2", "--out", str(out / "run"), "--no-plots",
-           "--quiet"]
+           "--no-progress"]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     wall = time.perf_counter() - start

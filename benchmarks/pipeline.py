@@ -133,7 +133,7 @@ def main() -> int:
           f"threads {args.threads}, DataLoader workers {args.workers}, batch {args.batch_size}")
     with tempfile.TemporaryDirectory(prefix="rp-pipeline-") as tmp:
         tmp = Path(tmp)
-        base = [sys.executable, "-m", "robustpose", "benchmark", "--quiet",
+        base = [sys.executable, "-m", "robustpose", "benchmark", "--no-progress",
                 "--workers", str(args.workers), "--batch-size", str(args.batch_size)] + model_flags
         demo = base + ["--out", str(tmp / "demo")]
         if args.quick:

@@ -60,7 +60,7 @@ def prepare_validation(out: Path, num_images: int, env: dict, quick: bool) -> tu
     bin_dir = Path(sys.executable).parent
     if not (val / "annotations.json").is_file():
         _run([str(bin_dir / "robustpose"), "synth", str(val), "--split", "val",
-              "--num-images", str(num_images), "--quiet"], env)
+              "--num-images", str(num_images), "--no-progress"], env)
     if not (val_c / "corrupt_summary.json").is_file():
         extra = ["--corruptions", QUICK_BENCH[1], "--severities", QUICK_BENCH[3]] if quick else []
         _run([str(bin_dir / "robustpose"), "corrupt", str(val / "images"), str(val_c),
@@ -82,14 +82,14 @@ def run_one(method: str, seed: int, out: Path, val: Path, val_c: Path, env: dict
         overrides = [f"seed={seed}"] + (QUICK_TRAIN if quick else [f"val.every={epochs}"])
         add_cpu(run_dir, "train_s", _run(
             [str(bin_dir / "robustpose"), "train", str(config), *overrides, "--device", "cpu",
-             "--output-dir", str(run_dir), "--resume", "auto", "--no-progress"], env))
+             "--out", str(run_dir), "--resume", "auto", "--no-progress"], env))
         (run_dir / "train_done").write_text("")
     if not (run_dir / "bench" / "summary.json").is_file():
         add_cpu(run_dir, "bench_s", _run(
             [str(bin_dir / "robustpose"), "benchmark", "--config", str(config),
              "--checkpoint", str(run_dir / "best.pt"), "--dataset", "synth",
              "--data-root", str(val), "--corrupted-root", str(val_c),
-             "--out", str(run_dir / "bench"), "--workers", "0", "--quiet", "--no-plots",
+             "--out", str(run_dir / "bench"), "--workers", "0", "--no-progress", "--no-plots",
              *(QUICK_BENCH if quick else [])], env))
 
 

@@ -75,7 +75,7 @@ def _train(config: Path, run_dir: Path, overrides: list[str], env: dict) -> None
         return
     run_dir.mkdir(parents=True, exist_ok=True)
     seconds = _run([_tool("robustpose"), "train", str(config), *overrides, "--device", "cpu",
-                    "--output-dir", str(run_dir), "--resume", "auto", "--no-progress"], env)
+                    "--out", str(run_dir), "--resume", "auto", "--no-progress"], env)
     _add_cpu(run_dir, "train_s", seconds)
     (run_dir / "train_done").write_text("")
 
@@ -89,7 +89,7 @@ def prepare(out: Path, num_images: int, env: dict, quick: bool) -> tuple[Path, P
     val = out / "val"
     if not (val / "annotations.json").is_file():
         _run([_tool("robustpose"), "synth", str(val), "--split", "val", "--num-images",
-              str(num_images), "--quiet"], env)
+              str(num_images), "--no-progress"], env)
     pretrain = out / "pretrain"
     # the pre-training keeps its config's validation cadence: its curve is what chose its length
     _train(CONFIGS / f"synthpose_mobilenetv2_{PRETRAIN}.yaml", pretrain,
@@ -169,7 +169,7 @@ def _stability(config: Path, run_dir: Path, name: str, val: Path, cells: list[st
     seconds = _run([_tool("robustpose"), "stability", "--config", str(config),
                     "--checkpoint", str(run_dir / "best.pt"), "--dataset", "synth",
                     "--data-root", str(val), "--out", str(run_dir / name),
-                    "--workers", "0", "--quiet", *cells], env)
+                    "--workers", "0", "--no-progress", *cells], env)
     _add_cpu(run_dir, f"{name}_s", seconds)
 
 
