@@ -37,8 +37,8 @@ def test_bad_configs_give_one_line_errors(config, message):
 
 
 def test_a_new_codec_registers_and_builds(monkeypatch):
-    monkeypatch.setattr("robustpose.codecs.base.CODECS", CODECS.copy())
-    from robustpose.codecs import base
+    monkeypatch.setattr("robustpose.codecs.registry.CODECS", CODECS.copy())
+    from robustpose.codecs import base, registry
 
     @register_codec("with_extra")
     class WithExtra(GaussianHeatmap):
@@ -49,7 +49,7 @@ def test_a_new_codec_registers_and_builds(monkeypatch):
             out["visible"] = (np.asarray(keypoints)[:, 2] > 1).astype(np.float32)
             return out
 
-    assert base.CODECS["with_extra"] is WithExtra and "with_extra" not in CODECS
+    assert registry.CODECS["with_extra"] is WithExtra and "with_extra" not in CODECS
     codec = base.build_codec({"type": "with_extra", "sigma": 1.5})
     out = codec.encode(np.array([[10.0, 10.0, 2.0], [20.0, 20.0, 1.0]]))
     assert set(out) == {"target", "target_weight", "visible"} and list(out["visible"]) == [1, 0]

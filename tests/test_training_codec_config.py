@@ -49,7 +49,7 @@ def test_codec_block_and_its_alias():
     codec = build_codec_for(cfg)
     assert isinstance(codec, UnbiasedHeatmap) and codec.sigma == 3.0
     assert codec.input_size == (64, 96) and codec.heatmap_size == (16, 24)
-    assert codec.refine == "quarter"  # decoding defaults come from val.refine
+    assert codec.refine == "dark"  # the codec owns its decoding default (val.refine overrides)
     assert isinstance(build_codec_for(tiny("data.codec={type: regression}")),
                       CoordinateRegression)
     for override, message in [("data.codec={sigma: 2}", "data.codec must be a mapping"),

@@ -28,11 +28,12 @@ from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import numpy as np
 
-from robustpose.utils.registry import Registry
-
+from . import registry as _registry
+from .registry import CODECS, codec_decoding, codec_names, config_codec_block, register_codec
 from .setting import InferenceSetting
 
-__all__ = ["Codec", "CODECS", "register_codec", "build_codec", "codec_names"]
+__all__ = ["Codec", "CODECS", "register_codec", "build_codec", "codec_names", "config_codec_block",
+           "codec_decoding"]
 
 
 class Codec:
@@ -84,21 +85,6 @@ class Codec:
         return f"{type(self).__name__}({args})"
 
 
-#: registry name -> codec class (or factory taking keyword arguments)
-CODECS: Registry = Registry("codec")
-
-
-def register_codec(name: str) -> Callable:
-    """Class decorator: make the codec buildable as ``{type: name, ...}`` (a taken name
-    raises a one-line ``ValueError``)."""
-    return lambda cls: CODECS.register(name, cls)
-
-
-def codec_names() -> list[str]:
-    """The registered codec names, sorted (argparse ``choices``)."""
-    return CODECS.names()
-
-
 def build_codec(config: Mapping[str, Any] | str, **kwargs: Any) -> Codec:
     """A codec from a name (``'hrnet'``) or a block (``{type: hrnet, sigma: 2.0}``).
 
@@ -112,7 +98,7 @@ def build_codec(config: Mapping[str, Any] | str, **kwargs: Any) -> Codec:
     if not name:
         raise ValueError(f"codec config needs a 'type' (one of {', '.join(codec_names())}), "
                          f"got {dict(config or {})!r}")
-    factory = CODECS.get(name)  # one-line error naming the choices and the nearest
+    factory = _registry.CODECS.get(name)  # one-line error naming the choices and the nearest
     params = inspect.signature(factory).parameters
     takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
     context = {k: v for k, v in kwargs.items() if takes_any or k in params}

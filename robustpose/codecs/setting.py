@@ -17,6 +17,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from .registry import codec_decoding, config_codec_block
+
 __all__ = ["InferenceSetting", "REFINES", "BOUNDARIES"]
 
 REFINES = ("quarter", "dark", "none")
@@ -114,15 +116,25 @@ class InferenceSetting:
         return cls(**kwargs)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "InferenceSetting":
+    def from_config(cls, config: Mapping[str, Any],
+                    codec: Mapping[str, Any] | str | None = None) -> "InferenceSetting":
         """The setting of an experiment config (``data.input_size``/``heatmap_size``,
-        ``val.flip_test``/``flip_shift``/``refine``/``dark_kernel``/``padding``)."""
+        ``val.flip_test``/``flip_shift``/``refine``/``dark_kernel``/``padding``/``boundary``).
+
+        The decoding keys (``refine``, ``dark_kernel``, ``boundary``) left out of ``val``
+        come from the codec (:func:`~robustpose.codecs.base.codec_decoding`): ``codec`` (a
+        block a training method declares) or the config's ``data.codec``; so
+        ``codec: {type: unbiased}`` alone decodes with DARK, as ``build_codec('unbiased')``.
+        """
+
         data, val = config["data"], config["val"]
+        own = codec_decoding(codec if codec is not None else config_codec_block(config))
         return cls(input_size=tuple(data["input_size"]),
                    heatmap_size=tuple(data["heatmap_size"]),
                    padding=float(_first(val.get("padding"), 1.25)),
                    flip_test=bool(_first(val.get("flip_test"), True)),
                    flip_shift=bool(_first(val.get("flip_shift"), val.get("shift"), True)),
-                   refine=str(_first(val.get("refine"), val.get("post_process"), "quarter")),
-                   dark_kernel=int(_first(val.get("dark_kernel"), 11)),
-                   boundary=str(_first(val.get("boundary"), "hrnet")))
+                   refine=str(_first(val.get("refine"), val.get("post_process"), own.get("refine"),
+                                     "quarter")),
+                   dark_kernel=int(_first(val.get("dark_kernel"), own.get("dark_kernel"), 11)),
+                   boundary=str(_first(val.get("boundary"), own.get("boundary"), "hrnet")))

@@ -27,22 +27,22 @@ def build_model_for(config: dict, num_joints: int, pretrained: str | None = None
 
 def codec_block(config: dict) -> dict:
     """The config's codec block: ``data.codec``, or ``{type: data.target_encoding}`` (the
-    alias), or ``{type: hrnet}``; a copy the caller may change."""
-    data = config["data"]
-    if data.get("codec"):
-        return dict(data["codec"])
-    return {"type": data.get("target_encoding") or "hrnet"}
+    alias), or ``{type: hrnet}``; a copy the caller may change
+    (:func:`robustpose.codecs.registry.config_codec_block`)."""
+    from robustpose.codecs.registry import config_codec_block
+    return config_codec_block(config)
 
 
 def build_codec_for(config: dict, declared: Mapping[str, Any] | None = None) -> Any:
     """The experiment's codec, built at ``data.input_size`` / ``heatmap_size`` with
-    ``data.sigma`` and the val decoding choices (``val.refine``, ``val.dark_kernel``) as
-    its defaults. ``declared``: the block a training method asks for (its
-    ``codec_config(config)``), which wins over :func:`codec_block`."""
+    ``data.sigma``; it decodes with its own defaults unless ``val.refine`` /
+    ``val.dark_kernel`` / ``val.boundary`` say otherwise. ``declared``: the block a
+    training method asks for (its ``codec_config(config)``), which wins over
+    :func:`codec_block`."""
     from robustpose.codecs import InferenceSetting, build_codec
 
-    setting = InferenceSetting.from_config(config)
     block = dict(declared) if declared else codec_block(config)
+    setting = InferenceSetting.from_config(config, codec=block)
     try:
         return build_codec(block, input_size=setting.input_size,
                            heatmap_size=setting.heatmap_size, sigma=float(config["data"]["sigma"]),

@@ -76,7 +76,7 @@ DEFAULTS: dict[str, Any] = {
         "batch_size": 32,
         "flip_test": True,
         "flip_shift": None,            # HRNet's 1-px shift of the flipped heatmaps (default true)
-        "refine": None,                # quarter (HRNet, default) | dark (DARK's Taylor step) | none
+        "refine": None,                # quarter (HRNet) | dark (DARK's Taylor step) | none; null = the codec's (hrnet: quarter, unbiased: dark)
         "shift": None,                 # old name of val.flip_shift (still accepted)
         "post_process": None,          # old name of val.refine (still accepted)
         "dark_kernel": 11,             # DARK's heatmap blur kernel (odd, heatmap px)
@@ -223,7 +223,9 @@ def _pair(config: dict, section: str, key: str, where: str) -> None:
 
 #: (section, old name, new name, default of the new name): keys renamed once, the old
 #: names still accepted in files and overrides
-ALIASES = (("val", "shift", "flip_shift", True), ("val", "post_process", "refine", "quarter"))
+# val.refine has no default of its own: left out (null), the codec decides (hrnet: quarter,
+# unbiased: dark); see robustpose.codecs.registry.codec_decoding.
+ALIASES = (("val", "shift", "flip_shift", True), ("val", "post_process", "refine", None))
 REFINES = ("quarter", "dark", "none")
 
 
@@ -281,7 +283,7 @@ def validate_config(config: dict, where: str = "config") -> None:
     _pair(config, "data", "input_size", where)
     _pair(config, "data", "heatmap_size", where)
     _check_codec(config, where)
-    if config["val"]["refine"] not in REFINES:
+    if config["val"]["refine"] not in (None, *REFINES):
         raise ConfigError(f"{where}: val.refine must be {', '.join(REFINES)}, "
                           f"got {config['val']['refine']!r}")
     if not isinstance(config["val"]["flip_shift"], bool):
