@@ -46,11 +46,12 @@ def test_the_python_api_checks_the_counts_too():
 
 
 def test_a_repeated_eps_runs_one_cell_and_writes_the_report(data_root, tmp_path, monkeypatch):
-    def one(cell, cells, attack, attacked, adapter, source, options, *rest):
+    def one(cell, run, *rest):
+        adapter, source = run.adapter, run.source
         return {"model": adapter.name, "dataset": source.name, "corruption": cell.corruption,
                 "severity": int(cell.severity), "metric": source.metric_name, "pck": 0.5}
 
-    monkeypatch.setattr(attack_run, "_run_one", one)
+    monkeypatch.setattr(attack_run, "run_cell", one)
     monkeypatch.setattr(attack_card, "write_attack_reports", lambda folder, plots=True: {})
     out = tmp_path / "run"
     attack_run.run_attack("igsm", dataset="coco-format", data_root=data_root / "coco_val_mini",

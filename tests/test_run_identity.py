@@ -25,7 +25,8 @@ SPEC = REPO / "configs" / "onnx" / "blazepose_landmark_lite.yaml"
 @pytest.fixture
 def fake_cells(monkeypatch):
     """Attack and benchmark cells that cost nothing: one fixed record per cell."""
-    def one(cell, cells, attack, attacked, adapter, source, options, *rest):
+    def one(cell, run, *rest):
+        adapter, source = run.adapter, run.source
         return {"model": adapter.name, "dataset": source.name, "corruption": cell.corruption,
                 "severity": int(cell.severity), "metric": source.metric_name, "pck": 0.5}
 
@@ -35,7 +36,7 @@ def fake_cells(monkeypatch):
                            "corruption": cell.corruption, "severity": int(cell.severity),
                            "metric": "AP", "AP": 0.5, "metrics": {"AP": 0.5}})
 
-    monkeypatch.setattr(attack_run, "_run_one", one)
+    monkeypatch.setattr(attack_run, "run_cell", one)
     monkeypatch.setattr(attack_card, "write_attack_reports", lambda folder, plots=True: {})
     monkeypatch.setattr(attack_uap, "uap_fit_records", lambda *a, **k: None)
     monkeypatch.setattr(api, "evaluate_cells", many)

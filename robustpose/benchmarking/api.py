@@ -1,45 +1,25 @@
-"""``robustpose.benchmark(...)``: the Python API behind ``robustpose benchmark``."""
+"""``robustpose.benchmark(...)``: the Python API behind ``robustpose benchmark``,
+and the benchmark's run kind (:class:`BenchmarkKind`, run by ``run_layer.execute``)."""
 from __future__ import annotations
 
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from robustpose.benchmarking.cells import (build_cells, parse_corruptions, parse_severities,
-                                           shard_from_env)
-from robustpose.benchmarking.loading import check_keypoint_count, resolve_adapter
+from robustpose.benchmarking.cells import (Cell, build_cells, parse_corruptions,
+                                           parse_severities, shard_from_env)
 from robustpose.benchmarking.run_folder import RunFolder, finalize_run
+from robustpose.benchmarking.run_layer import (DataChoice, ModelChoice, RunContext,
+                                               default_run_dir, execute, register_kind,
+                                               weights_fingerprint)
 from robustpose.benchmarking.runner import evaluate_cells
-from robustpose.benchmarking.sources import DataSource, resolve_source
+from robustpose.benchmarking.sources import DataSource
 from robustpose.benchmarking.stream import CellImages
 from robustpose.benchmarking.summary import format_table
 
 __all__ = ["run_benchmark", "finalize_run", "default_run_dir", "weights_fingerprint",
-           "run_conventions"]
-
-
-def default_run_dir(model_name: str, dataset: str, weights_sha256: str | None = None) -> Path:
-    """``runs/benchmark/<model>[-<weights hash, 8 hex>]__<dataset>``: other weights under the
-    same model name (a retrained or upgraded bundled model) get their own folder."""
-    model = f"{model_name}-{weights_sha256[:8]}" if weights_sha256 else model_name
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{model}__{dataset}").strip("_")
-    return Path("runs") / "benchmark" / slug
-
-
-def weights_fingerprint(model_info: dict) -> str | None:
-    """SHA-256 (first 16 hex digits) of the model's weights file, when it came from one:
-    the hash the model's identity already took at load, else the file's."""
-    from robustpose.benchmarking.identity import file_sha256
-
-    known = (model_info.get("identity") or {}).get("weights")
-    if known:
-        return known
-    path = model_info.get("checkpoint") or model_info.get("onnx")
-    if not path or not Path(path).is_file():
-        return None
-    return file_sha256(path)
+           "run_conventions", "BenchmarkKind", "BENCHMARK"]
 
 
 def _wait_for_all_ranks() -> None:
@@ -59,17 +39,6 @@ def _wait_for_all_ranks() -> None:
     finally:
         if created:
             dist.destroy_process_group()
-
-
-def _device_for(device: str) -> str:
-    """Refuse CUDA without a GPU (before any model is loaded); torchrun: one GPU per rank."""
-    import torch
-
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda given but torch sees no CUDA device")
-    if str(device) == "cuda" and os.environ.get("LOCAL_RANK"):
-        return f"cuda:{int(os.environ['LOCAL_RANK'])}"
-    return device
 
 
 #: what ``**adapter_options`` may hold: the options of a callable / PoseModel adapter
@@ -151,73 +120,112 @@ def run_benchmark(model: Any = None, *, checkpoint: str | os.PathLike | None = N
     no content to hash); without it a folder holding a callable's cells refuses a rerun.
     """
     _check_adapter_options(adapter_options)
-    device = _device_for(device)
-    if num_joints is None:  # registry models are built for the dataset's keypoints
-        num_joints = {"mpii": 16, "crowdpose": 14}.get(dataset, 17)
-    adapter, model_info = resolve_adapter(model, checkpoint, config, onnx, onnx_spec,
-                                          device=device, input_size=input_size,
-                                          num_joints=num_joints,
-                                          adapter_options=adapter_options, extra=extra,
-                                          model_identity=model_identity)
-    if name:
-        adapter.name = name
-    names, sevs = parse_corruptions(corruptions), parse_severities(severities)
-    cells = build_cells(names, sevs)
     from_env = shard is None and shard_from_env() is not None
-    shard = shard or shard_from_env()
-    source = resolve_source(
-        dataset, data_root, annotations, detections, input_size=adapter.input_size,
-        padding=adapter.padding, max_images=max_images,
-        subset_dir=Path(out if out is not None else Path("runs") / "benchmark") / "subsets",
-        metric_options={"score_mode": score_mode, "nms_mode": nms_mode,
-                        "keypoint_score_thr": keypoint_score_thr, "nms_thr": nms_thr,
-                        "area_rule": area_rule}, spec=spec)
-    check_keypoint_count(model_info, source.spec)
-    fingerprint = weights_fingerprint(model_info)
-    folder = RunFolder(out if out is not None else
-                       default_run_dir(adapter.name, source.name, fingerprint))
-    images = CellImages(int(seed), corrupted_root, corrupted_layout)
-    flip = adapter.default_flip_test if flip_test is None else bool(flip_test)
-    metric = source.make_metric()  # reads the ground truth once, for every cell
-    conventions = run_conventions(adapter, source, metric, images, flip, fingerprint)
-    folder.claim({"model": adapter.name, "dataset": source.name, "metric": source.metric_name,
-                  "metric_scale": source.metric_scale, "conventions": conventions,
-                  "corruptions": names, "severities": sevs,
-                  "model_info": model_info, "num_people": len(source.records),
-                  "dropped_annotations": source.dropped,
-                  "annotation_file": str(source.annotation_file),
-                  # hashed by the claim: a file of the same name with other boxes is refused
-                  "input_files": {"detections": None if detections is None
-                                  else str(detections)}}, shard)
-    folder.add_requested(corruptions=names, severities=sevs)  # mPC over every run's request
-    try:  # the claim locked this shard's store: released once its cells are written
-        todo = folder.todo(cells, shard)
-        if progress:
-            where = f" shard {shard[0]}/{shard[1]}" if shard else ""
-            print(f"robustpose benchmark: {adapter.name} on {source.name} "
-                  f"({len(source.records)} people){where}: {len(todo)} cell(s) to run, "
-                  f"{len(folder.done_keys())} done already -> {folder.path}", file=sys.stderr)
-        evaluate_cells(adapter, source, todo, folder, images, flip_test=flip,
-                       batch_size=batch_size, workers=workers, progress=progress,
-                       predictions_dir=folder.path / "predictions" if save_predictions else None,
-                       conventions=conventions, metric=metric)
-    finally:
-        folder.close()
-    if from_env:
-        _wait_for_all_ranks()
-    if shard:
-        folder.refresh()  # the other shards' stores may have grown meanwhile
-    complete = folder.is_complete(cells)
-    writer = not from_env or shard[0] == 0  # under torchrun rank 0 writes the reports
-    card = folder.finalize(plots=plots) if complete and writer else folder.card()
-    if not complete:
-        card["incomplete"] = True
-        if progress:
-            print(f"robustpose benchmark: shard finished; {len(card['cells']['missing'])} "
-                  f"cell(s) of other shards still missing. Run `robustpose report "
-                  f"{folder.path}` once every shard is done.", file=sys.stderr)
-    card["run_dir"] = str(folder.path)
-    card["printed"] = bool(print_table and (writer or not complete))
-    if card["printed"]:
+    options = {"corruptions": corruptions, "severities": severities, "flip_test": flip_test,
+               "detections": detections, "batch_size": batch_size, "workers": workers,
+               "save_predictions": save_predictions, "print_table": print_table,
+               "from_env": from_env}
+    return execute(BENCHMARK, ModelChoice(model, checkpoint, config, onnx, onnx_spec,
+                                          input_size, num_joints, extra, adapter_options,
+                                          model_identity, name),
+                   DataChoice(dataset, data_root, annotations, detections, max_images, spec,
+                              {"score_mode": score_mode, "nms_mode": nms_mode,
+                               "keypoint_score_thr": keypoint_score_thr, "nms_thr": nms_thr,
+                               "area_rule": area_rule}, corrupted_root, corrupted_layout, seed),
+                   out, shard or shard_from_env(), options=options, device=device,
+                   progress=progress, plots=plots)
+
+
+class BenchmarkKind:
+    """The corruption benchmark as a run kind: cells (corruption, severity), one metric
+    (OKS AP / PCKh / PCK) per cell, the robustness card (``summary.json``, tables, plots)."""
+
+    name = "benchmark"
+    checks_keypoints = True
+
+    def check(self, options: dict) -> None:
+        options["names"] = parse_corruptions(options["corruptions"])
+        options["sevs"] = parse_severities(options["severities"])
+
+    def title(self, run: RunContext) -> str:
+        return "benchmark"
+
+    def default_dir(self, run: RunContext, slug: str) -> Path:
+        return Path("runs") / "benchmark" / slug
+
+    def prepare(self, run: RunContext) -> None:
+        flip_test = run.options["flip_test"]
+        run.state["flip"] = run.adapter.default_flip_test if flip_test is None else bool(flip_test)
+        run.state["metric"] = run.source.make_metric()  # reads the ground truth once
+        run.state["conventions"] = run_conventions(run.adapter, run.source, run.state["metric"],
+                                                   run.images, run.state["flip"], run.fingerprint)
+
+    def cells(self, run: RunContext) -> list[Cell]:
+        return build_cells(run.options["names"], run.options["sevs"])
+
+    def settings(self, run: RunContext) -> dict:
+        source, detections = run.source, run.options["detections"]
+        return {"model": run.adapter.name, "dataset": source.name, "metric": source.metric_name,
+                "metric_scale": source.metric_scale, "conventions": run.state["conventions"],
+                "corruptions": run.options["names"], "severities": run.options["sevs"],
+                "model_info": run.model_info, "num_people": len(source.records),
+                "dropped_annotations": source.dropped,
+                "annotation_file": str(source.annotation_file),
+                # hashed by the claim: a file of the same name with other boxes is refused
+                "input_files": {"detections": None if detections is None else str(detections)}}
+
+    def requested(self, run: RunContext) -> dict:
+        """mPC over every run's request: run.json's lists grow with each rerun's."""
+        return {"corruptions": run.options["names"], "severities": run.options["sevs"]}
+
+    def evaluate(self, run: RunContext, cells: Sequence[Cell]) -> list[dict]:
+        folder = run.folder
+        return evaluate_cells(run.adapter, run.source, cells, folder, run.images,
+                              flip_test=run.state["flip"], batch_size=run.options["batch_size"],
+                              workers=run.options["workers"], progress=run.progress,
+                              predictions_dir=folder.path / "predictions"
+                              if run.options["save_predictions"] else None,
+                              conventions=run.state["conventions"], metric=run.state["metric"])
+
+    def finish(self, run: RunContext, cells: Sequence[Cell]) -> dict:
+        """The card; the reports once every cell of every shard is done (under torchrun
+        after a barrier, written by rank 0)."""
+        folder, shard, from_env = run.folder, run.shard, run.options["from_env"]
+        if from_env:
+            _wait_for_all_ranks()
+        if shard:
+            folder.refresh()  # the other shards' stores may have grown meanwhile
+        complete = folder.is_complete(cells)
+        writer = not from_env or shard[0] == 0  # under torchrun rank 0 writes the reports
+        card = folder.finalize(plots=run.plots) if complete and writer else folder.card()
+        if not complete:
+            card["incomplete"] = True
+            if run.progress:
+                print(f"robustpose benchmark: shard finished; {len(card['cells']['missing'])} "
+                      f"cell(s) of other shards still missing. Run `robustpose report "
+                      f"{folder.path}` once every shard is done.", file=sys.stderr)
+        card["run_dir"] = str(folder.path)
+        card["printed"] = bool(run.options["print_table"] and (writer or not complete))
+        if card["printed"]:
+            print(format_table(card))
+        return card
+
+    def write_reports(self, folder: Any, plots: bool = True) -> dict:
+        return folder.finalize(plots=plots)
+
+    def report(self, run_dir: Any, plots: bool = True) -> int:
+        """``robustpose report``: rebuild and print the card of one benchmark folder."""
+        card = self.write_reports(RunFolder(run_dir), plots=plots)
         print(format_table(card))
-    return card
+        print(f"rebuilt: {run_dir}/summary.json, table.md, table.csv"
+              + ("" if not plots else ", per_corruption.png, per_severity.png, heatmap.png"))
+        return 0
+
+    def key_to_json(self, cell: Cell) -> dict:
+        return {"corruption": cell.corruption, "severity": int(cell.severity)}
+
+    def key_from_json(self, record: dict) -> Cell:
+        return Cell(record["corruption"], int(record["severity"]))
+
+
+BENCHMARK = register_kind(BenchmarkKind())

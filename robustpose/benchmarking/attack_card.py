@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from robustpose.benchmarking.attack_cells import key_from_json
+
 COMMAND = "attack"
 
 
@@ -28,12 +30,13 @@ def build_card(folder: Any) -> dict:
     for r in records:
         if r["corruption"] == "clean":
             continue
-        row = {k: r.get(k) for k in ("attack", "surrogate", "eps", "steps", "targeted",
-                                     "all_stacks", "metric_value", "pck", "target_pck",
-                                     "queries_per_crop", "elapsed_s", "loss", "epochs_run",
-                                     "stopped_early", "fit_people", "holdout_people",
-                                     "uap_curve")}
-        row["key"] = f"{r['corruption']}/{r['severity']}"
+        cell = key_from_json(r)  # typed, from any schema version (parsed once, here)
+        row = {k: r.get(k) for k in ("metric_value", "pck", "target_pck", "queries_per_crop",
+                                     "elapsed_s", "epochs_run", "stopped_early", "fit_people",
+                                     "holdout_people", "uap_curve")}
+        row.update(attack=cell.attack, surrogate=cell.surrogate, eps=cell.eps,
+                   steps=cell.steps, targeted=cell.targeted, all_stacks=cell.all_stacks,
+                   loss=cell.loss, mode=cell.mode, key=cell.label)
         if clean is not None:
             row["relative_metric"] = _ratio(r.get("metric_value"), clean.get("metric_value"))
             row["relative_pck"] = _ratio(r.get("pck"), clean.get("pck"))

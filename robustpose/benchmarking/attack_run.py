@@ -1,10 +1,10 @@
-"""``robustpose attack``: one record per (attack, eps, steps) cell in a benchmark run folder.
+"""``robustpose attack``: one record per (attack, eps, steps) cell in a run folder.
 
-The benchmark's machinery, reused: the adapters (:func:`resolve_adapter`), the data
-sources with ground-truth boxes (:func:`resolve_source`), :class:`RunFolder` (run.json,
-lock, resume per cell). A cell's key in the store is ``corruption = '<attack>-<U|T>[-ALL]
-@<eps>'`` (``transfer[<surrogate>]-...`` for transfer) and ``severity = steps``; the clean
-cell ('clean', 0) is the reference of every relative number. Crops are the top-down
+The attack run kind (:class:`AttackKind`) on the run layer
+(:func:`~robustpose.benchmarking.run_layer.execute`: adapter, data source with
+ground-truth boxes, run folder, resume per cell). Cells are typed
+(:class:`~robustpose.benchmarking.attack_cells.AttackCell`); the clean cell ('clean', 0)
+is the reference of every relative number. Crops are the top-down
 path's [0, 1] crops (no flip test: an attack perturbs the crop the model sees); the
 adversarial crop never leaves that space. Per cell: the data set's own metric (OKS AP /
 PCKh), PCK@0.1 of the box size (max of box w, h), per-joint PCK, and for targeted
@@ -22,9 +22,13 @@ import numpy as np
 import torch
 
 from robustpose.benchmarking.attack_args import check_alpha, check_counts, parse_numbers
+from robustpose.benchmarking import attack_card
 from robustpose.benchmarking.attack_card import cell_line
+from robustpose.benchmarking.attack_cells import AttackCell, key_from_json, key_to_json
 from robustpose.benchmarking.cells import Cell
-from robustpose.benchmarking.stream import _collate_meta
+from robustpose.benchmarking.run_layer import DataChoice, ModelChoice, execute, register_kind
+from robustpose.benchmarking.stream import collate_meta
+from robustpose.evaluation.pck import BoxPCK
 
 COMMAND = "attack"
 ATTACK_KINDS = ("fgsm", "igsm", "uap", "transfer", "spsa")
@@ -33,9 +37,8 @@ PCK_THR = 0.1
 
 def cell_key(attack: str, eps: float, targeted: bool, all_stacks: bool,
              surrogate: str | None = None) -> str:
-    mode = ("T" if targeted else "U") + ("-ALL" if all_stacks else "")
-    head = f"transfer[{surrogate}]-igsm" if attack == "transfer" else attack
-    return f"{head}-{mode}@{eps:g}"
+    """The store's ``corruption`` string of an attack cell (:attr:`AttackCell.corruption`)."""
+    return AttackCell(attack, eps, 1, targeted, all_stacks, surrogate).corruption
 
 
 def crop_frame_joints(records: Sequence[Any], input_size: tuple[int, int]) -> np.ndarray:
@@ -54,36 +57,17 @@ def crop_frame_joints(records: Sequence[Any], input_size: tuple[int, int]) -> np
     return np.stack(out)
 
 
-def _to_image(points: np.ndarray, meta: dict, input_size: tuple[int, int]) -> np.ndarray:
-    from robustpose.geometry import affine_transform_points, get_affine_transform
+def crop_to_image(points: np.ndarray, meta: dict, input_size: tuple[int, int]) -> np.ndarray:
+    """(N, K, >=2) crop px -> (N, K, 2) image px: the codecs' one back-projection."""
+    from robustpose.codecs import heatmaps_to_image_coords
 
-    out = np.array(points[..., :2], dtype=np.float64)
-    for i in range(len(out)):
-        inv = get_affine_transform(meta["center"][i], meta["scale"][i], 0, input_size, inv=True)
-        out[i] = affine_transform_points(out[i], inv)
-    return out
+    return heatmaps_to_image_coords(np.asarray(points, np.float64)[..., :2], meta["center"],
+                                    meta["scale"], input_size)
 
 
-def pck_hits(pred_xy: np.ndarray, gt: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(hits, visible) (N, K) booleans: distance / max(box w, h) < 0.1 on visible joints."""
-    visible = gt[..., 2] > 0
-    norm = np.maximum(np.maximum(boxes[:, 2], boxes[:, 3]), 1e-6)
-    dist = np.linalg.norm(pred_xy[..., :2] - gt[..., :2], axis=-1) / norm[:, None]
-    return (dist < PCK_THR) & visible, visible
-
-
-class _Pck:
-    def __init__(self, k: int) -> None:
-        self.hits, self.seen = np.zeros(k), np.zeros(k)
-
-    def add(self, hits: np.ndarray, visible: np.ndarray) -> None:
-        self.hits += hits.sum(0)
-        self.seen += visible.sum(0)
-
-    def stats(self) -> tuple[float | None, list]:
-        per = np.where(self.seen > 0, self.hits / np.maximum(self.seen, 1), np.nan)
-        mean = float(np.nanmean(per)) if np.isfinite(per).any() else None
-        return mean, [None if not np.isfinite(v) else round(float(v), 6) for v in per]
+def box_pck(num_joints: int) -> BoxPCK:
+    """PCK@0.1 of max(box w, h) (``robustpose.evaluation.pck``, the one definition)."""
+    return BoxPCK(num_joints, PCK_THR)
 
 
 def _collate(items: list[dict]) -> dict:
@@ -91,12 +75,12 @@ def _collate(items: list[dict]) -> dict:
              "target": torch.stack([it["target"] for it in items]),
              "target_weight": torch.stack([it["target_weight"] for it in items])[..., 0]}
     keys = items[0]["meta"].keys()
-    batch["meta"] = {k: _collate_meta([it["meta"][k] for it in items]) for k in keys}
+    batch["meta"] = {k: collate_meta([it["meta"][k] for it in items]) for k in keys}
     return batch
 
 
-def _batches(records: Sequence[Any], spec: Any, adapter: Any, batch_size: int,
-             skipped: list | None = None):
+def crop_batches(records: Sequence[Any], spec: Any, adapter: Any, batch_size: int,
+                 skipped: list | None = None):
     """Collated batches of the readable records' crops; each batch's ``positions`` are its
     items' indices in ``records``. An unreadable image is skipped and added to ``skipped``
     ((path, problem) pairs), the policy of ``benchmark`` and ``stability``."""
@@ -106,7 +90,7 @@ def _batches(records: Sequence[Any], spec: Any, adapter: Any, batch_size: int,
     from robustpose.data.dataset import split_valid_batch
 
     w, h = adapter.input_size
-    codec = _encoder(adapter)
+    codec = target_encoder(adapter)
     dataset = TopDownDataset(list(records), spec, input_size=(w, h),
                              heatmap_size=(max(1, w // 4), max(1, h // 4)), train=False,
                              codec=codec, encode_targets=codec is not None,
@@ -151,17 +135,17 @@ def evaluate_cell(adapter: Any, source: Any, attack: Any, options: dict,
     """Run one cell over the evaluation records -> its metrics (no record written)."""
     metric = source.make_metric()
     k = len(source.spec.keypoint_names)
-    pck, target_pck = _Pck(k), _Pck(k)
+    pck, target_pck = box_pck(k), box_pck(k)
     started, queries, attack_s = time.perf_counter(), [], 0.0
     skipped: list = []
-    for batch in _batches(source.records, source.spec, adapter, options["batch_size"], skipped):
+    for batch in crop_batches(source.records, source.spec, adapter, options["batch_size"], skipped):
         crops, meta, at = batch["image"], batch["meta"], batch["positions"]
         if attack is not None:
             targets = None
             if options["targeted"]:
                 from robustpose.attacks import pose_targets
 
-                chosen = pose_targets(partner_joints[at], _encoder(adapter))
+                chosen = pose_targets(partner_joints[at], target_encoder(adapter))
                 targets = {k_: torch.from_numpy(v) for k_, v in chosen.items()}
             elif options["reference"] == "gt" and batch["target"].dim() > 2:
                 targets = {"target": batch["target"], "target_weight": batch["target_weight"]}
@@ -173,30 +157,32 @@ def evaluate_cell(adapter: Any, source: Any, attack: Any, options: dict,
         keypoints = adapter.predict(crops, meta, source.spec, False)
         metric.accumulate(keypoints, meta)
         boxes = np.asarray(meta["bbox"], np.float64)
-        pck.add(*pck_hits(keypoints, np.asarray(meta["keypoints"], np.float64), boxes))
+        pck.accumulate(keypoints, np.asarray(meta["keypoints"], np.float64), boxes)
         if options["targeted"] and attack is not None:
             goal = partner_joints[at]
-            goal_img = np.concatenate([_to_image(goal, meta, adapter.input_size),
+            goal_img = np.concatenate([crop_to_image(goal, meta, adapter.input_size),
                                        goal[..., 2:]], axis=-1)
-            target_pck.add(*pck_hits(keypoints, goal_img, boxes))
+            target_pck.accumulate(keypoints, goal_img, boxes)
     if len(skipped) == len(source.records):  # a cell with no scored person is no result
         raise ValueError(f"{source.name}: every image was skipped (unreadable), e.g. {skipped[0][0]}: "
                          f"{skipped[0][1]}")
     stats = metric.stats()
-    mean, per_joint = pck.stats()
+    scored = pck.stats()
+    mean, per_joint = scored["PCK"], [None if v is None else round(v, 6)
+                                      for v in scored["PCK_per_joint"]]
     out = {"metrics": {k_: v for k_, v in stats.items() if isinstance(v, (int, float))},
            "pck": mean, "pck_per_joint": per_joint,
            "elapsed_s": round(time.perf_counter() - started, 3), "attack_s": round(attack_s, 3),
            "skipped_images": [{"path": p, "problem": q} for p, q in sorted(set(skipped))]}
     out["metric_value"] = stats.get(source.metric_name)
     if options["targeted"] and attack is not None:
-        out["target_pck"] = target_pck.stats()[0]
+        out["target_pck"] = target_pck.stats()["PCK"]
     if queries:
         out["queries_per_crop"] = int(max(queries))
     return out
 
 
-def _encoder(adapter: Any) -> Any:
+def target_encoder(adapter: Any) -> Any:
     """The codec that encodes target poses in the attacked model's output space."""
     codec = getattr(adapter, "codec", None)
     if codec is not None and not hasattr(codec, "encode"):  # CallableAdapter.codec(kind)
@@ -227,164 +213,205 @@ def run_attack(attack: str, model: Any = None, *, checkpoint: Any = None, config
     by output kind; the run's settings name the loss used and where it was read.
     ``uap_holdout_images`` / ``uap_patience`` / ``uap_min_delta``: the UAP's held-out curve
     and stopping rule (:mod:`robustpose.benchmarking.attack_uap`)."""
-    from robustpose.benchmarking.api import _device_for, default_run_dir, weights_fingerprint
-    from robustpose.benchmarking.loading import check_keypoint_count, resolve_adapter
-    from robustpose.benchmarking.run_folder import RunFolder
-    from robustpose.benchmarking.sources import resolve_source
+    options = {"attack": attack, "eps": eps, "steps": steps, "targeted": bool(targeted),
+               "all_stacks": bool(all_stacks), "loss": loss, "reference": reference,
+               "alpha": alpha, "surrogates": list(surrogates), "spsa_samples": spsa_samples,
+               "max_queries": max_queries, "uap_fit_images": uap_fit_images,
+               "uap_fit_annotations": uap_fit_annotations,
+               "uap_holdout_images": uap_holdout_images, "uap_patience": uap_patience,
+               "uap_min_delta": uap_min_delta, "batch_size": batch_size}
+    return execute(ATTACK, ModelChoice(model, checkpoint, config, onnx, onnx_spec, input_size,
+                                       model_identity=model_identity),
+                   DataChoice(dataset, data_root, annotations, None, max_images, spec,
+                              seed=seed),
+                   out, None, options=options, device=device, progress=progress, plots=plots)
 
-    if attack not in ATTACK_KINDS:
-        raise ValueError(f"unknown attack {attack!r}; choose from {', '.join(ATTACK_KINDS)}")
-    if reference not in ("gt", "clean"):
-        raise ValueError(f"--reference must be gt or clean, got {reference!r}")
-    if attack == "uap" and targeted:
-        raise ValueError("uap is untargeted (one perturbation for every crop)")
-    if uap_patience < 0 or uap_holdout_images < 0 or (uap_patience and not uap_holdout_images):
-        raise ValueError("--uap-patience needs --uap-holdout-images > 0 (the curve it reads); "
-                         "both must be >= 0")
-    check_counts(max_queries=max_queries, uap_fit_images=uap_fit_images,
-                 spsa_samples=spsa_samples, batch_size=batch_size)
-    check_alpha(alpha)
-    if attack == "transfer" and not surrogates:
-        raise ValueError("transfer needs --surrogate (a registry model name or 'bundled')")
-    device = _device_for(device)
-    num_joints = {"mpii": 16, "crowdpose": 14}.get(dataset, 17)
-    adapter, model_info = resolve_adapter(model, checkpoint, config, onnx, onnx_spec,
-                                          device=device, input_size=input_size,
-                                          num_joints=num_joints, adapter_options={},
-                                          model_identity=model_identity)
-    infos = {None: model_info}
-    eps_list = parse_numbers(eps, "--eps")
-    steps_list = [1] if attack == "fgsm" else parse_numbers(steps, "--steps", integer=True)
-    base = Path(out) if out is not None else Path("runs") / COMMAND
-    source = resolve_source(dataset, data_root, annotations, None,
-                            input_size=adapter.input_size, padding=adapter.padding,
-                            max_images=max_images, subset_dir=base / "subsets", spec=spec)
-    check_keypoint_count(model_info, source.spec)
-    if out is None:
-        base = Path("runs") / COMMAND / (f"{attack}-" + default_run_dir(
-            adapter.name, source.name, weights_fingerprint(model_info)).name)
-    # what each cell's attack is built on: the module to differentiate (white-box, transfer)
-    # or the adapter itself (SPSA queries it)
-    attacked = {None: adapter if attack == "spsa" else getattr(adapter, "model", None)}
-    if attack == "transfer":
-        attacked = {}
-        for name in surrogates:
-            arch, _, weights = name.partition("=")  # NAME or NAME=CHECKPOINT
-            sur, infos[name] = resolve_adapter(None if arch == "bundled" else arch, weights or None,
-                                     device=device, num_joints=num_joints,
-                                     input_size=None if arch == "bundled" or weights
-                                     else adapter.input_size)
-            if not hasattr(sur, "model"):
-                raise ValueError(f"surrogate {name}: a transfer surrogate needs torch weights")
-            net = sur.model
-            if tuple(sur.input_size) != tuple(adapter.input_size):
-                from robustpose.attacks import ResizedInput
 
-                # the victim's crop, resized for the surrogate (differentiably); the attack
-                # differentiates the wrapper, so the surrogate's network sees its own size
-                net = ResizedInput(net, sur.input_size)
-            attacked[name] = net
-    elif attack != "spsa" and not hasattr(adapter, "model"):
-        raise ValueError(f"{attack} is white-box: it needs a torch model; attack "
-                         f"{adapter.name} with spsa or transfer")
-    from robustpose.benchmarking.attack_loss import model_loss
+class AttackKind:
+    """Attacks as a run kind: typed cells (:class:`AttackCell`), per cell the data set's
+    metric, PCK@0.1 (per joint) and target PCK; the card holds attacked / clean."""
 
-    losses = {s: model_loss(loss, attacked[s], infos[s], name=s or adapter.name) for s in attacked}
-    options = {"loss": loss, "targeted": bool(targeted), "all_stacks": bool(all_stacks),
-               "seed": int(seed), "alpha": alpha, "spsa_samples": int(spsa_samples),
-               "max_queries": max_queries, "batch_size": int(batch_size),
-               "uap_patience": int(uap_patience), "uap_min_delta": float(uap_min_delta),
-               # GT targets live in the attacked model's output space: a black box (SPSA on
-               # ONNX) or a surrogate of another kind is attacked against its own prediction
-               "reference": "target" if targeted else (
-                   reference if hasattr(adapter, "model") and attack != "transfer" else "clean")}
-    conventions = {**adapter.inference.to_dict(), "command": COMMAND, "attack": attack,
-                   "flip_test": False, "boxes": source.boxes, "pck_thr": PCK_THR,
-                   "weights_sha256": weights_fingerprint(model_info),
-                   **{k: v for k, v in options.items()
-                      if k not in ("batch_size", "uap_patience", "uap_min_delta")},
+    name = COMMAND
+    checks_keypoints = True
 
-                   "loss_used": {s or "model": used for s, (used, _) in losses.items()},
-                   "loss_source": {s or "model": why for s, (_, why) in losses.items()},
-                   "uap_fit_images": int(uap_fit_images) if attack == "uap" else None,
-                   "uap_holdout_images": int(uap_holdout_images) if attack == "uap" else None,
-                   "uap_stop": {"patience": int(uap_patience), "min_delta": float(uap_min_delta)}
-                   if attack == "uap" and uap_patience else None,
-                   "target_rule": "partner pose (seeded derangement), crop frame" if targeted else None}
-    if attack in ("spsa", "uap"):  # their draws are per batch: the batch size changes cells
-        conventions["batch_size"] = int(batch_size)
-    if attack == "transfer":  # a surrogate's weights are named in the cell key, not hashed
-        conventions["surrogate_identity"] = {s: infos[s].get("identity") for s in attacked}
-    folder = RunFolder(base)
-    folder.claim({"model": adapter.name, "dataset": source.name, "conventions": conventions,
-                  "command": COMMAND, "attack": attack, "metric": source.metric_name,
-                  "keypoint_names": list(source.spec.keypoint_names),
-                  "model_info": model_info, "num_people": len(source.records),
-                  "annotation_file": str(source.annotation_file),
-                  "input_files": {"uap_fit_annotations": None if attack != "uap" or
-                                  uap_fit_annotations is None else str(uap_fit_annotations)}})
-    try:
-        cells = [Cell("clean", 0)] + [
-            Cell(cell_key(attack, e, targeted, all_stacks, s), n)
-            for s in attacked for n in steps_list for e in eps_list]
-        todo = folder.todo(cells)
-        if progress:
-            print(f"robustpose attack {attack}: {adapter.name} on {source.name} "
-                  f"({len(source.records)} people): {len(todo)} cell(s) to run, "
-                  f"{len(cells) - len(todo)} done already -> {folder.path}", file=sys.stderr)
-        partner = None
-        if targeted:
+    def check(self, o: dict) -> None:
+        attack = o["attack"]
+        if attack not in ATTACK_KINDS:
+            raise ValueError(f"unknown attack {attack!r}; choose from {', '.join(ATTACK_KINDS)}")
+        if o["reference"] not in ("gt", "clean"):
+            raise ValueError(f"--reference must be gt or clean, got {o['reference']!r}")
+        if attack == "uap" and o["targeted"]:
+            raise ValueError("uap is untargeted (one perturbation for every crop)")
+        if o["uap_patience"] < 0 or o["uap_holdout_images"] < 0 or (
+                o["uap_patience"] and not o["uap_holdout_images"]):
+            raise ValueError("--uap-patience needs --uap-holdout-images > 0 (the curve it "
+                             "reads); both must be >= 0")
+        check_counts(max_queries=o["max_queries"], uap_fit_images=o["uap_fit_images"],
+                     spsa_samples=o["spsa_samples"], batch_size=o["batch_size"])
+        check_alpha(o["alpha"])
+        if attack == "transfer" and not o["surrogates"]:
+            raise ValueError("transfer needs --surrogate (a registry model name or 'bundled')")
+        o["eps_list"] = parse_numbers(o["eps"], "--eps")
+        o["steps_list"] = [1] if attack == "fgsm" else parse_numbers(o["steps"], "--steps",
+                                                                     integer=True)
+
+    def title(self, run: Any) -> str:
+        return f"{COMMAND} {run.options['attack']}"
+
+    def default_dir(self, run: Any, slug: str) -> Path:
+        return Path("runs") / COMMAND / f"{run.options['attack']}-{slug}"
+
+    def prepare(self, run: Any) -> None:
+        """The attacked modules (the model's, each transfer surrogate's, or the adapter
+        itself for SPSA's queries), their losses, and the conventions run.json records."""
+        from robustpose.benchmarking.attack_loss import model_loss
+        from robustpose.benchmarking.run_layer import load_adapter
+
+        o, adapter, attack = run.options, run.adapter, run.options["attack"]
+        infos = {None: run.model_info}
+        attacked = {None: adapter if attack == "spsa" else getattr(adapter, "model", None)}
+        if attack == "transfer":
+            attacked = {}
+            for name in o["surrogates"]:
+                arch, _, weights = name.partition("=")  # NAME or NAME=CHECKPOINT
+                size = None if arch == "bundled" or weights else adapter.input_size
+                sur, infos[name] = load_adapter(
+                    ModelChoice(None if arch == "bundled" else arch, weights or None,
+                                input_size=size), run.device, run.num_joints)
+                if not hasattr(sur, "model"):
+                    raise ValueError(f"surrogate {name}: a transfer surrogate needs torch weights")
+                net = sur.model
+                if tuple(sur.input_size) != tuple(adapter.input_size):
+                    from robustpose.attacks import ResizedInput
+
+                    # the victim's crop, resized for the surrogate (differentiably); the
+                    # attack differentiates the wrapper: the surrogate sees its own size
+                    net = ResizedInput(net, sur.input_size)
+                attacked[name] = net
+        elif attack != "spsa" and not hasattr(adapter, "model"):
+            raise ValueError(f"{attack} is white-box: it needs a torch model; attack "
+                             f"{adapter.name} with spsa or transfer")
+        losses = {s: model_loss(o["loss"], attacked[s], infos[s], name=s or adapter.name)
+                  for s in attacked}
+        cell_options = {
+            "loss": o["loss"], "targeted": o["targeted"], "all_stacks": o["all_stacks"],
+            "seed": int(run.data.seed), "alpha": o["alpha"],
+            "spsa_samples": int(o["spsa_samples"]), "max_queries": o["max_queries"],
+            "batch_size": int(o["batch_size"]), "uap_patience": int(o["uap_patience"]),
+            "uap_min_delta": float(o["uap_min_delta"]),
+            # GT targets live in the attacked model's output space: a black box (SPSA on
+            # ONNX) or a surrogate of another kind is attacked against its own prediction
+            "reference": "target" if o["targeted"] else (
+                o["reference"] if hasattr(adapter, "model") and attack != "transfer"
+                else "clean")}
+        uap = attack == "uap"
+        conventions = {
+            **adapter.inference.to_dict(), "command": COMMAND, "attack": attack,
+            "flip_test": False, "boxes": run.source.boxes, "pck_thr": PCK_THR,
+            "weights_sha256": run.fingerprint,
+            **{k: v for k, v in cell_options.items()
+               if k not in ("batch_size", "uap_patience", "uap_min_delta")},
+            "loss_used": {s or "model": used for s, (used, _) in losses.items()},
+            "loss_source": {s or "model": why for s, (_, why) in losses.items()},
+            "uap_fit_images": int(o["uap_fit_images"]) if uap else None,
+            "uap_holdout_images": int(o["uap_holdout_images"]) if uap else None,
+            "uap_stop": {"patience": int(o["uap_patience"]),
+                         "min_delta": float(o["uap_min_delta"])}
+            if uap and o["uap_patience"] else None,
+            "target_rule": "partner pose (seeded derangement), crop frame"
+            if o["targeted"] else None}
+        if attack in ("spsa", "uap"):  # their draws are per batch: the batch size changes cells
+            conventions["batch_size"] = int(o["batch_size"])
+        if attack == "transfer":  # a surrogate's weights are named in the cell key, not hashed
+            conventions["surrogate_identity"] = {s: infos[s].get("identity") for s in attacked}
+        run.state.update(attacked=attacked, losses=losses, cell_options=cell_options,
+                         conventions=conventions)
+
+    def cells(self, run: Any) -> list:
+        o, losses = run.options, run.state["losses"]
+        return [Cell("clean", 0)] + [
+            AttackCell(o["attack"], e, n, o["targeted"], o["all_stacks"], s, losses[s][0])
+            for s in run.state["attacked"] for n in o["steps_list"] for e in o["eps_list"]]
+
+    def settings(self, run: Any) -> dict:
+        o, source = run.options, run.source
+        fit = o["uap_fit_annotations"]
+        return {"model": run.adapter.name, "dataset": source.name,
+                "conventions": run.state["conventions"], "command": COMMAND,
+                "attack": o["attack"], "metric": source.metric_name,
+                "keypoint_names": list(source.spec.keypoint_names),
+                "model_info": run.model_info, "num_people": len(source.records),
+                "annotation_file": str(source.annotation_file),
+                "input_files": {"uap_fit_annotations": None if o["attack"] != "uap" or
+                                fit is None else str(fit)}}
+
+    def evaluate(self, run: Any, cells: Sequence) -> list[dict]:
+        o, adapter, source = run.options, run.adapter, run.source
+        partner = fit = None
+        if o["targeted"]:
             from robustpose.attacks import derangement
 
             joints = crop_frame_joints(source.records, adapter.input_size)
-            partner = joints[derangement(len(joints), int(seed))]
-        fit = None
-        if attack == "uap" and len(todo) > (Cell("clean", 0) in todo):
+            partner = joints[derangement(len(joints), int(run.data.seed))]
+        if o["attack"] == "uap" and any(not c.is_clean for c in cells):
             from robustpose.benchmarking.attack_uap import uap_fit_records
 
-            fit = uap_fit_records(dataset, data_root, annotations, uap_fit_annotations,
-                                  source, adapter, uap_fit_images, spec, uap_holdout_images)
-        for i, cell in enumerate(todo):
-            record = _run_one(cell, cells, attack, attacked, adapter, source, options,
-                              partner, fit, eps_list, steps_list, folder, losses)
-            folder.append(record)
-            if progress:
-                print(f"[{i + 1:>3}/{len(todo)}] {cell_line(record, source.metric_name)}")
+            d = run.data
+            fit = uap_fit_records(d.dataset, d.data_root, d.annotations,
+                                  o["uap_fit_annotations"], source, adapter,
+                                  o["uap_fit_images"], d.spec, o["uap_holdout_images"])
+        written = []
+        for i, cell in enumerate(cells):
+            record = run_cell(cell, run, partner, fit)
+            run.folder.append(record)
+            written.append(record)
+            if run.progress:
+                print(f"[{i + 1:>3}/{len(cells)}] {cell_line(record, source.metric_name)}")
                 sys.stdout.flush()
-    finally:
-        folder.close()
-    from robustpose.benchmarking.attack_card import write_attack_reports
+        return written
 
-    card = write_attack_reports(folder, plots=plots)
-    card["run_dir"] = str(folder.path)
-    return card
+    def finish(self, run: Any, cells: Sequence) -> dict:
+        return self.write_reports(run.folder, plots=run.plots)
+
+    def write_reports(self, folder: Any, plots: bool = True) -> dict:
+        return attack_card.write_attack_reports(folder, plots=plots)
+
+    def report(self, run_dir: Any, plots: bool = True) -> int:
+        from robustpose.benchmarking.run_folder import RunFolder
+
+        self.write_reports(RunFolder(run_dir), plots=plots)
+        print(f"rebuilt: {run_dir}/attack.json, attack.md"
+              + ("" if not plots else " and the attack plots"))
+        return 0
+
+    key_to_json = staticmethod(key_to_json)
+    key_from_json = staticmethod(key_from_json)
 
 
-def _run_one(cell: Cell, cells: list, attack: str, attacked: dict, adapter: Any, source: Any,
-             options: dict, partner: Any, fit: Any, eps_list: list, steps_list: list,
-             folder: Any, losses: dict) -> dict:
-    index = cells.index(cell) - 1
+ATTACK = register_kind(AttackKind())
+
+
+def run_cell(cell: Any, run: Any, partner: Any, fit: Any) -> dict:
+    """One cell's record: the clean reference, or the cell's attack built from its key."""
+    adapter, source, options = run.adapter, run.source, run.state["cell_options"]
     record = {"model": adapter.name, "dataset": source.name, "corruption": cell.corruption,
               "severity": int(cell.severity), "metric": source.metric_name,
-              "num_people": len(source.records)}
+              "num_people": len(source.records), "cell": key_to_json(cell)}
     if cell.is_clean:
         record.update(attack="clean", eps=0.0, steps=0, targeted=False, all_stacks=False)
         record.update(evaluate_cell(adapter, source, None, {**options, "targeted": False},
                                     None))
         return record
-    per_surrogate = len(steps_list) * len(eps_list)
-    surrogate = list(attacked)[index // per_surrogate]
-    eps = eps_list[index % len(eps_list)]
-    loss = losses[surrogate][0]
-    atk = build_attack(attack, attacked[surrogate], eps, int(cell.severity),
-                       {**options, "loss": loss})
-    if attack == "uap":
+    atk = build_attack(cell.attack, run.state["attacked"][cell.surrogate], cell.eps,
+                       cell.steps, {**options, "loss": cell.loss})
+    if cell.attack == "uap":
         from robustpose.benchmarking.attack_uap import fit_uap
 
-        record.update(fit_uap(atk, fit, adapter, source.spec, options,
-                              folder.path / "uap" / f"uap-eps{eps:g}-epochs{cell.severity}"))
-    record.update(attack=attack, surrogate=surrogate, eps=float(eps), steps=int(cell.severity),
-                  targeted=options["targeted"], all_stacks=options["all_stacks"],
-                  alpha=float(atk.alpha), loss=loss)
+        record.update(fit_uap(atk, fit, adapter, source.spec, options, run.folder.path / "uap"
+                              / f"uap-eps{cell.eps:g}-epochs{cell.steps}"))
+    # the key's fields at the top level too, as schema-1 records have them
+    record.update(attack=cell.attack, surrogate=cell.surrogate, eps=float(cell.eps),
+                  steps=int(cell.steps), targeted=cell.targeted, all_stacks=cell.all_stacks,
+                  alpha=float(atk.alpha), loss=cell.loss)
     record.update(evaluate_cell(adapter, source, atk, options, partner))
     return record

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from robustpose.benchmarking.attack_run import _Pck, _batches, pck_hits
+from robustpose.benchmarking.attack_run import box_pck, crop_batches
 
 
 def uap_fit_records(dataset: str, data_root: Any, annotations: Any, fit_annotations: Any,
@@ -51,7 +51,7 @@ def _fit_tensors(records: list, spec: Any, adapter: Any, options: dict) -> dict:
     """All fitting crops (M, 3, H, W) in memory, with the GT targets of the model's codec
     when the run ascends the loss to them (``--reference gt``)."""
     skipped: list = []
-    parts = list(_batches(records, spec, adapter, options["batch_size"], skipped))
+    parts = list(crop_batches(records, spec, adapter, options["batch_size"], skipped))
     if not parts:  # unreadable fitting images are skipped, as evaluation ones are
         raise ValueError(f"uap: every fitting image was skipped (unreadable), e.g. "
                          f"{skipped[0][0]}: {skipped[0][1]}")
@@ -66,22 +66,22 @@ class HeldOutCurve:
     """Relative PCK@0.1 of held-out people with a perturbation: ``curve(delta) -> float``."""
 
     def __init__(self, records: list, spec: Any, adapter: Any, batch_size: int) -> None:
-        self.batches = [(b["image"], b["meta"]) for b in _batches(records, spec, adapter, batch_size)]
+        self.batches = [(b["image"], b["meta"]) for b in crop_batches(records, spec, adapter, batch_size)]
         self.adapter, self.spec, self.k = adapter, spec, len(spec.keypoint_names)
         self.people = sum(len(c) for c, _ in self.batches)
         self.clean = self.pck(None)
 
     def pck(self, delta: torch.Tensor | None) -> float:
         """Mean PCK@0.1 (over joints) of the held-out people, crops + ``delta`` clipped."""
-        acc = _Pck(self.k)
+        acc = box_pck(self.k)
         with torch.no_grad():
             for crops, meta in self.batches:
                 if delta is not None:
                     crops = (crops + delta.to(crops.device)).clamp(0.0, 1.0)
                 keypoints = self.adapter.predict(crops, meta, self.spec, False)
-                acc.add(*pck_hits(keypoints, np.asarray(meta["keypoints"], np.float64),
-                                  np.asarray(meta["bbox"], np.float64)))
-        return float(acc.stats()[0] or 0.0)
+                acc.accumulate(keypoints, np.asarray(meta["keypoints"], np.float64),
+                               np.asarray(meta["bbox"], np.float64))
+        return float(acc.stats()["PCK"] or 0.0)
 
     def __call__(self, delta: torch.Tensor) -> float:
         return self.pck(delta) / self.clean if self.clean else float("nan")

@@ -24,10 +24,16 @@ import numpy as np
 from robustpose.benchmarking.cells import Cell
 from robustpose.utils.io import atomic_write_text
 
+DISTANCES_DIR = "distances"
 STABILITY_FILE = "stability.json"
 TABLE_FILE = "stability.md"
 CLEAN_KEYS = ("AUC", "EPE", "D_n", "D_12", "D_12_hd", "num_heatmaps", "undefined",
               "undefined_fraction")
+
+
+def distances_file(run_dir: Path, cell: Cell) -> Path:
+    """``distances/<perturbation>-<severity>.npz``: (M, K) squared distances, heatmap and crop px."""
+    return Path(run_dir) / DISTANCES_DIR / f"{cell.corruption}-{cell.severity}.npz"
 
 
 def is_stability_folder(path: str | Path) -> bool:
@@ -40,8 +46,6 @@ def is_stability_folder(path: str | Path) -> bool:
 
 
 def _pooled_median(run_dir: Path, records: Sequence[dict], key: str) -> float | None:
-    from robustpose.benchmarking.stability_run import distances_file
-
     values = []
     for rec in records:
         path = distances_file(run_dir, Cell(rec["corruption"], int(rec["severity"])))

@@ -24,6 +24,10 @@ import numpy as np
 import torch
 
 from robustpose.benchmarking.cells import Cell, build_cells, parse_corruptions, parse_severities
+from robustpose.benchmarking.run_layer import DataChoice, ModelChoice, execute, register_kind
+from robustpose.benchmarking.stability_card import (DISTANCES_DIR, distances_file,
+                                                    report_stability_folders,
+                                                    write_stability_reports)
 from robustpose.benchmarking.stream import CellImages, cell_loader
 from robustpose.corruptions.selection import GROUPS
 
@@ -31,12 +35,6 @@ from robustpose.corruptions.selection import GROUPS
 #: with the corruption groups (robustpose.corruptions.selection), where training reads them
 PERTURBATION_SETS: dict[str, tuple[str, ...]] = {name: GROUPS[name] for name in ("train10", "heldout5")}
 COMMAND = "stability"
-DISTANCES_DIR = "distances"
-
-
-def distances_file(run_dir: Path, cell: Cell) -> Path:
-    """``distances/<perturbation>-<severity>.npz``: (M, K) squared distances, heatmap and crop px."""
-    return Path(run_dir) / DISTANCES_DIR / f"{cell.corruption}-{cell.severity}.npz"
 
 
 def parse_perturbations(choice: str | Sequence[str]) -> list[str]:
@@ -221,64 +219,90 @@ def run_stability(model: Any = None, *, checkpoint: str | os.PathLike | None = N
     ``dn_ties``: D_n's order among equal values, 'peak' (default) or 'index' (the earlier
     rule); a softmax reading of an ``hdhr`` codec also records its region sum
     (``d12_hd_scale``), and the card gives ``D_12_hd`` (docs/stability.md)."""
-    from robustpose.benchmarking.api import _device_for, weights_fingerprint
-    from robustpose.benchmarking.loading import resolve_adapter
-    from robustpose.benchmarking.run_folder import RunFolder
-    from robustpose.benchmarking.sources import resolve_source
-    from robustpose.benchmarking.stability_card import write_stability_reports
-
     from robustpose.evaluation.stability import DN_TIES
 
     if dn_ties not in DN_TIES:  # before run.json is written
         raise ValueError(f"dn_ties must be one of {DN_TIES}, got {dn_ties!r}")
-    device = _device_for(device)
-    num_joints = {"mpii": 16, "crowdpose": 14}.get(dataset, 17)
-    adapter, model_info = resolve_adapter(model, checkpoint, config, onnx, onnx_spec,
-                                          device=device, input_size=input_size,
-                                          num_joints=num_joints, adapter_options={})
-    if name:
-        adapter.name = name
-    d12_normalisation = resolve_normalisation(adapter, d12_normalisation)
-    names, sevs = parse_perturbations(perturbations), parse_severities(severities)
-    cells = build_cells(names, sevs)
-    base = Path(out) if out is not None else Path("runs") / COMMAND
-    source = resolve_source(dataset, data_root, annotations, None,
-                            input_size=adapter.input_size, padding=adapter.padding,
-                            max_images=max_images, subset_dir=base / "subsets", spec=spec)
-    if out is None:
-        from robustpose.benchmarking.api import default_run_dir
+    options = {"perturbations": perturbations, "severities": severities, "dn_n": int(dn_n),
+               "d12_normalisation": d12_normalisation, "ruc_p_max": int(ruc_p_max),
+               "dn_ties": dn_ties, "batch_size": batch_size, "workers": workers}
+    return execute(STABILITY, ModelChoice(model, input_size=input_size, checkpoint=checkpoint,
+                                          config=config, onnx=onnx, onnx_spec=onnx_spec,
+                                          name=name),
+                   DataChoice(dataset, data_root, annotations, None, max_images, spec, None,
+                              corrupted_root, corrupted_layout, seed),
+                   out, None, options=options, device=device, progress=progress, plots=plots)
 
-        base = Path("runs") / COMMAND / default_run_dir(
-            adapter.name, source.name, weights_fingerprint(model_info)).name
-    folder = RunFolder(base)
-    images = CellImages(int(seed), corrupted_root, corrupted_layout)
-    # dn_ties and the undefined-map rule are in run.json, so a folder measured with the
-    # earlier rule (which lacks them) refuses a rerun instead of mixing the two
-    options = {"dn_n": int(dn_n), "d12_normalisation": d12_normalisation,
-               "ruc_p_max": int(ruc_p_max), "dn_ties": dn_ties,
-               "dn_undefined": "flat, or raw maximum <= 0",
-               "d12_hd_scale": resolve_hd_scale(adapter, d12_normalisation)}
-    conventions = stability_conventions(adapter, source, images, options,
-                                        weights_fingerprint(model_info))
-    folder.claim({"model": adapter.name, "dataset": source.name, "conventions": conventions,
-                  "command": COMMAND, "perturbations": names, "severities": sevs,
-                  "model_info": model_info, "num_people": len(source.records),
-                  "annotation_file": str(source.annotation_file)})
-    try:
-        # a perturbation or severity added on a rerun gets its rows and counts in
-        # cells.expected (the card reads run.json's lists, grown by every run's request)
-        folder.add_requested(perturbations=names, severities=sevs)
-        todo = folder.todo(cells)
-        if progress:
-            print(f"robustpose stability: {adapter.name} on {source.name} "
-                  f"({len(source.records)} people): {len(todo)} cell(s) to run, "
-                  f"{len(folder.done_keys())} done already -> {folder.path}", file=sys.stderr)
-        if todo:
-            run = [Cell("clean", 0)] + [c for c in todo if not c.is_clean]
-            run_cells(adapter, source, run, folder, images, options, batch_size=batch_size,
-                      workers=workers, progress=progress)
-    finally:
-        folder.close()
-    card = write_stability_reports(folder, plots=plots)
-    card["run_dir"] = str(folder.path)
-    return card
+
+class StabilityKind:
+    """The stability study as a run kind: cells (perturbation, severity) compared with the
+    clean cell's maxima (which runs first in every run, its record written once)."""
+
+    name = COMMAND
+    checks_keypoints = False  # as before the run layer: a mismatch fails in the clean cell
+
+    def check(self, options: dict) -> None:
+        options["names"] = parse_perturbations(options["perturbations"])
+        options["sevs"] = parse_severities(options["severities"])
+
+    def title(self, run: Any) -> str:
+        return COMMAND
+
+    def default_dir(self, run: Any, slug: str) -> Path:
+        return Path("runs") / COMMAND / slug
+
+    def prepare(self, run: Any) -> None:
+        opts = run.options
+        norm = resolve_normalisation(run.adapter, opts["d12_normalisation"])
+        # dn_ties and the undefined-map rule are in run.json, so a folder measured with the
+        # earlier rule (which lacks them) refuses a rerun instead of mixing the two
+        run.state["metric_options"] = {
+            "dn_n": opts["dn_n"], "d12_normalisation": norm, "ruc_p_max": opts["ruc_p_max"],
+            "dn_ties": opts["dn_ties"], "dn_undefined": "flat, or raw maximum <= 0",
+            "d12_hd_scale": resolve_hd_scale(run.adapter, norm)}
+        run.state["conventions"] = stability_conventions(
+            run.adapter, run.source, run.images, run.state["metric_options"], run.fingerprint)
+
+    def cells(self, run: Any) -> list[Cell]:
+        return build_cells(run.options["names"], run.options["sevs"])
+
+    def settings(self, run: Any) -> dict:
+        return {"model": run.adapter.name, "dataset": run.source.name,
+                "conventions": run.state["conventions"], "command": COMMAND,
+                "perturbations": run.options["names"], "severities": run.options["sevs"],
+                "model_info": run.model_info, "num_people": len(run.source.records),
+                "annotation_file": str(run.source.annotation_file)}
+
+    def requested(self, run: Any) -> dict:
+        """A perturbation or severity added on a rerun gets its rows and counts in
+        cells.expected (the card reads run.json's lists, grown by every run's request)."""
+        return {"perturbations": run.options["names"], "severities": run.options["sevs"]}
+
+    def evaluate(self, run: Any, cells: Sequence[Cell]) -> list[dict]:
+        if not cells:
+            return []
+        todo = [Cell("clean", 0)] + [c for c in cells if not c.is_clean]  # the reference first
+        return run_cells(run.adapter, run.source, todo, run.folder, run.images,
+                         run.state["metric_options"], batch_size=run.options["batch_size"],
+                         workers=run.options["workers"], progress=run.progress)
+
+    def finish(self, run: Any, cells: Sequence[Cell]) -> dict:
+        return self.write_reports(run.folder, plots=run.plots)
+
+    def write_reports(self, folder: Any, plots: bool = True) -> dict:
+        return write_stability_reports(folder, plots=plots)
+
+    def report(self, run_dir: Any, plots: bool = True) -> int:
+        return report_stability_folders([run_dir], None, plots=plots)
+
+    def compare(self, run_dirs: Sequence[Any], out: Any, plots: bool = True) -> int:
+        return report_stability_folders(list(run_dirs), out, plots=plots)
+
+    def key_to_json(self, cell: Cell) -> dict:
+        return {"corruption": cell.corruption, "severity": int(cell.severity)}
+
+    def key_from_json(self, record: dict) -> Cell:
+        return Cell(record["corruption"], int(record["severity"]))
+
+
+STABILITY = register_kind(StabilityKind())

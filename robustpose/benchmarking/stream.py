@@ -136,7 +136,8 @@ class CellBatches(Sampler):
         return self.num_cells * (-(-self.num_records // self.batch_size))
 
 
-def _collate_meta(values: list) -> Any:
+def collate_meta(values: list) -> Any:
+    """One meta key of a batch: tensors stacked, numbers / arrays as one array, else a list."""
     first = values[0]
     if isinstance(first, torch.Tensor):
         return torch.stack(values)
@@ -155,7 +156,7 @@ def collate_cell_batch(items: list[dict]) -> dict:
     if good:
         batch["image"] = torch.stack([torch.as_tensor(it["image"]) for it in good])
         keys = good[0]["meta"].keys()
-        batch["meta"] = {k: _collate_meta([it["meta"][k] for it in good]) for k in keys}
+        batch["meta"] = {k: collate_meta([it["meta"][k] for it in good]) for k in keys}
     return batch
 
 

@@ -32,17 +32,69 @@ from robustpose.utils.io import atomic_write_text
 AUC_METHODS = ("trapezoid", "mmpose")
 
 
+def pck_counts(dist: np.ndarray, visible: np.ndarray, norm: np.ndarray, thr: float,
+               threshold_test: str = "<") -> tuple[np.ndarray, np.ndarray]:
+    """(hits (K,), visible count (K,)) of ``dist / norm < thr`` (or ``<=``) over visible
+    instances. dist, visible: (N, K); norm: (N,) px."""
+    scaled = dist / norm[:, None]
+    hit = (scaled < thr) if threshold_test == "<" else (scaled <= thr)
+    return ((hit & visible).sum(axis=0).astype(np.float64),
+            visible.sum(axis=0).astype(np.float64))
+
+
 def per_joint_pck(dist: np.ndarray, visible: np.ndarray, norm: np.ndarray, thr: float,
                   threshold_test: str = "<") -> np.ndarray:
     """(K,) fraction of visible instances with ``dist / norm < thr`` (NaN for unseen joints).
 
     dist, visible: (N, K); norm: (N,) px.
     """
-    scaled = dist / norm[:, None]
-    hit = (scaled < thr) if threshold_test == "<" else (scaled <= thr)
-    count = visible.sum(axis=0).astype(np.float64)
-    hits = (hit & visible).sum(axis=0).astype(np.float64)
+    hits, count = pck_counts(dist, visible, norm, thr, threshold_test)
     return np.divide(hits, count, out=np.full(dist.shape[1], np.nan), where=count > 0)
+
+
+def box_pck_inputs(pred: np.ndarray, gt: np.ndarray, boxes: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The one box normalisation: (dist (N, K) px, visible (N, K), norm (N,) px) with
+    ``norm = max(box w, box h)``; a keypoint of a box without positive size counts nowhere.
+    pred: (N, K, >=2) px; gt: (N, K, 3) px with visibility; boxes: (N, 4) xywh px."""
+    visible = gt[:, :, 2] > 0
+    dist = np.linalg.norm(pred[:, :, :2] - gt[:, :, :2], axis=2)
+    box_norm = np.maximum(boxes[:, 2], boxes[:, 3])
+    return dist, visible & (box_norm[:, None] > 0), np.where(box_norm > 0, box_norm, 1.0)
+
+
+class BoxPCK:
+    """Streaming box-normalised PCK@thr (the metric protocol: ``accumulate``, ``stats``,
+    ``reset``): per-joint hits and visible counts summed over batches.
+
+    ``stats()`` -> ``{'PCK': mean over joints seen | None, 'PCK_per_joint': [(K) | None]}``;
+    with no visible keypoint at all (empty input included) ``PCK`` is None (absent, never
+    0), as :func:`pck_auc_epe` gives."""
+
+    def __init__(self, num_joints: int, thr: float = 0.1) -> None:
+        self.num_joints, self.thr = int(num_joints), float(thr)
+        self.reset()
+
+    def reset(self) -> None:
+        self.hits = np.zeros(self.num_joints)
+        self.seen = np.zeros(self.num_joints)
+
+    def accumulate(self, pred: Any, gt: Any, boxes: Any) -> None:
+        """pred (N, K, >=2) px; gt (N, K, 3) px + visibility; boxes (N, 4) xywh px."""
+        pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
+        if len(pred) == 0:
+            return
+        hits, seen = pck_counts(*box_pck_inputs(pred, gt, np.asarray(boxes, np.float64)),
+                                self.thr)
+        self.hits += hits
+        self.seen += seen
+
+    def stats(self) -> dict[str, Any]:
+        per = np.divide(self.hits, self.seen, out=np.full(self.num_joints, np.nan),
+                        where=self.seen > 0)
+        mean = _mean_over_joints(per)
+        return {"PCK": None if np.isnan(mean) else mean,
+                "PCK_per_joint": [None if np.isnan(v) else float(v) for v in per]}
 
 
 def _mean_over_joints(values: np.ndarray) -> float:
@@ -62,10 +114,8 @@ def pck_auc_epe(pred: np.ndarray, gt: np.ndarray, boxes: np.ndarray, thr: float 
     if auc_method not in AUC_METHODS:
         raise ValueError(f"auc_method must be one of {AUC_METHODS}, got {auc_method!r}")
     visible = gt[:, :, 2] > 0
-    dist = np.linalg.norm(pred[:, :, :2] - gt[:, :, :2], axis=2)
-    box_norm = np.maximum(boxes[:, 2], boxes[:, 3])
-    per_joint = per_joint_pck(dist, visible & (box_norm[:, None] > 0),
-                              np.where(box_norm > 0, box_norm, 1.0), thr, threshold_test)
+    dist, box_visible, box_norm = box_pck_inputs(pred, gt, boxes)
+    per_joint = per_joint_pck(dist, box_visible, box_norm, thr, threshold_test)
     ones = np.ones(len(pred))
     if auc_method == "trapezoid":  # the RHD authors' EvalUtil: <=, linspace(0, max, 20), trapz
         thresholds = np.linspace(0.0, auc_max, 20)

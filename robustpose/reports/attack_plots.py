@@ -21,10 +21,19 @@ import numpy as np
 from robustpose.reports.plots import _pyplot, _save
 
 
+def series_label(row: dict) -> str:
+    """A line's legend from a card row's fields: ``<attack>-<mode> x<steps>``
+    (``transfer[<surrogate>]-igsm-...`` for transfer)."""
+    head = f"transfer[{row.get('surrogate')}]-igsm" if row["attack"] == "transfer" else row["attack"]
+    mode = row.get("mode") or (("T" if row.get("targeted") else "U")
+                               + ("-ALL" if row.get("all_stacks") else ""))
+    return f"{head}-{mode} x{row['steps']}"
+
+
 def _series(card: dict) -> dict[str, list[dict]]:
     groups: dict[str, list[dict]] = {}
     for row in card["cells"]:
-        key = row["key"].split("@")[0] + f" x{row['steps']}"
+        key = series_label(row)
         groups.setdefault(key, []).append(row)
     return {k: sorted(v, key=lambda r: r["eps"]) for k, v in groups.items()}
 
