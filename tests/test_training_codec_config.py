@@ -83,6 +83,10 @@ def test_a_method_declares_its_codec_before_the_datasets_are_built(data_root, tm
     assert trainer.train_data.dataset.codec is trainer.codec
     assert trainer.val_data.dataset.codec is trainer.codec
     assert trainer.predict_fn.keywords["codec"] is trainer.codec
+    # the setting saved in best.pt's meta decodes as the declared codec does (DARK), not
+    # with the refine of the config's own (hrnet) block
+    assert trainer.inference.refine == trainer.codec.refine == "dark"
+    assert trainer.predict_fn.keywords["setting"].refine == "dark"
     item = trainer.train_data.dataset[0]
     labelled = item["target_weight"].reshape(-1) > 0
     assert torch.any(item["target"].amax((1, 2))[labelled] < 0.99)  # sub-pixel peaks

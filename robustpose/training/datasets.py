@@ -83,6 +83,18 @@ def build_codec_for(config: dict, method: Any = None) -> Any:
     return config_codec(config, method.codec_config(config))
 
 
+def inference_setting_for(config: dict, method: Any = None) -> Any:
+    """The experiment's :class:`~robustpose.codecs.InferenceSetting`, decoding with the
+    defaults of the codec :func:`build_codec_for` builds (the method's declared block
+    first), so the setting saved in best.pt's meta and the codec agree."""
+    from robustpose.codecs import InferenceSetting
+    from robustpose.training.methods import METHODS, TrainingMethod
+
+    if method is None:
+        method = METHODS.get(config["train"]["method"], TrainingMethod)
+    return InferenceSetting.from_config(config, codec=method.codec_config(config))
+
+
 def load_records(config: dict, split: str, progress: bool = True) -> tuple[list, Any, Path | None]:
     """``(records, spec, annotation_file)`` of a split according to ``data.type``, with
     boxes widened to the aspect ratio of ``data.input_size`` (padding 1.25)."""
@@ -115,11 +127,10 @@ def _load_split(config: dict, split: str, progress: bool = True) -> tuple[list, 
     the benchmark's ``--dataset`` names): COCO-format and MPII sets load through its one
     factory :func:`robustpose.data.load_dataset`; ``synth`` generates the split the block
     describes (``split``, ``num_images``, ``seed``, ...)."""
-    from robustpose.codecs import InferenceSetting
     from robustpose.data import get_spec
     from robustpose.data.registry import get_dataset_info, load_dataset
 
-    setting = InferenceSetting.from_config(config)
+    setting = inference_setting_for(config)
     kind = config["data"]["type"]
     info = get_dataset_info(kind)
     block = _resolved_block(config, split)

@@ -83,9 +83,10 @@ class Trainer:
             if config["model"]["name"] not in list_models():
                 raise ValueError(f"unknown model.name {config['model']['name']!r}; "
                                  f"choose from {', '.join(list_models())}")
-        from robustpose.codecs import InferenceSetting
-        from robustpose.training.datasets import build_codec_for, build_split
-        self.inference = InferenceSetting.from_config(config)  # saved in best.pt's meta
+        from robustpose.training.datasets import (build_codec_for, build_split,
+                                                  inference_setting_for)
+        # saved in best.pt's meta: decodes with the defaults of the codec built below
+        self.inference = inference_setting_for(config, method)
         # one codec makes the targets of both splits and decodes validation; the method
         # may declare its own (TrainingMethod.codec_config), read before any split is built
         self.codec = (getattr(getattr(train_data, "dataset", None), "codec", None)

@@ -33,10 +33,10 @@ def predict_fn_for(config: dict, codec: Any = None) -> PredictFn:
     default: the config's, :func:`~robustpose.training.datasets.build_codec_for`)."""
     import functools
 
-    from robustpose.codecs import InferenceSetting, predict_keypoints
-    from robustpose.training.datasets import build_codec_for
+    from robustpose.codecs import predict_keypoints
+    from robustpose.training.datasets import build_codec_for, inference_setting_for
 
-    return functools.partial(predict_keypoints, setting=InferenceSetting.from_config(config),
+    return functools.partial(predict_keypoints, setting=inference_setting_for(config),
                              codec=codec if codec is not None else build_codec_for(config))
 
 
