@@ -1,13 +1,8 @@
 """The card of a stability run folder: per cell, per perturbation, overall; and its reports.
 
-Pooling over cells (a perturbation's severities, or every perturbed cell): R's sum adds
-up (the paper's Eq. 10 sums over every perturbed copy), its per-keypoint mean is the
-pooled sum / count, its median the median of the pooled distances (from
-``distances/*.npz``); the RUC curve is the count-weighted mean of the cells' curves (the
-fraction over the pooled keypoints), its area the trapezoid of that curve / P_max;
-D_n and D_(1)(2) (and ``D_12_hd``) are means over the pooled *defined* heatmaps, and the
-undefined ones (no positive peak) are summed into ``undefined`` / ``undefined_fraction``;
-AUC and EPE are means over cells.
+Pooling over cells (a perturbation's severities, or every perturbed cell) is
+:func:`robustpose.evaluation.stability_pooling.pool_cells`; this module reads the run
+folder for it (records, ``distances/*.npz`` for the pooled medians).
 
 The paper's Table 1 reads D_n and D_(1)(2) on the clean validation crops: that is the
 card's ``clean`` entry (the main columns of the tables); the pooled perturbed reading is
@@ -22,6 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from robustpose.benchmarking.cells import Cell
+from robustpose.evaluation.stability_pooling import pool_cells
 from robustpose.utils.io import atomic_write_text
 
 DISTANCES_DIR = "distances"
@@ -45,63 +41,31 @@ def is_stability_folder(path: str | Path) -> bool:
         return False
 
 
-def _pooled_median(run_dir: Path, records: Sequence[dict], key: str) -> float | None:
+def _squared_distances(run_dir: Path, records: Sequence[dict], unit: str) -> list | None:
+    """The cells' stored squared distances of ``unit`` (``distances/*.npz``); None when a
+    file was removed by hand (the pooled median is then unknown)."""
     values = []
     for rec in records:
         path = distances_file(run_dir, Cell(rec["corruption"], int(rec["severity"])))
         if not path.is_file():
-            return None  # a distances file removed by hand: the median is unknown
+            return None
         try:
             with np.load(path) as data:
-                d2 = data[key].astype(np.float64).reshape(-1)
+                values.append(data[unit].astype(np.float64).reshape(-1))
         except Exception as exc:  # zero bytes, a cut zip, another file: numpy's many types
             raise ValueError(f"{path}: unreadable distances file ({type(exc).__name__}); "
                              f"delete it and the {rec['corruption']}/{rec['severity']} line "
                              "of the results store, then rerun to measure the cell again"
                              ) from None
-        values.append(d2[~np.isnan(d2)])
-    pooled = np.concatenate(values) if values else np.zeros(0)
-    return float(np.median(pooled)) if pooled.size else None
+    return values
 
 
 def pool(records: Sequence[dict], run_dir: Path, p_max: int) -> dict[str, Any]:
-    """The pooled numbers of ``records`` (perturbed cells), as the module doc says."""
-    metrics = [r["metrics"] for r in records]
-    out: dict[str, Any] = {"cells": len(records)}
-    for unit in ("heatmap", "crop"):
-        parts = [m.get(f"R_{unit}") or {} for m in metrics]
-        total = float(sum(p.get("sum") or 0.0 for p in parts))
-        count = int(sum(p.get("count") or 0 for p in parts))
-        out[f"R_{unit}"] = {"sum": total, "count": count,
-                            "mean": total / count if count else None,
-                            "median": _pooled_median(run_dir, records, unit) if count else None}
-    counts = np.array([(m.get("R_heatmap") or {}).get("count") or 0 for m in metrics], float)
-    curves = [m.get("RUC") for m in metrics]
-    if counts.sum() > 0 and all(c is not None and None not in c for c in curves):
-        curve = (np.asarray(curves, float) * counts[:, None]).sum(axis=0) / counts.sum()
-        out["RUC"] = curve.tolist()
-        out["RUC_area"] = float(np.sum((curve[1:] + curve[:-1]) / 2) / p_max) if p_max else \
-            float(curve[0])
-    else:
-        out["RUC"], out["RUC_area"] = None, None
-    maps = np.array([m.get("num_heatmaps") or 0 for m in metrics], float)
-    undefined = np.array([m.get("undefined") or 0 for m in metrics], float)
-    defined = maps - undefined  # each cell's mean is over its defined maps
-    for key in ("D_n", "D_12", "D_12_hd"):
-        vals = [m.get(key) for m in metrics]
-        keep = defined > 0  # a cell whose every map is undefined has no mean to weigh
-        if defined.sum() > 0 and all(v is not None for v, k in zip(vals, keep) if k):
-            out[key] = float(sum(v * d for v, d, k in zip(vals, defined, keep) if k)
-                             / defined.sum())
-        else:
-            out[key] = None  # coordinate models (or no HD scale): absent, never zero
-    out["num_heatmaps"] = int(maps.sum())
-    out["undefined"] = int(undefined.sum())
-    out["undefined_fraction"] = float(undefined.sum() / maps.sum()) if maps.sum() else None
-    for key in ("AUC", "EPE"):
-        vals = [m.get(key) for m in metrics if m.get(key) is not None]
-        out[key] = float(np.mean(vals)) if vals else None
-    return out
+    """The pooled numbers of ``records`` (perturbed cells):
+    :func:`robustpose.evaluation.stability_pooling.pool_cells` over their stored metrics
+    and distance files."""
+    return pool_cells([r["metrics"] for r in records], p_max,
+                      lambda unit: _squared_distances(run_dir, records, unit))
 
 
 def build_stability_card(folder: Any) -> dict:

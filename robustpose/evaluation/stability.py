@@ -227,8 +227,14 @@ def ruc_curve(distances: np.ndarray, p_max: int = RUC_P_MAX) -> tuple[np.ndarray
         return thresholds, np.full(thresholds.shape, np.nan), float("nan")
     # a tolerance: sqrt of an integer squared distance is not exact in floating point
     curve = np.array([(d <= p + 1e-9).mean() for p in thresholds])
-    area = float(np.sum((curve[1:] + curve[:-1]) / 2) / p_max) if p_max > 0 else float(curve[0])
-    return thresholds, curve, area
+    return thresholds, curve, ruc_area(curve, p_max)
+
+
+def ruc_area(curve: np.ndarray, p_max: int = RUC_P_MAX) -> float:
+    """The RUC's normalised area: trapezoid over thresholds 0..p_max px (unit steps) / p_max
+    (``p_max`` 0: the one value)."""
+    curve = np.asarray(curve, dtype=np.float64)
+    return float(np.sum((curve[1:] + curve[:-1]) / 2) / p_max) if p_max > 0 else float(curve[0])
 
 
 def r_summary(squared: np.ndarray) -> dict[str, Any]:
