@@ -14,99 +14,28 @@ attacks the target success PCK@0.1 against the partner pose. The card
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
-import torch
-
-from robustpose.benchmarking.attack_args import check_alpha, check_counts, parse_numbers
 from robustpose.benchmarking import attack_card
+from robustpose.benchmarking.attack_args import check_alpha, check_counts, parse_numbers
 from robustpose.benchmarking.attack_card import cell_line
 from robustpose.benchmarking.attack_cells import AttackCell, key_from_json, key_to_json
+# the cell evaluation, importable from here as before the split
+from robustpose.benchmarking.attack_eval import (PCK_THR, box_pck, crop_batches,  # noqa: F401
+                                                 crop_frame_joints, crop_to_image,
+                                                 evaluate_cell, target_encoder)
 from robustpose.benchmarking.cells import Cell
 from robustpose.benchmarking.run_layer import DataChoice, ModelChoice, execute, register_kind
-from robustpose.benchmarking.stream import collate_meta
-from robustpose.evaluation.pck import BoxPCK
 
 COMMAND = "attack"
 ATTACK_KINDS = ("fgsm", "igsm", "uap", "transfer", "spsa")
-PCK_THR = 0.1
 
 
 def cell_key(attack: str, eps: float, targeted: bool, all_stacks: bool,
              surrogate: str | None = None) -> str:
     """The store's ``corruption`` string of an attack cell (:attr:`AttackCell.corruption`)."""
     return AttackCell(attack, eps, 1, targeted, all_stacks, surrogate).corruption
-
-
-def crop_frame_joints(records: Sequence[Any], input_size: tuple[int, int]) -> np.ndarray:
-    """(N, K, 3) ground-truth keypoints in each record's crop pixels (visible 0/1)."""
-    from robustpose.geometry import affine_transform_points, get_affine_transform
-
-    out = []
-    for r in records:
-        kp = np.zeros((0, 3)) if r.keypoints is None else np.asarray(r.keypoints, np.float64)
-        j = kp.copy()
-        j[:, 2] = (j[:, 2] > 0)
-        m = get_affine_transform(r.center, r.scale, 0, input_size)
-        vis = j[:, 2] > 0
-        j[vis, :2] = affine_transform_points(j[vis, :2], m)
-        out.append(j)
-    return np.stack(out)
-
-
-def crop_to_image(points: np.ndarray, meta: dict, input_size: tuple[int, int]) -> np.ndarray:
-    """(N, K, >=2) crop px -> (N, K, 2) image px: the codecs' one back-projection."""
-    from robustpose.codecs import heatmaps_to_image_coords
-
-    return heatmaps_to_image_coords(np.asarray(points, np.float64)[..., :2], meta["center"],
-                                    meta["scale"], input_size)
-
-
-def box_pck(num_joints: int) -> BoxPCK:
-    """PCK@0.1 of max(box w, h) (``robustpose.evaluation.pck``, the one definition)."""
-    return BoxPCK(num_joints, PCK_THR)
-
-
-def _collate(items: list[dict]) -> dict:
-    batch = {"image": torch.stack([it["image"] for it in items]),
-             "target": torch.stack([it["target"] for it in items]),
-             "target_weight": torch.stack([it["target_weight"] for it in items])[..., 0]}
-    keys = items[0]["meta"].keys()
-    batch["meta"] = {k: collate_meta([it["meta"][k] for it in items]) for k in keys}
-    return batch
-
-
-def crop_batches(records: Sequence[Any], spec: Any, adapter: Any, batch_size: int,
-                 skipped: list | None = None):
-    """Collated batches of the readable records' crops; each batch's ``positions`` are its
-    items' indices in ``records``. An unreadable image is skipped and added to ``skipped``
-    ((path, problem) pairs), the policy of ``benchmark`` and ``stability``."""
-    from torch.utils.data import DataLoader
-
-    from robustpose.data import TopDownDataset
-    from robustpose.data.dataset import split_valid_batch
-
-    w, h = adapter.input_size
-    codec = target_encoder(adapter)
-    dataset = TopDownDataset(list(records), spec, input_size=(w, h),
-                             heatmap_size=(max(1, w // 4), max(1, h // 4)), train=False,
-                             codec=codec, encode_targets=codec is not None,
-                             skip_unreadable=True)
-    offset = 0
-    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0,
-                            collate_fn=_collate):
-        valid = np.asarray(batch["meta"]["valid"], bool).reshape(-1)
-        positions = offset + np.flatnonzero(valid)
-        offset += len(valid)
-        batch, skips = split_valid_batch(batch)
-        if skipped is not None:
-            skipped.extend(skips)
-        if batch is not None:
-            batch["positions"] = positions
-            yield batch
 
 
 def build_attack(kind: str, model: Any, eps: float, steps: int, options: dict) -> Any:
@@ -128,67 +57,6 @@ def build_attack(kind: str, model: Any, eps: float, steps: int, options: dict) -
         return UAP(model, eps, epochs=steps, alpha=options.get("alpha"),
                    batch_size=options["batch_size"], **common)
     raise ValueError(f"unknown attack {kind!r}; choose from {', '.join(ATTACK_KINDS)}")
-
-
-def evaluate_cell(adapter: Any, source: Any, attack: Any, options: dict,
-                  partner_joints: np.ndarray | None) -> dict:
-    """Run one cell over the evaluation records -> its metrics (no record written)."""
-    metric = source.make_metric()
-    k = len(source.spec.keypoint_names)
-    pck, target_pck = box_pck(k), box_pck(k)
-    started, queries, attack_s = time.perf_counter(), [], 0.0
-    skipped: list = []
-    for batch in crop_batches(source.records, source.spec, adapter, options["batch_size"], skipped):
-        crops, meta, at = batch["image"], batch["meta"], batch["positions"]
-        if attack is not None:
-            targets = None
-            if options["targeted"]:
-                from robustpose.attacks import pose_targets
-
-                chosen = pose_targets(partner_joints[at], target_encoder(adapter))
-                targets = {k_: torch.from_numpy(v) for k_, v in chosen.items()}
-            elif options["reference"] == "gt" and batch["target"].dim() > 2:
-                targets = {"target": batch["target"], "target_weight": batch["target_weight"]}
-            t0 = time.perf_counter()
-            crops = attack(crops, targets)
-            attack_s += time.perf_counter() - t0
-            if hasattr(attack, "queries_used"):
-                queries.append(attack.queries_used)
-        keypoints = adapter.predict(crops, meta, source.spec, False)
-        metric.accumulate(keypoints, meta)
-        boxes = np.asarray(meta["bbox"], np.float64)
-        pck.accumulate(keypoints, np.asarray(meta["keypoints"], np.float64), boxes)
-        if options["targeted"] and attack is not None:
-            goal = partner_joints[at]
-            goal_img = np.concatenate([crop_to_image(goal, meta, adapter.input_size),
-                                       goal[..., 2:]], axis=-1)
-            target_pck.accumulate(keypoints, goal_img, boxes)
-    if len(skipped) == len(source.records):  # a cell with no scored person is no result
-        raise ValueError(f"{source.name}: every image was skipped (unreadable), e.g. {skipped[0][0]}: "
-                         f"{skipped[0][1]}")
-    stats = metric.stats()
-    scored = pck.stats()
-    mean, per_joint = scored["PCK"], [None if v is None else round(v, 6)
-                                      for v in scored["PCK_per_joint"]]
-    out = {"metrics": {k_: v for k_, v in stats.items() if isinstance(v, (int, float))},
-           "pck": mean, "pck_per_joint": per_joint,
-           "elapsed_s": round(time.perf_counter() - started, 3), "attack_s": round(attack_s, 3),
-           "skipped_images": [{"path": p, "problem": q} for p, q in sorted(set(skipped))]}
-    out["metric_value"] = stats.get(source.metric_name)
-    if options["targeted"] and attack is not None:
-        out["target_pck"] = target_pck.stats()["PCK"]
-    if queries:
-        out["queries_per_crop"] = int(max(queries))
-    return out
-
-
-def target_encoder(adapter: Any) -> Any:
-    """The codec that encodes target poses in the attacked model's output space."""
-    codec = getattr(adapter, "codec", None)
-    if codec is not None and not hasattr(codec, "encode"):  # CallableAdapter.codec(kind)
-        codec = codec(getattr(adapter, "output_kind", "heatmaps")
-                      if getattr(adapter, "output_kind", "auto") != "auto" else "heatmaps")
-    return codec
 
 
 def run_attack(attack: str, model: Any = None, *, checkpoint: Any = None, config: Any = None,

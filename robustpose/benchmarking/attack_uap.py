@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from robustpose.benchmarking.attack_run import box_pck, crop_batches
+from robustpose.benchmarking.attack_eval import box_pck, crop_batches
 
 
 def uap_fit_records(dataset: str, data_root: Any, annotations: Any, fit_annotations: Any,
