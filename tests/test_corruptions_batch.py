@@ -24,7 +24,7 @@ from robustpose.corruptions.batch import (FALLBACK_CORRUPTIONS, NATIVE_CORRUPTIO
 DETERMINISTIC = ("defocus_blur", "zoom_blur", "gaussian_blur", "brightness", "contrast",
                  "saturate", "pixelate")
 RANDOM_NATIVE = ("gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "motion_blur",
-                 "snow", "frost", "fog", "elastic_transform")
+                 "snow", "frost", "fog", "elastic_transform", "low_light", "mask")
 
 
 @pytest.fixture(scope="module")

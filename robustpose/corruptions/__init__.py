@@ -1,4 +1,5 @@
-"""The 19 ImageNet-C corruptions, faithful to imagecorruptions 1.1.2, seeded and fast.
+"""The 19 ImageNet-C corruptions, faithful to imagecorruptions 1.1.2, seeded and fast, and
+PoseBench's three (color_quant, low_light, mask; ``posebench.py``).
 
 >>> import numpy as np
 >>> from robustpose.corruptions import corrupt, get_corruption_names
@@ -17,7 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 from .api import corrupt, get_corruption_names, resolve_rng, validate_image
-from .params import CORRUPTION_NAMES, FAMILIES, SEVERITY_PARAMS, SUBSETS
+from .params import (ALL_CORRUPTIONS, CORRUPTION_NAMES, FAMILIES, POSEBENCH, POSEBENCH_EXTRA,
+                     SEVERITY_PARAMS, SUBSETS)
 from .selection import parse_corruptions, parse_severities
 
 __all__ = [
@@ -28,7 +30,10 @@ __all__ = [
     "parse_severities",
     "resolve_rng",
     "validate_image",
+    "ALL_CORRUPTIONS",
     "CORRUPTION_NAMES",
+    "POSEBENCH",
+    "POSEBENCH_EXTRA",
     "FAMILIES",
     "SEVERITY_PARAMS",
     "SUBSETS",

@@ -20,8 +20,8 @@ import numbers
 import cv2
 import numpy as np
 
-from . import blur, digital, noise, weather  # noqa: F401  (fill the registry)
-from .params import CORRUPTION_NAMES, SUBSETS
+from . import blur, digital, noise, posebench, weather  # noqa: F401  (fill the registry)
+from .params import ALL_CORRUPTIONS, CORRUPTION_NAMES, SUBSETS
 from .registry import CORRUPTIONS, DETERMINISTIC
 
 MIN_SIDE = 32
@@ -122,7 +122,7 @@ def _resolve_name(corruption_name: str | None, corruption_number: int) -> str:
             )
         if corruption_name not in CORRUPTIONS:
             raise ValueError(
-                f"unknown corruption {corruption_name!r}; known: {', '.join(CORRUPTION_NAMES)}"
+                f"unknown corruption {corruption_name!r}; known: {', '.join(ALL_CORRUPTIONS)}"
             )
         return corruption_name
     if corruption_number == -1:
@@ -143,8 +143,9 @@ def corrupt(
 
     Args:
         image: uint8 H x W x 3 RGB (or grey H x W / H x W x 1), 32..8192 px per side.
-        corruption_name: one of :func:`get_corruption_names` ('all'); or give
-            ``corruption_number`` (0..18, imagecorruptions' order).
+        corruption_name: one of :func:`get_corruption_names` ('all') or of PoseBench's
+            three (``color_quant``, ``low_light``, ``mask``: ``params.POSEBENCH_EXTRA``); or
+            give ``corruption_number`` (0..18, imagecorruptions' order; the 19 only).
         severity: 1..5.
         seed: int k (draws as imagecorruptions after ``np.random.seed(k)``), a
             ``RandomState`` / ``Generator`` (advanced), or None (fresh entropy).

@@ -1,4 +1,4 @@
-"""``corrupt_batch``: the 19 corruptions on an N x 3 x H x W uint8 tensor, on its device.
+"""``corrupt_batch``: the 22 corruptions on an N x 3 x H x W uint8 tensor, on its device.
 
 For on-the-fly corruption inside a GPU evaluation loop. Same severity tables
 (``robustpose.corruptions.params``) and algorithms as the numpy path; the result stays
@@ -7,7 +7,8 @@ on the input's device.
 Native torch (run on the tensor's device, CUDA included):
     gaussian_noise, shot_noise, impulse_noise, speckle_noise, defocus_blur, motion_blur,
     zoom_blur, gaussian_blur, snow, frost, fog, brightness, contrast, saturate,
-    elastic_transform, pixelate, spatter.
+    elastic_transform, pixelate, spatter, and PoseBench's color_quant, low_light, mask
+    (_torch/posebench.py).
     (frost: each texture is rescaled with cv2 once per image size, as the numpy path, and
     cached on the device; crop and blend run on the device. spatter 1-3: OpenCV's Canny,
     distance transform and histogram equalisation rebuilt in torch, _torch/spatter.py.)
@@ -24,6 +25,9 @@ for the same random draws (angle; texture and crop; Gaussian field). The random 
 numpy path in distribution (residual mean/std, changed fraction, PSNR), not pixel for
 pixel, and a CPU run and a CUDA run with the same seeds differ (each is reproducible).
 Fallback corruptions give exactly the numpy path's bytes for the same seeds.
+PoseBench's three: color_quant gives the numpy path's bytes; low_light draws its noise from
+the ``torch.Generator`` (agreement in distribution, as the noises); mask draws its rectangles
+from ``RandomState(seeds[i])`` as the numpy path does and gives its bytes, on any device.
 """
 from __future__ import annotations
 
@@ -33,9 +37,10 @@ import numpy as np
 import torch
 
 from ._torch import ops
+from ._torch import posebench as _posebench
 from ._torch import weather
 from ._torch.spatter import spatter_water
-from .params import (CORRUPTION_NAMES, ELASTIC_MAX_SHIFT_FRACTION, ELASTIC_SIGMA_FRACTION,
+from .params import (ALL_CORRUPTIONS, ELASTIC_MAX_SHIFT_FRACTION, ELASTIC_SIGMA_FRACTION,
                      SEVERITY_PARAMS)
 
 #: corruptions computed with torch ops on the input's device
@@ -43,6 +48,7 @@ NATIVE_CORRUPTIONS: tuple[str, ...] = (
     "gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "defocus_blur",
     "motion_blur", "zoom_blur", "gaussian_blur", "snow", "frost", "fog", "brightness",
     "contrast", "saturate", "elastic_transform", "pixelate", "spatter",
+    "color_quant", "low_light", "mask",
 )
 #: corruptions computed by the numpy ``corrupt`` per image on the CPU
 FALLBACK_CORRUPTIONS: tuple[str, ...] = ("glass_blur", "jpeg_compression")
@@ -200,14 +206,17 @@ _KERNELS: dict[str, Kernel] = {
     "brightness": _brightness,
     "contrast": _contrast, "saturate": _saturate, "elastic_transform": _elastic_transform,
     "pixelate": _pixelate, "spatter": _spatter,
+    "color_quant": _posebench.color_quant, "low_light": _posebench.low_light,
 }
-assert set(_KERNELS) == set(NATIVE_CORRUPTIONS)
-assert set(NATIVE_CORRUPTIONS) | set(FALLBACK_CORRUPTIONS) == set(CORRUPTION_NAMES)
+#: kernels that need the seeds themselves (they draw on the host with the numpy path's draws)
+_SEEDED_KERNELS = {"mask": _posebench.mask}
+assert set(_KERNELS) | set(_SEEDED_KERNELS) == set(NATIVE_CORRUPTIONS)
+assert set(NATIVE_CORRUPTIONS) | set(FALLBACK_CORRUPTIONS) == set(ALL_CORRUPTIONS)
 
 
 def is_native(corruption_name: str) -> bool:
     """Whether ``corrupt_batch`` computes this corruption with torch ops (at every severity)."""
-    return corruption_name in _KERNELS
+    return corruption_name in NATIVE_CORRUPTIONS
 
 
 def _numpy_fallback(images: torch.Tensor, name: str, severity: int,
@@ -229,8 +238,8 @@ def _check(images: torch.Tensor, name: str, severity: int, seeds) -> list[int]:
     if images.shape[-1] < 32 or images.shape[-2] < 32:
         raise ValueError(f"corrupt_batch needs images of at least 32 x 32 px, got "
                          f"{images.shape[-2]} x {images.shape[-1]}")
-    if name not in CORRUPTION_NAMES:
-        raise ValueError(f"unknown corruption {name!r}; choose from {', '.join(CORRUPTION_NAMES)}")
+    if name not in ALL_CORRUPTIONS:
+        raise ValueError(f"unknown corruption {name!r}; choose from {', '.join(ALL_CORRUPTIONS)}")
     if severity not in (1, 2, 3, 4, 5):
         raise ValueError(f"severity must be an integer in 1..5, got {severity!r}")
     if isinstance(seeds, torch.Tensor):
@@ -254,6 +263,9 @@ def corrupt_batch(images: torch.Tensor, corruption_name: str, severity: int = 1,
         return images.clone()
     if not is_native(corruption_name):
         return _numpy_fallback(images, corruption_name, severity, seed_list)
+    if corruption_name in _SEEDED_KERNELS:
+        with torch.no_grad():
+            return _SEEDED_KERNELS[corruption_name](images, severity, seed_list).contiguous()
     params = SEVERITY_PARAMS[corruption_name][severity - 1]
     gens = [torch.Generator(device=images.device).manual_seed(s % (2**64)) for s in seed_list]
     with torch.no_grad():

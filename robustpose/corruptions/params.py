@@ -1,7 +1,9 @@
-"""Severity tables and names of the 19 ImageNet-C corruptions (imagecorruptions 1.1.2).
+"""Severity tables and names of the 19 ImageNet-C corruptions (imagecorruptions 1.1.2) and
+of the three PoseBench adds (colour quantisation, low light, mask).
 
-Every constant here is copied from imagecorruptions 1.1.2 (identical in the
-imagecorruptions-imaug 1.1.5 fork). ``SEVERITY_PARAMS[name][s - 1]`` is the parameter
+Every constant of the 19 is copied from imagecorruptions 1.1.2 (identical in the
+imagecorruptions-imaug 1.1.5 fork); the PoseBench three are described where they are defined
+(``POSEBENCH_EXTRA``). ``SEVERITY_PARAMS[name][s - 1]`` is the parameter
 (tuple) of severity ``s`` in 1..5. The numpy path (``robustpose.corruptions``) and the
 torch path (``robustpose.corruptions.batch``) both read these tables.
 """
@@ -26,6 +28,25 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "digital": CORRUPTION_NAMES[11:15],
 }
 
+#: The three PoseBench corruptions ImageNet-C lacks (Ma et al. 2024, arXiv 2406.14367): colour
+#: quantisation and low light as 3D Common Corruptions' ``color_quant`` / ``low_light`` (Kar et
+#: al. 2022, create_3dcc/create_non3d.py), and mask (occluding rectangles, our parameters; see
+#: docs/corruptions.md). They are not in ``CORRUPTION_NAMES`` (imagecorruptions' 19, which
+#: ``corruption_number`` indexes and ``'all'`` selects).
+POSEBENCH_EXTRA: tuple[str, ...] = ("color_quant", "low_light", "mask")
+
+#: Every corruption the engines implement: the 19, then the PoseBench three.
+ALL_CORRUPTIONS: tuple[str, ...] = CORRUPTION_NAMES + POSEBENCH_EXTRA
+
+#: PoseBench's 10 in its paper's order (#1..#10), by its four groups.
+POSEBENCH_GROUPS: dict[str, tuple[str, ...]] = {
+    "blur_noise": ("motion_blur", "gaussian_noise", "impulse_noise"),
+    "compression": ("pixelate", "jpeg_compression", "color_quant"),
+    "lighting": ("brightness", "low_light", "contrast"),
+    "occlusion": ("mask",),
+}
+POSEBENCH: tuple[str, ...] = tuple(n for names in POSEBENCH_GROUPS.values() for n in names)
+
 #: Subsets accepted by ``get_corruption_names``.
 SUBSETS: dict[str, tuple[str, ...]] = {
     "common": CORRUPTION_NAMES[:15],
@@ -39,6 +60,8 @@ FAMILY_OF: dict[str, str] = {
     **{name: fam for fam, names in FAMILIES.items() for name in names},
     "speckle_noise": "noise", "gaussian_blur": "blur",
     "spatter": "weather", "saturate": "digital",
+    # the PoseBench three by their kind (brightness is ImageNet-C's 'weather')
+    "color_quant": "digital", "low_light": "weather", "mask": "occlusion",
 }
 
 _ZOOM_FACTORS = (
@@ -105,5 +128,23 @@ ELASTIC_MAX_SHIFT_FRACTION = 0.005
 SPATTER_WATER_BGR = (175 / 255.0, 238 / 255.0, 238 / 255.0)
 SPATTER_MUD_RGB = (63 / 255.0, 42 / 255.0, 20 / 255.0)
 
-assert set(SEVERITY_PARAMS) == set(CORRUPTION_NAMES)
+#: color_quant: bits kept per channel (3DCC: ``PIL.ImageOps.posterize(x, 6 - severity)``).
+#: low_light: top of the output range ``d`` of 3DCC's ``imadjust(x, min, max, 0, d, gamma=2)``.
+#: mask: (rectangles, smallest side, largest side), sides as fractions of the image's width
+#: (for widths) and height (for heights); our choice, PoseBench's parameters are not public.
+SEVERITY_PARAMS.update({
+    "color_quant": (5, 4, 3, 2, 1),
+    "low_light": (0.60, 0.50, 0.40, 0.30, 0.20),
+    "mask": ((2, 0.10, 0.25), (4, 0.10, 0.25), (6, 0.10, 0.25), (8, 0.10, 0.25), (10, 0.10, 0.25)),
+})
+
+#: low_light's noise after the darkening: 3DCC's ``poisson_gaussian_noise(x, severity=3)`` at
+#: every severity, i.e. Poisson with ``10 * 12`` photons per unit, then Gaussian with std
+#: ``0.1 * 0.18`` (written as the reference computes them, so the floats are the same).
+LOW_LIGHT_GAMMA = 2.0
+LOW_LIGHT_PHOTONS = 10 * 12
+LOW_LIGHT_READ_STD = 0.1 * 0.18
+
+assert set(SEVERITY_PARAMS) == set(ALL_CORRUPTIONS)
+assert set(POSEBENCH) <= set(ALL_CORRUPTIONS) and len(POSEBENCH) == 10
 assert all(len(v) == 5 for v in SEVERITY_PARAMS.values())

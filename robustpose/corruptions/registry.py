@@ -1,9 +1,11 @@
-"""One registry for the 19 corruptions: name -> function, filled by the family modules.
+"""One registry for the 22 corruptions (ImageNet-C's 19 and PoseBench's three): name ->
+function, filled by the family modules.
 
 A corruption function has the signature ``fn(image, severity, rng) -> np.ndarray`` where
 ``image`` is a C-contiguous uint8 H x W x 3 RGB array (never modified), ``severity`` an int
 in 1..5 and ``rng`` a ``np.random.RandomState`` that replays the reference's draws
-(imagecorruptions 1.1.2 run after ``np.random.seed(k)``). It returns uint8 H x W x 3.
+(imagecorruptions 1.1.2, or 3DCC for low_light, run after ``np.random.seed(k)``). It
+returns uint8 H x W x 3.
 """
 from __future__ import annotations
 

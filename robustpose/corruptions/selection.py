@@ -14,7 +14,7 @@ from __future__ import annotations
 import numbers
 from typing import Iterable, Sequence
 
-from .params import CORRUPTION_NAMES, SUBSETS
+from .params import ALL_CORRUPTIONS, POSEBENCH, POSEBENCH_EXTRA, POSEBENCH_GROUPS, SUBSETS
 
 #: the stable-heatmap paper's perturbation sets (Zhang et al. 2022): the 10 it trains on
 #: (its MST loss and the ST_a baseline) and the 5 it evaluates stability on, held out
@@ -25,9 +25,13 @@ STABLE_HELDOUT5: tuple[str, ...] = ("gaussian_blur", "jpeg_compression", "satura
                                     "speckle_noise")
 
 #: group name -> the corruptions it selects (imagecorruptions' order); any other word
-#: must be a corruption name. 'benchmark' is the paper's 15 (= 'common'), 'extra' the 4
-#: held-out ones (= 'validation'), 'none' selects nothing (a benchmark runs clean only);
-#: 'train10' / 'heldout5' are the stable-heatmap paper's sets (in that paper's order).
+#: must be a corruption name. 'benchmark' is the AdvMix paper's 15 (= 'common', the default),
+#: 'extra' the 4 held-out ones (= 'validation'), 'all' ImageNet-C's 19 (unchanged: what
+#: imagecorruptions' 'all' and existing run folders mean), 'none' selects nothing (a
+#: benchmark runs clean only); 'train10' / 'heldout5' are the stable-heatmap paper's sets (in
+#: that paper's order). 'posebench' is PoseBench's 10 (in its order), 'blur_noise' /
+#: 'compression' / 'lighting' / 'occlusion' its four groups, 'posebench_extra' its three
+#: that ImageNet-C lacks, 'everything' all 22.
 GROUPS: dict[str, tuple[str, ...]] = {
     "benchmark": SUBSETS["common"],
     **SUBSETS,
@@ -35,14 +39,19 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "none": (),
     "train10": STABLE_TRAIN10,
     "heldout5": STABLE_HELDOUT5,
+    "posebench": POSEBENCH,
+    **POSEBENCH_GROUPS,
+    "posebench_extra": POSEBENCH_EXTRA,
+    "everything": ALL_CORRUPTIONS,
 }
 
 SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)
 
 _CORRUPTION_HELP = ("benchmark (the 15), all (19), validation or extra (the 4 others), common, "
-                    "noise, blur, weather, digital, train10, heldout5, none, or "
-                    "comma-separated names: "
-                    + ", ".join(CORRUPTION_NAMES))
+                    "noise, blur, weather, digital, train10, heldout5, posebench (PoseBench's 10), "
+                    "blur_noise, compression, lighting, occlusion, posebench_extra (its 3 new), "
+                    "everything (22), none, or comma-separated names: "
+                    + ", ".join(ALL_CORRUPTIONS))
 _SEVERITY_HELP = "e.g. 1-5, 3, 1,3,5 or all (severities are 1..5)"
 
 
@@ -55,8 +64,10 @@ def _words(choice: str | Sequence[str]) -> list[str]:
 def parse_corruptions(choice: str | Sequence[str] | None = None) -> list[str]:
     """The corruption names a choice selects, first occurrence first, no duplicates.
 
-    ``choice``: a group (see :data:`GROUPS`: benchmark, all, common, validation, extra,
-    noise, blur, weather, digital, train10, heldout5, none), a corruption name, a comma-separated mix of
+    ``choice``: a group (see :data:`GROUPS`: benchmark, all (the 19), common, validation,
+    extra, noise, blur, weather, digital, train10, heldout5, posebench, blur_noise,
+    compression, lighting, occlusion, posebench_extra, everything (22), none), a corruption
+    name, a comma-separated mix of
     both (``"blur,snow"``), or a list of such strings; ``None`` means ``'benchmark'``.
     ``'none'`` and an empty list select nothing. An unknown word or a blank string raises
     a one-line ValueError listing the valid choices.
@@ -66,7 +77,7 @@ def parse_corruptions(choice: str | Sequence[str] | None = None) -> list[str]:
     words = _words(choice)
     if not words and isinstance(choice, str):
         raise ValueError(f"no corruption given in {choice!r}; use {_CORRUPTION_HELP}")
-    unknown = [w for w in words if w not in GROUPS and w not in CORRUPTION_NAMES]
+    unknown = [w for w in words if w not in GROUPS and w not in ALL_CORRUPTIONS]
     if unknown:
         raise ValueError(f"unknown corruption(s) {', '.join(unknown)}; use {_CORRUPTION_HELP}")
     names: list[str] = []
