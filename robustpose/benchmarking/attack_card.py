@@ -10,15 +10,17 @@ COMMAND = "attack"
 
 
 def is_attack_folder(path: Any) -> bool:
-    """True when ``path/run.json`` was written by ``robustpose attack``."""
+    """True when ``path/run.json`` records the ``attack`` run kind."""
     import json
     from pathlib import Path
 
+    from robustpose.benchmarking.run_layer import kind_of
+
     try:
         settings = json.loads((Path(path) / "run.json").read_text(encoding="utf-8"))
+        return isinstance(settings, dict) and kind_of(settings) == COMMAND
     except (OSError, ValueError):
         return False
-    return isinstance(settings, dict) and settings.get("command") == COMMAND
 
 
 def build_card(folder: Any) -> dict:

@@ -213,6 +213,9 @@ class AttackKind:
                 "input_files": {"uap_fit_annotations": None if o["attack"] != "uap" or
                                 fit is None else str(fit)}}
 
+    def requested(self, run: Any) -> dict:
+        return {}  # the card lists the cells stored, not a requested grid
+
     def evaluate(self, run: Any, cells: Sequence) -> list[dict]:
         o, adapter, source = run.options, run.adapter, run.source
         partner = fit = None

@@ -40,6 +40,19 @@ class RunKind(Protocol):
     """What one kind of run provides to :func:`execute` and to ``robustpose report``."""
 
     name: str
+    checks_keypoints: bool  #: refuse a model of another keypoint count before any cell
+
+    def title(self, run: "RunContext") -> str:
+        """The progress line's command words (``attack igsm``)."""
+
+    def default_dir(self, run: "RunContext", slug: str) -> Path:
+        """The run folder when ``out`` is None (``slug``: model[-hash]__dataset)."""
+
+    def requested(self, run: "RunContext") -> dict:
+        """run.json lists that grow with every rerun's request ({} for none)."""
+
+    def report(self, run_dir: Any, plots: bool = True) -> int:
+        """``robustpose report DIR``: rebuild and print; the exit status."""
 
     def check(self, options: dict) -> None:
         """Refuse bad options (one line) before any model or data is loaded."""
@@ -234,7 +247,7 @@ def execute(kind: Any, model: ModelChoice, data: DataChoice, out: Any = None,
     settings = {**kind.settings(run), "kind": kind.name, "schema_version": SCHEMA_VERSION}
     run.folder.claim(settings, shard)
     try:  # the claim locked this shard's store: released once its cells are written
-        requested = kind.requested(run) if hasattr(kind, "requested") else {}
+        requested = kind.requested(run)
         if requested:  # the card's expectations grow with every run's request
             run.folder.add_requested(**requested)
         todo = run.folder.todo(cells, shard)

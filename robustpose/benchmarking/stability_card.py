@@ -33,10 +33,13 @@ def distances_file(run_dir: Path, cell: Cell) -> Path:
 
 
 def is_stability_folder(path: str | Path) -> bool:
-    """True when ``path/run.json`` was written by ``robustpose stability``."""
+    """True when ``path/run.json`` records the ``stability`` run kind."""
+    from robustpose.benchmarking.run_layer import kind_of
+
     run = Path(path) / "run.json"
     try:
-        return json.loads(run.read_text(encoding="utf-8")).get("command") == "stability"
+        settings = json.loads(run.read_text(encoding="utf-8"))
+        return isinstance(settings, dict) and kind_of(settings) == "stability"
     except (OSError, ValueError):
         return False
 

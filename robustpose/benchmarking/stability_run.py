@@ -1,16 +1,18 @@
 """``robustpose stability``: R, RUC, D_n, D_(1)(2), AUC and EPE per (perturbation, severity).
 
-The benchmark's machinery, reused as it is: the same adapters (:func:`resolve_adapter`),
-the same data sources and crops/boxes (:func:`resolve_source`), the same full-image
-corruption seeded the same way (:class:`CellImages`, on the fly or -C folders) streamed
-through :class:`CellStream`, and the same :class:`RunFolder` (run.json, lock, one record
-per finished cell, resume). The clean cell runs first in every (re)run: its maxima are
-the reference every perturbed copy is compared with; its record is written once.
+The stability run kind (:class:`StabilityKind`) on the run layer
+(:func:`~robustpose.benchmarking.run_layer.execute`): the benchmark's adapters, data
+sources and crops/boxes, the same full-image corruption seeded the same way
+(:class:`CellImages`, on the fly or -C folders) streamed through :class:`CellStream`, and
+the same run folder (run.json, lock, one record per finished cell, resume). The clean cell
+runs first in every (re)run: its maxima are the reference every perturbed copy is compared
+with; its record is written once.
 
 Each model call is one forward pass without flip test (the metrics are about the model's
 own output); the keypoints for AUC/EPE are decoded from the same outputs
 (:func:`robustpose.codecs.decode_outputs`), so the run costs its forward passes plus the
-top-64 extraction. Metric definitions: :mod:`robustpose.evaluation.stability`.
+top-64 extraction. Metric definitions: :mod:`robustpose.evaluation.stability`; pooling over
+cells: :mod:`robustpose.evaluation.stability_pooling`.
 """
 from __future__ import annotations
 
