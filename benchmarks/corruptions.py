@@ -8,6 +8,11 @@ total ratios for the 15 benchmark corruptions and for all 19.
 
     .venv/bin/python benchmarks/corruptions.py                 # 480x640, median of 5
     .venv/bin/python benchmarks/corruptions.py --size 720x1280 --repeats 3
+    .venv/bin/python benchmarks/corruptions.py --posebench    # PoseBench's three, numpy + torch CPU
+
+``--posebench`` times only color_quant, low_light and mask (ms per image, mean over the 5
+severities) in the numpy engine and in ``corrupt_batch`` on the CPU (batch of 1), each beside
+gaussian_noise timed in the same run and engine, and prints the ratio to it.
 """
 from __future__ import annotations
 
@@ -61,6 +66,35 @@ def timed_pair(ours, ref, repeats: int) -> tuple[float, float]:
     return statistics.median(t_ours), (statistics.median(t_ref) if t_ref else float("nan"))
 
 
+def posebench_costs(image: np.ndarray, repeats: int, against: str = "gaussian_noise") -> None:
+    """Print ms per image of PoseBench's three (mean over severities 1-5) in both engines,
+    and the ratio to ``against`` timed in the same run (torch limited to 1 thread)."""
+    import torch
+
+    from robustpose.corruptions import POSEBENCH_EXTRA, corrupt_batch
+
+    torch.set_num_threads(1)
+    batch = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].contiguous()
+    engines = {
+        "numpy corrupt": lambda name, s: corrupt(image, name, s, seed=s),
+        "torch corrupt_batch (CPU)": lambda name, s: corrupt_batch(batch, name, s, [s]),
+    }
+    print(f"image {image.shape[0]}x{image.shape[1]}, median of {repeats} runs, 1 thread; "
+          f"ms per image, mean over severities 1-5\n")
+    print(f"| corruption | engine | ms / image | x {against} |")
+    print("|---|---|---|---|")
+    for engine, run in engines.items():
+        def cost(name: str) -> float:
+            return 1000 * statistics.mean(
+                timed_pair(lambda: run(name, s), None, repeats)[0] for s in range(1, 6))
+
+        base = cost(against)
+        print(f"| {against} | {engine} | {base:.1f} | 1.0 |", flush=True)
+        for name in POSEBENCH_EXTRA:
+            ms = cost(name)
+            print(f"| {name} | {engine} | {ms:.1f} | {ms / base:.2f} |", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", default="480x640", help="HxW")
@@ -68,9 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--corruptions", default="all")
     parser.add_argument("--no-reference", action="store_true", help="time robustpose only")
+    parser.add_argument("--posebench", action="store_true",
+                        help="time PoseBench's three (numpy and torch CPU) against gaussian_noise")
     args = parser.parse_args(argv)
     size = tuple(int(v) for v in args.size.split("x"))
     image = load_image(args.data_root, size)
+    if args.posebench:
+        posebench_costs(image, args.repeats)
+        return 0
     names = get_corruption_names("all") if args.corruptions == "all" else args.corruptions.split(",")
     reference = None
     if not args.no_reference:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _legacy_draws
 from .params import LOW_LIGHT_GAMMA, LOW_LIGHT_PHOTONS, LOW_LIGHT_READ_STD, SEVERITY_PARAMS
 from .registry import register, to_uint8
 
@@ -49,15 +50,20 @@ def low_light_levels(image: np.ndarray, severity: int) -> np.ndarray:
     """The darkened image before noise, float64 in [0, d] x 255 (the reference's ``x_scaled``):
     the gamma-2 stretch of [min, max] onto [0, d]. Depends on each value only through the
     image's min and max, so it is evaluated on a 256-entry table (same float64 operations)."""
+    return np.take(_low_light_table(image, severity), image)
+
+
+def _low_light_table(image: np.ndarray, severity: int) -> np.ndarray:
+    """:func:`low_light_levels` of every byte value 0..255 for this image's min and max."""
     top = SEVERITY_PARAMS["low_light"][severity - 1]
     low, high = int(image.min()), int(image.max())
-    levels = np.arange(256) / 255.0
     if high == low:  # 3DCC divides by zero here; a flat image goes to black
-        return np.zeros(image.shape, np.float64)
+        return np.zeros(256, np.float64)
+    levels = np.arange(256) / 255.0
     a, b = low / 255.0, high / 255.0
     table = (((levels - a) / (b - a)) ** LOW_LIGHT_GAMMA) * (top - 0) + 0
     table *= 255
-    return np.take(table, image)
+    return table
 
 
 @register("low_light")
@@ -67,10 +73,14 @@ def low_light(image: np.ndarray, severity: int, rng: np.random.RandomState) -> n
     Draws ``rng.poisson(lam)`` (H x W x 3) then ``rng.normal(size=(H, W, 3), scale=0.018)``,
     the reference's order, so ``seed=k`` gives 3DCC's ``low_light`` after ``np.random.seed(k)``.
     """
-    x = low_light_levels(image, severity) / 255.0
-    counts = rng.poisson(x * LOW_LIGHT_PHOTONS)
-    x = np.clip(counts / LOW_LIGHT_PHOTONS, 0, 1) * 255
-    x = x / 255.0
+    lam_levels = (_low_light_table(image, severity) / 255.0) * LOW_LIGHT_PHOTONS
+    if _legacy_draws.replayable(rng):  # numpy's sampler, compiled: same counts, same state
+        counts = _legacy_draws.poisson_levels(rng, lam_levels, image, cap=LOW_LIGHT_PHOTONS)
+    else:
+        counts = rng.poisson(np.take(lam_levels, image))
+    # the value after the photon noise depends on the count only: a table over counts
+    finish = (np.clip(np.arange(int(counts.max()) + 1) / LOW_LIGHT_PHOTONS, 0, 1) * 255) / 255.0
+    x = np.take(finish, counts)
     x = np.clip(x + rng.normal(size=x.shape, scale=LOW_LIGHT_READ_STD), 0, 1) * 255
     return to_uint8(x)
 
