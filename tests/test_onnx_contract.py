@@ -58,11 +58,13 @@ def test_coords_on_a_heatmap_output_and_a_map_beyond_it(models_root, tmp_path):
     _refused(model, _spec(tmp_path, HEAT, output_kind="coords"), "output_kind")
 
 
-def test_an_int32_input_is_refused_naming_the_input(models_root, tmp_path):
+def test_a_float_spec_on_an_int32_input_names_input_dtype(models_root, tmp_path):
+    """Issue 26: MoveNet's int32 input fed by a spec that says nothing of the dtype (the
+    default float32) is one line naming the key, the model's dtype and the spec's."""
     spec = _spec(tmp_path, {"input_size": [192, 192], "layout": "NHWC",
                             "output_kind": "coords", "value_range": [0, 255]})
-    text = _refused(models_root / "movenet_singlepose_lightning.onnx", spec, "input_name")
-    assert "tensor(int32)" in text
+    text = _refused(models_root / "movenet_singlepose_lightning.onnx", spec, "input_dtype")
+    assert "tensor(int32)" in text and "input_dtype float32" in text
 
 
 def _tiny_model(tmp_path, dtype, shape):
@@ -82,11 +84,14 @@ def _tiny_model(tmp_path, dtype, shape):
     return path
 
 
-@pytest.mark.parametrize("dtype", ["float16", "uint8"])
-def test_other_input_types_are_refused_at_load(tmp_path, dtype):
+@pytest.mark.parametrize("dtype, spec_dtype", [("float16", "auto"), ("float16", "float32"),
+                                               ("uint8", "float32"), ("float", "int32")])
+def test_other_input_types_are_refused_at_load(tmp_path, dtype, spec_dtype):
     model = _tiny_model(tmp_path, dtype, [1, 3, 8, 8])
-    spec = _spec(tmp_path, {"input_size": [8, 8], "output_kind": "heatmaps"})
-    assert f"tensor({dtype})" in _refused(model, spec, "input_name")
+    spec = _spec(tmp_path, {"input_size": [8, 8], "output_kind": "heatmaps",
+                            "input_dtype": spec_dtype})
+    text = _refused(model, spec, "input_dtype")
+    assert f"tensor({dtype})" in text
 
 
 def test_runtime_error_is_one_line_naming_the_model(tmp_path):

@@ -6,10 +6,12 @@ Three kinds of model provide it here:
 - :class:`RegistryAdapter` — a :class:`robustpose.models.PoseModel` (registry architecture
   with official or robustpose weights), decoded with the paper conventions
   (:func:`robustpose.codecs.predict_keypoints`: flip test, quarter-pixel shift).
-- :class:`OnnxAdapter` — an ONNX file run by onnxruntime, described by a small spec file
-  (:func:`load_onnx_spec`): input size, colour order, value range / normalisation, crop
-  padding, output kind (``heatmaps`` or ``coords`` in crop pixels), output name and the
-  keypoint index map onto the dataset's keypoints.
+- :class:`OnnxAdapter` — an ONNX file run by onnxruntime, described by a spec file
+  (:func:`load_onnx_spec`) or a preset name (``movenet``, ``blazepose``, ``rtmpose``):
+  input size / dtype / range / layout, output kind (``heatmaps``, ``coords``, ``simcc``)
+  and roles, coordinate order and units, and the keypoint index map (docs/models.md).
+  It lives in :mod:`robustpose.models.onnx_adapter` (``.tflite`` files:
+  :mod:`robustpose.models.tflite_adapter`), re-exported here.
 - :class:`CallableAdapter` — any Python callable ``crops (N,3,H,W) float [0,1] RGB ->
   heatmaps (N,K,h,w) or keypoints (N,K,2|3) in crop pixels``.
 
@@ -24,68 +26,20 @@ back-projection).
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
-from robustpose.codecs import (Codec, InferenceSetting, codec_for_outputs, decode_outputs,
-                               predict_keypoints)
+from robustpose.codecs import Codec, InferenceSetting, codec_for_outputs, predict_keypoints
 
-from robustpose.models.onnx_spec import (OUTPUT_KINDS, OnnxSpec, check_against_model,
-                                         load_onnx_spec)
+from robustpose.models.adapter_base import (_as_numpy, _for_codec, _predict_from_outputs,
+                                            _setting, _SettingView)
+from robustpose.models.onnx_adapter import OnnxAdapter
+from robustpose.models.onnx_spec import OUTPUT_KINDS, OnnxSpec, load_onnx_spec
 
 __all__ = ["RegistryAdapter", "CallableAdapter", "OnnxAdapter", "OnnxSpec", "load_onnx_spec",
            "as_adapter", "OUTPUT_KINDS"]
-
-
-# ----------------------------------------------------------------------------- shared
-def _as_numpy(value: Any) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu().numpy()
-    return np.asarray(value)
-
-
-def _setting(inference: InferenceSetting | Sequence[int]) -> InferenceSetting:
-    if isinstance(inference, InferenceSetting):
-        return inference
-    return InferenceSetting(input_size=tuple(int(v) for v in inference))
-
-
-def _for_codec(outputs: Any, kind: str) -> Any:
-    """Raw outputs in the type the codec decodes: float32 tensors for heatmaps (the flip
-    average in float32, as for torch models), float64 arrays for coordinates."""
-    if kind == "heatmaps":
-        return torch.as_tensor(_as_numpy(outputs), dtype=torch.float32)
-    return np.asarray(_as_numpy(outputs), dtype=np.float64)
-
-
-def _predict_from_outputs(adapter: Any, crops: torch.Tensor, metas: dict, spec: Any,
-                          flip_test: bool) -> np.ndarray:
-    """Keypoints (N, K, 3) image px of an adapter without a torch model of its own: its
-    :meth:`outputs` on the crops (and the mirrored crops) through the one decode path."""
-    kind, out, codec = adapter.outputs(crops)
-    flipped = adapter.outputs(torch.flip(crops, dims=[3]))[1] if flip_test else None
-    return decode_outputs(codec, out, flipped, metas, spec, adapter.inference).astype(np.float32)
-
-
-class _SettingView:
-    """``input_size``, ``padding``, ``default_flip_test``: views of ``self.inference``."""
-
-    inference: InferenceSetting
-
-    @property
-    def input_size(self) -> tuple[int, int]:
-        return self.inference.input_size
-
-    @property
-    def padding(self) -> float:
-        return self.inference.padding
-
-    @property
-    def default_flip_test(self) -> bool:
-        return self.inference.flip_test
 
 
 # ----------------------------------------------------------------------------- adapters
@@ -203,122 +157,6 @@ class CallableAdapter(_SettingView):
         out = self._select(self.forward(crops))
         kind = self._kind(out)
         return kind, _for_codec(out, kind), self.codec(kind)
-
-    def predict(self, crops: torch.Tensor, metas: dict, spec: Any,
-                flip_test: bool) -> np.ndarray:
-        return _predict_from_outputs(self, crops, metas, spec, flip_test)
-
-
-# ----------------------------------------------------------------------------- ONNX
-def _import_onnxruntime():
-    try:
-        import onnxruntime
-    except ImportError:
-        raise ImportError("the ONNX adapter needs onnxruntime: pip install 'robustpose[onnx]'"
-                          ) from None
-    return onnxruntime
-
-
-class OnnxAdapter(_SettingView):
-    """An ONNX pose model run by onnxruntime on CPU (or CUDA when its provider exists).
-
-    A model whose batch dimension is fixed (e.g. BlazePose: 1) is fed one crop at a time.
-    """
-
-    def __init__(self, onnx_path: str | Path, spec: OnnxSpec | str | Path,
-                 device: str = "cpu", threads: int | None = None) -> None:
-        ort = _import_onnxruntime()
-        onnx_path = Path(onnx_path)
-        if not onnx_path.is_file():
-            raise FileNotFoundError(f"{onnx_path}: ONNX model not found")
-        self.spec = spec if isinstance(spec, OnnxSpec) else load_onnx_spec(spec)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = int(threads or torch.get_num_threads())
-        options.inter_op_num_threads = 1
-        providers = ["CPUExecutionProvider"]
-        if str(device).startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
-            providers.insert(0, "CUDAExecutionProvider")
-        try:
-            self.session = ort.InferenceSession(str(onnx_path), options, providers=providers)
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise ValueError(f"{onnx_path}: onnxruntime cannot load it "
-                             f"({str(exc).splitlines()[0]})") from None
-        # every spec-versus-model rule in one place (onnx_spec), at load: a mismatch is one
-        # line naming the model and the key, never a traceback from the first batch
-        self.model_label = str(onnx_path)
-        declared_in, _, self.num_keypoints = check_against_model(
-            self.spec, self.session.get_inputs(), self.session.get_outputs(), self.model_label)
-        self.input_name = declared_in.name
-        self.output_name = self.spec.output_name or self.session.get_outputs()[0].name
-        batch_dim = declared_in.shape[0]
-        self.fixed_batch = batch_dim if isinstance(batch_dim, int) and batch_dim > 0 else None
-        self.name = self.spec.name
-        spec_ = self.spec
-        self.inference = InferenceSetting(
-            input_size=spec_.input_size, padding=spec_.padding, flip_test=spec_.flip_test,
-            flip_shift=spec_.flip_shift, refine=spec_.refine, dark_kernel=spec_.dark_kernel)
-        self.codec = codec_for_outputs(spec_.output_kind, self.inference)
-
-    def _prepare(self, crops: torch.Tensor) -> np.ndarray:
-        spec = self.spec
-        x = crops.detach().cpu().float().numpy()
-        if spec.color_order.upper() == "BGR":
-            x = x[:, ::-1]
-        low, high = spec.value_range
-        x = x * (high - low) + low
-        if spec.mean is not None:
-            x = (x - np.asarray(spec.mean, np.float32).reshape(1, 3, 1, 1)) / \
-                np.asarray(spec.std, np.float32).reshape(1, 3, 1, 1)
-        if spec.layout.upper() == "NHWC":
-            x = x.transpose(0, 2, 3, 1)
-        return np.ascontiguousarray(x, dtype=np.float32)
-
-    def forward(self, crops: torch.Tensor) -> np.ndarray:
-        """Raw output named ``output_name`` for a batch of crops (any N)."""
-        x = self._prepare(crops)
-        step = self.fixed_batch or len(x)
-        parts = []
-        for start in range(0, len(x), max(step, 1)):
-            chunk = x[start:start + step]
-            pad = step - len(chunk)
-            if pad:  # a fixed batch larger than the remainder: pad with zeros, drop after
-                chunk = np.concatenate([chunk, np.zeros((pad,) + chunk.shape[1:], chunk.dtype)])
-            try:
-                out = self.session.run([self.output_name], {self.input_name: chunk})[0]
-            except Exception as exc:  # onnxruntime's own exception types: one line
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                raise ValueError(f"{self.model_label}: onnxruntime failed on input "
-                                 f"{self.input_name!r} of shape {list(chunk.shape)} ({first:.200}); "
-                                 f"check input_size, layout and value_range of "
-                                 f"{getattr(self.spec, 'source', 'the ONNX spec')}") from None
-            parts.append(out[:len(chunk) - pad])
-        return np.concatenate(parts, axis=0)
-
-    def _keypoints(self, raw: np.ndarray) -> np.ndarray:
-        """Flat or (N,K,C) coordinate output -> (N, K_dataset, 3) crop px + score."""
-        spec = self.spec
-        raw = raw.reshape(raw.shape[0], -1, spec.values_per_keypoint) if raw.ndim == 2 else raw
-        xy = raw[..., :2].astype(np.float64)
-        if spec.score_index is not None:
-            score = raw[..., spec.score_index].astype(np.float64)
-            if spec.score_activation == "sigmoid":
-                score = 1.0 / (1.0 + np.exp(-np.clip(score, -60, 60)))
-        else:
-            score = np.ones(xy.shape[:2])
-        out = np.concatenate([xy, score[..., None]], axis=-1)
-        return out if spec.keypoint_index_map is None else out[:, spec.keypoint_index_map]
-
-    def _heatmaps(self, raw: np.ndarray) -> torch.Tensor:
-        heatmaps = torch.from_numpy(np.asarray(raw, np.float32))
-        if self.spec.keypoint_index_map is not None:
-            heatmaps = heatmaps[:, self.spec.keypoint_index_map]
-        return torch.sigmoid(heatmaps) if self.spec.heatmap_activation == "sigmoid" else heatmaps
-
-    def outputs(self, crops: torch.Tensor) -> tuple[str, Any, Codec]:
-        """One run -> ``(kind, outputs, codec)`` as :meth:`RegistryAdapter.outputs`."""
-        kind = self.spec.output_kind
-        read = self._heatmaps if kind == "heatmaps" else self._keypoints
-        return kind, _for_codec(read(self.forward(crops)), kind), self.codec
 
     def predict(self, crops: torch.Tensor, metas: dict, spec: Any,
                 flip_test: bool) -> np.ndarray:

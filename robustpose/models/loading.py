@@ -209,11 +209,11 @@ def _from_object(model: Any, size: Any, device: str, options: dict) -> tuple[Any
 
 def _from_onnx(onnx: Any, onnx_spec: Any, size: Any, device: str,
                num_joints: int) -> tuple[Any, dict]:
-    from .adapters import OnnxAdapter
+    from .onnx_adapter import open_model_file  # .onnx or .tflite (issue 26)
 
     if onnx_spec is None:
         raise ValueError("--onnx needs --onnx-spec (a YAML/JSON spec file; see docs/benchmark.md)")
-    adapter = OnnxAdapter(onnx, onnx_spec, device=device)
+    adapter = open_model_file(onnx, onnx_spec, device=device)
     _fixed_size(adapter, size, f"{onnx} (input_size of {onnx_spec})")
     count = getattr(adapter, "num_keypoints", None)
     if count is not None and count != num_joints:  # else a shape error at the first cell

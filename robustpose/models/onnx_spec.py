@@ -1,30 +1,46 @@
-"""The ONNX spec file: how to feed an ONNX pose model and read its output.
+"""The model spec: how to feed an ONNX / TFLite pose model and read its outputs.
 
-A YAML/JSON mapping of :class:`OnnxSpec`'s fields (docs/benchmark.md). Unknown keys are
-refused with the nearest valid name (a misspelt ``heatmap_activation`` would otherwise
-fall back to its default and change every number without a word); the parsed content
-has a hash (:meth:`OnnxSpec.content_sha256`) that run folders record as part of the
-model's identity. :func:`check_against_model` checks a spec against the model's declared
-inputs and outputs when the model is loaded: every spec rule lives in this module.
+A YAML/JSON mapping of :class:`OnnxSpec`'s fields (docs/models.md lists every key with the
+model it exists for), or a preset by name (:mod:`robustpose.models.onnx_presets`). Unknown
+keys are refused with the nearest valid name (a misspelt ``heatmap_activation`` would
+otherwise fall back to its default and change every number without a word); the parsed
+content has a hash (:meth:`OnnxSpec.content_sha256`) that run folders record as part of
+the model's identity. :func:`robustpose.models.onnx_check.check_against_model` checks a
+spec against the model's declared inputs and outputs at load.
 """
 from __future__ import annotations
 
 import difflib
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping
 
+#: what adapters decode (the codecs' output kinds); CallableAdapter's choices
 OUTPUT_KINDS = ("heatmaps", "coords")
+#: what a spec may read: the above, or SimCC's two 1-D classification vectors (RTMPose)
+SPEC_OUTPUT_KINDS = OUTPUT_KINDS + ("simcc",)
+#: model kinds: a person crop in, one person out; or (issue 26 section 2, not yet run)
+#: the whole image in, people out
+MODEL_KINDS = ("top-down", "whole-image")
+#: spec input dtype -> the element type the runtime declares ('auto': take the model's)
+INPUT_DTYPES = {"float32": "tensor(float)", "uint8": "tensor(uint8)", "int32": "tensor(int32)"}
+COORDINATE_ORDERS = ("xy", "yx")
+#: crop_px: pixels of the input crop; crop_normalized: 0..1 over the crop (MoveNet);
+#: input_normalized: 0..1 over the padded model input (for a top-down crop the input *is*
+#: the crop, so it reads as crop_normalized; whole-image models letterbox, where it differs)
+COORDINATE_UNITS = ("crop_px", "crop_normalized", "input_normalized")
+#: the roles an output can play (key ``outputs``)
+OUTPUT_ROLES = ("coords", "heatmaps", "simcc_x", "simcc_y")
 
 
 @dataclass
 class OnnxSpec:
-    """How to feed an ONNX pose model and read its output (see docs/benchmark.md)."""
+    """How to feed a pose model and read its output (docs/models.md)."""
 
-    input_size: tuple[int, int]                 # (width, height) of the crop
-    output_kind: str                            # 'heatmaps' | 'coords' (crop pixels)
+    input_size: tuple[int, int]                 # (width, height) of the crop, px
+    output_kind: str                            # 'heatmaps' | 'coords' | 'simcc'
     output_name: str | None = None              # None = the first output
     input_name: str | None = None               # None = the first input
     color_order: str = "RGB"                    # 'RGB' | 'BGR'
@@ -45,17 +61,47 @@ class OnnxSpec:
     keypoint_index_map: list[int] | None = None  # dataset keypoint k = model keypoint map[k]
     flip_test: bool = False
     name: str = "onnx"
+    # --- issue 26 (defaults = the behaviour before; left out of the content hash when
+    # default, so specs and run folders written before keep their identity)
+    kind: str = "top-down"                      # 'top-down' | 'whole-image' (section 2)
+    input_dtype: str = "float32"                # 'float32' | 'uint8' | 'int32' | 'auto'
+    coordinate_order: str = "xy"                # coords: 'xy' | 'yx' (MoveNet)
+    coordinate_units: str = "crop_px"           # coords: see COORDINATE_UNITS
+    outputs: dict[str, str] | None = None       # role -> output name (OUTPUT_ROLES)
+    simcc_split_ratio: float = 2.0              # simcc: bins per input pixel (RTMPose: 2)
+    heatmap_layout: str = "NCHW"                # heatmaps: 'NCHW' | 'NHWC' (TFLite, heavy)
 
     def content_sha256(self) -> str:
         """SHA-256 of the spec's parsed content, defaults filled in (key order, comments
         and spelling of equal values do not count): the part of a run's identity that the
-        ONNX file's hash leaves out."""
-        text = json.dumps(asdict(self), sort_keys=True, default=list)
+        model file's hash leaves out. Keys added by issue 26 count only when not default,
+        so a spec written before hashes as it did."""
+        content = asdict(self)
+        for key, default in _LATER_DEFAULTS.items():
+            if content.get(key) == default:
+                content.pop(key)
+        text = json.dumps(content, sort_keys=True, default=list)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+    def output_for(self, role: str) -> str | None:
+        """The model output that plays ``role`` (None: the adapter picks by position)."""
+        if self.outputs and role in self.outputs:
+            return self.outputs[role]
+        main = {"heatmaps": "heatmaps", "coords": "coords"}.get(self.output_kind)
+        return self.output_name if role == main else None
+
+    def roles(self) -> tuple[str, ...]:
+        """The output roles this spec reads, in the order the adapter returns them."""
+        return ("simcc_x", "simcc_y") if self.output_kind == "simcc" else (self.output_kind,)
+
+
+_LATER_DEFAULTS = {"kind": "top-down", "input_dtype": "float32", "coordinate_order": "xy",
+                   "coordinate_units": "crop_px", "outputs": None, "simcc_split_ratio": 2.0,
+                   "heatmap_layout": "NCHW"}
 
 
 def load_onnx_spec(path: str | Path) -> OnnxSpec:
-    """Read a YAML/JSON ONNX spec file; a bad file gives a one-line error naming it."""
+    """Read a YAML/JSON spec file; a bad file gives a one-line error naming it."""
     import yaml
 
     path = Path(path)
@@ -66,43 +112,77 @@ def load_onnx_spec(path: str | Path) -> OnnxSpec:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (OSError, ValueError, yaml.YAMLError) as exc:
         raise ValueError(f"{path}: cannot parse ONNX spec ({str(exc).splitlines()[0]})") from None
+    spec = spec_from_mapping(data, str(path))
+    if not isinstance(data, dict) or "name" not in data:
+        spec.name = path.stem
+    return spec
+
+
+def spec_from_mapping(data: Any, source: str) -> OnnxSpec:
+    """A spec from a parsed mapping (a file's, or a preset's); ``source`` names it in every
+    error (and is kept as ``spec.source``, not a field: not part of the content hash)."""
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: ONNX spec must be a mapping of keys to values")
+        raise ValueError(f"{source}: ONNX spec must be a mapping of keys to values")
     known = set(OnnxSpec.__dataclass_fields__)
     for key in data:  # a typo must not fall back to a default silently
         if key not in known:
             near = difflib.get_close_matches(str(key), sorted(known), n=1)
             hint = f"; did you mean {near[0]!r}?" if near else \
                 f"; valid keys: {', '.join(sorted(known))}"
-            raise ValueError(f"{path}: unknown ONNX spec key {key!r}{hint}")
+            raise ValueError(f"{source}: unknown ONNX spec key {key!r}{hint}")
     missing = [k for k in ("input_size", "output_kind") if k not in data]
     if missing:
-        raise ValueError(f"{path}: ONNX spec lacks required key(s) {', '.join(missing)}")
+        raise ValueError(f"{source}: ONNX spec lacks required key(s) {', '.join(missing)}")
     try:
         spec = OnnxSpec(**data)
         spec.input_size = (int(spec.input_size[0]), int(spec.input_size[1]))
         spec.value_range = (float(spec.value_range[0]), float(spec.value_range[1]))
+        spec.simcc_split_ratio = float(spec.simcc_split_ratio)
     except (TypeError, IndexError, ValueError) as exc:
-        raise ValueError(f"{path}: bad ONNX spec value ({exc})") from None
-    checks = [(spec.output_kind in OUTPUT_KINDS, f"output_kind must be one of {OUTPUT_KINDS}"),
-              (spec.color_order.upper() in ("RGB", "BGR"), "color_order must be RGB or BGR"),
-              (spec.layout.upper() in ("NCHW", "NHWC"), "layout must be NCHW or NHWC"),
-              (spec.score_activation in ("none", "sigmoid"),
-               "score_activation must be none or sigmoid"),
-              (spec.heatmap_activation in ("none", "sigmoid"),
-               "heatmap_activation must be none or sigmoid"),
-              ((spec.mean is None) == (spec.std is None), "give both mean and std, or neither"),
-              (spec.padding > 0, "padding must be positive"),
-              (spec.refine in ("quarter", "dark", "none"), "refine must be quarter, dark or none"),
-              (int(spec.dark_kernel) > 0 and int(spec.dark_kernel) % 2 == 1,
-               "dark_kernel must be odd and positive")]
-    for ok, message in checks + _index_checks(spec):
+        raise ValueError(f"{source}: bad ONNX spec value ({exc})") from None
+    for ok, message in _value_checks(spec) + _index_checks(spec):
         if not ok:
-            raise ValueError(f"{path}: {message}")
-    if "name" not in data:
-        spec.name = path.stem
-    spec.source = str(path)  # not a field: neither a spec key nor part of the content hash
+            raise ValueError(f"{source}: {message}")
+    spec.source = source  # not a field: neither a spec key nor part of the content hash
     return spec
+
+
+def _choice(spec: OnnxSpec, key: str, choices: Any) -> tuple[bool, str]:
+    value = getattr(spec, key)
+    return value in tuple(choices), f"{key} must be one of {tuple(choices)}, got {value!r}"
+
+
+def _value_checks(spec: OnnxSpec) -> list[tuple[bool, str]]:
+    """The choice keys, each naming its choices."""
+    low, high = spec.value_range
+    outputs = spec.outputs
+    return [
+        (spec.output_kind in SPEC_OUTPUT_KINDS,
+         f"output_kind must be one of {SPEC_OUTPUT_KINDS}, got {spec.output_kind!r}"),
+        (spec.color_order.upper() in ("RGB", "BGR"), "color_order must be RGB or BGR"),
+        (spec.layout.upper() in ("NCHW", "NHWC"), "layout must be NCHW or NHWC"),
+        (spec.heatmap_layout.upper() in ("NCHW", "NHWC"), "heatmap_layout must be NCHW or NHWC"),
+        (spec.score_activation in ("none", "sigmoid"), "score_activation must be none or sigmoid"),
+        (spec.heatmap_activation in ("none", "sigmoid"),
+         "heatmap_activation must be none or sigmoid"),
+        ((spec.mean is None) == (spec.std is None), "give both mean and std, or neither"),
+        (spec.padding > 0, "padding must be positive"),
+        (spec.refine in ("quarter", "dark", "none"), "refine must be quarter, dark or none"),
+        (int(spec.dark_kernel) > 0 and int(spec.dark_kernel) % 2 == 1,
+         "dark_kernel must be odd and positive"),
+        _choice(spec, "kind", MODEL_KINDS),
+        _choice(spec, "input_dtype", tuple(INPUT_DTYPES) + ("auto",)),
+        _choice(spec, "coordinate_order", COORDINATE_ORDERS),
+        _choice(spec, "coordinate_units", COORDINATE_UNITS),
+        (spec.simcc_split_ratio > 0, f"simcc_split_ratio must be positive, got "
+                                     f"{spec.simcc_split_ratio}"),
+        (high > low, f"value_range must be [low, high] with high > low, got [{low}, {high}]"),
+        (spec.input_dtype != "uint8" or (0 <= low and high <= 255),
+         f"input_dtype uint8 holds 0..255, but value_range is [{low}, {high}]"),
+        (outputs is None or (isinstance(outputs, dict) and all(
+            r in OUTPUT_ROLES and isinstance(n, str) for r, n in outputs.items())),
+         f"outputs must map roles {OUTPUT_ROLES} to output names, got {outputs!r:.80}"),
+    ]
 
 
 def _is_int(value: Any, low: int) -> bool:
@@ -126,82 +206,11 @@ def _index_checks(spec: OnnxSpec) -> list[tuple[bool, str]]:
     ]
 
 
-#: the input element types the adapter feeds (float32 crops); widening this (int32 /
-#: uint8 inputs such as MoveNet's) is a spec key to add here, beside its check
-FEEDABLE_INPUT_TYPES = ("tensor(float)",)
+def describe(value: Mapping | OnnxSpec) -> dict:
+    """The spec's keys that differ from their defaults (what a preset filled in): for
+    ``robustpose inspect`` and the docs."""
+    data = asdict(value) if isinstance(value, OnnxSpec) else dict(value)
+    defaults = {k: f.default for k, f in OnnxSpec.__dataclass_fields__.items()
+                if f.default is not MISSING}
+    return {k: v for k, v in data.items() if k not in defaults or defaults[k] != v}
 
-
-def check_against_model(spec: OnnxSpec, inputs: Sequence[Any], outputs: Sequence[Any],
-                        model: str) -> tuple[Any, Any, int | None]:
-    """Check ``spec`` against the model's declared inputs and outputs (onnxruntime
-    ``NodeArg``s: ``name``, ``type``, ``shape`` with ints for fixed dimensions).
-
-    One place for every spec-versus-model rule, so that what a later spec key allows
-    (another input dtype, an output layout) is checked where it is read. Raises a
-    one-line ValueError naming the model, the spec file and the key; returns (input,
-    output, number of keypoints after ``keypoint_index_map``, None when not fixed)."""
-    src = getattr(spec, "source", None) or "the ONNX spec"
-    by_in, by_out = {i.name: i for i in inputs}, {o.name: o for o in outputs}
-    name_in = spec.input_name or next(iter(by_in))
-    name_out = spec.output_name or next(iter(by_out))
-
-    def refuse(key: str, message: str) -> ValueError:
-        return ValueError(f"{model}: {message} (key {key!r} of {src})")
-
-    if name_in not in by_in:
-        raise refuse("input_name", f"no input {name_in!r}; the model's inputs are {list(by_in)}")
-    if name_out not in by_out:
-        raise refuse("output_name", f"no output {name_out!r}; the model's outputs are "
-                                    f"{list(by_out)}")
-    inp, out = by_in[name_in], by_out[name_out]
-    shape = list(inp.shape or [])
-    if inp.type not in FEEDABLE_INPUT_TYPES:
-        raise refuse("input_name", f"input {name_in!r} takes {inp.type}; the spec feeds "
-                                   "float32 crops (other input types are not supported yet)")
-    if len(shape) != 4:
-        raise refuse("layout", f"input {name_in!r} has shape {shape}; the spec feeds "
-                               f"{spec.layout.upper()} images (rank 4)")
-    nchw = spec.layout.upper() == "NCHW"
-    channels, height, width = (shape[1], shape[2], shape[3]) if nchw else \
-        (shape[3], shape[1], shape[2])
-    if isinstance(channels, int) and channels != 3:
-        raise refuse("layout", f"layout {spec.layout} but input {name_in!r} has shape "
-                               f"{shape} ({channels} channels where the spec puts 3)")
-    want_w, want_h = spec.input_size
-    if (isinstance(width, int) and width != want_w) or (isinstance(height, int)
-                                                        and height != want_h):
-        raise refuse("input_size", f"input_size [{want_w}, {want_h}] (width, height) but "
-                                   f"input {name_in!r} is fixed at {shape} ({spec.layout})")
-    dims = list(out.shape or [])
-    count: Any = None  # keypoints the output holds (None: not fixed)
-    if spec.output_kind == "heatmaps":
-        if len(dims) != 4:
-            raise refuse("output_kind", f"output_kind heatmaps but output {name_out!r} has "
-                                        f"shape {dims} (heatmaps are N x K x h x w; coords?)")
-        count = dims[1]
-    else:
-        if len(dims) not in (2, 3):
-            raise refuse("output_kind", f"output_kind coords but output {name_out!r} has "
-                                        f"shape {dims} (coords are (N, K*C) or (N, K, C))")
-        values = spec.values_per_keypoint if len(dims) == 2 else dims[2]
-        if len(dims) == 2 and isinstance(dims[1], int):
-            if dims[1] % values:
-                raise refuse("values_per_keypoint", f"values_per_keypoint {values} does not "
-                                                    f"divide output {name_out!r}'s {dims[1]} values")
-            count = dims[1] // values
-        elif len(dims) == 3:
-            count = dims[1]
-        if isinstance(values, int) and values < 2:
-            raise refuse("output_kind", f"output {name_out!r} has shape {dims}: fewer than "
-                                        "2 values (x, y) per keypoint")
-        if spec.score_index is not None and isinstance(values, int) and \
-                spec.score_index >= values:
-            raise refuse("score_index", f"score_index {spec.score_index} but output "
-                                        f"{name_out!r} has {values} values per keypoint")
-    mapping = spec.keypoint_index_map
-    if mapping is not None and isinstance(count, int) and max(mapping) >= count:
-        raise refuse("keypoint_index_map", f"keypoint_index_map names keypoint "
-                                           f"{max(mapping)} but output {name_out!r} has "
-                                           f"{count} keypoints (shape {dims})")
-    kept = len(mapping) if mapping is not None else count
-    return inp, out, kept if isinstance(kept, int) else None

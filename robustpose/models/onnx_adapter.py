@@ -1,0 +1,72 @@
+"""ONNX model files run by onnxruntime, described by a spec file or a preset name
+(:mod:`robustpose.models.spec_adapter` does the feeding and reading), and
+:func:`open_model_file`, which picks the runtime by the file's suffix.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .onnx_spec import OnnxSpec
+from .spec_adapter import SpecAdapter, decode_simcc, resolve_spec
+
+__all__ = ["OnnxAdapter", "SpecAdapter", "decode_simcc", "resolve_spec", "open_model_file"]
+
+
+def _import_onnxruntime():
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ImportError("the ONNX adapter needs onnxruntime: pip install 'robustpose[onnx]'"
+                          ) from None
+    return onnxruntime
+
+
+class OnnxAdapter(SpecAdapter):
+    """An ONNX pose model run by onnxruntime on CPU (or CUDA when its provider exists).
+
+    ``spec``: an :class:`OnnxSpec`, a YAML/JSON file, or a preset name (``movenet``,
+    ``blazepose``, ``rtmpose``). A model whose batch dimension is fixed (e.g. BlazePose
+    lite, MoveNet: 1) is fed one crop at a time.
+    """
+
+    def __init__(self, onnx_path: str | Path, spec: OnnxSpec | str | Path,
+                 device: str = "cpu", threads: int | None = None) -> None:
+        ort = _import_onnxruntime()
+        onnx_path = Path(onnx_path)
+        if not onnx_path.is_file():
+            raise FileNotFoundError(f"{onnx_path}: ONNX model not found")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(threads or torch.get_num_threads())
+        options.inter_op_num_threads = 1
+        providers = ["CPUExecutionProvider"]
+        if str(device).startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        try:
+            self.session = ort.InferenceSession(str(onnx_path), options, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ValueError(f"{onnx_path}: onnxruntime cannot load it "
+                             f"({str(exc).splitlines()[0]})") from None
+        self.model_label = str(onnx_path)
+        self._bind(spec, self.session.get_inputs(), self.session.get_outputs())
+
+    def _run(self, x: np.ndarray) -> list[np.ndarray]:
+        names = [self.output_names[role] for role in self.spec.roles()]
+        try:
+            return self.session.run(names, {self.input_name: x})
+        except Exception as exc:  # onnxruntime's own exception types: one line
+            raise self._run_error(exc, x) from None
+
+
+def open_model_file(path: str | Path, spec: OnnxSpec | str | Path, device: str = "cpu",
+                    threads: int | None = None) -> SpecAdapter:
+    """A model file and its spec -> its adapter: ``.tflite`` through ai-edge-litert
+    (:class:`~robustpose.models.tflite_adapter.TfliteAdapter`), anything else through
+    onnxruntime (:class:`OnnxAdapter`)."""
+    if Path(path).suffix.lower() == ".tflite":
+        from .tflite_adapter import TfliteAdapter
+
+        return TfliteAdapter(path, spec, threads=threads)
+    return OnnxAdapter(path, spec, device=device, threads=threads)
