@@ -12,7 +12,8 @@ import torch
 from .onnx_spec import OnnxSpec
 from .spec_adapter import SpecAdapter, decode_simcc, resolve_spec
 
-__all__ = ["OnnxAdapter", "SpecAdapter", "decode_simcc", "resolve_spec", "open_model_file"]
+__all__ = ["OnnxAdapter", "SpecAdapter", "decode_simcc", "resolve_spec", "open_model_file",
+           "declared_tensors"]
 
 
 def _import_onnxruntime():
@@ -70,3 +71,30 @@ def open_model_file(path: str | Path, spec: OnnxSpec | str | Path, device: str =
 
         return TfliteAdapter(path, spec, threads=threads)
     return OnnxAdapter(path, spec, device=device, threads=threads)
+
+
+def declared_tensors(path: str | Path) -> tuple[list, list]:
+    """A model file's declared (inputs, outputs) (NodeArg-like: name, type, shape), without
+    a spec: what ``robustpose inspect`` prints and the presets are tried on."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: model file not found")
+    if path.suffix.lower() == ".tflite":
+        from .tflite_adapter import _import_interpreter, tflite_tensors
+
+        try:
+            interpreter = _import_interpreter()(model_path=str(path), num_threads=1)
+            interpreter.allocate_tensors()
+        except ImportError:
+            raise
+        except Exception as exc:  # the runtime's own exception types: one line
+            raise ValueError(f"{path}: ai-edge-litert cannot load it "
+                             f"({(str(exc).strip().splitlines() or [''])[0]})") from None
+        return tflite_tensors(interpreter)
+    ort = _import_onnxruntime()
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ValueError(f"{path}: onnxruntime cannot load it "
+                         f"({str(exc).splitlines()[0]})") from None
+    return list(session.get_inputs()), list(session.get_outputs())
