@@ -277,8 +277,9 @@ def validate_config(config: dict, where: str = "config") -> None:
     """Check types and ranges of the keys the trainer relies on (one-line errors)."""
     if not config["model"]["name"]:
         raise ConfigError(f"{where}: model.name is required")
-    if config["data"]["type"] not in ("coco", "mpii", "synth"):
-        raise ConfigError(f"{where}: data.type must be coco, mpii or synth, "
+    from robustpose.data.registry import list_datasets  # the one table of dataset names
+    if config["data"]["type"] not in list_datasets():
+        raise ConfigError(f"{where}: data.type must be one of {', '.join(list_datasets())}, "
                           f"got {config['data']['type']!r}")
     _pair(config, "data", "input_size", where)
     _pair(config, "data", "heatmap_size", where)
