@@ -132,3 +132,33 @@ def test_a_new_run_records_its_kind_and_schema(tmp_path, data_root):
     record = _records(out)[1]
     assert key_from_json(record) == AttackCell("fgsm", 8.0, 1)
     assert get_kind(kind_of(settings)).key_from_json(record).label == "fgsm-U@8/1"
+
+
+def test_schema_1_stability_folder_resumes_with_nothing_to_run(tmp_path, data_root, capsys):
+    folder = _legacy(tmp_path, "stability")
+    old = json.loads((folder / "stability.json").read_text())
+    assert main(["stability", "--dataset", "coco-format", "--data-root",
+                 str(data_root / "coco_val_mini"), "--max-images", "2", "--batch-size", "8",
+                 "--perturbations", "gaussian_noise", "--severities", "1,2", "--no-plots",
+                 "--out", str(folder)]) == 0
+    assert "0 cell(s) to run" in capsys.readouterr().err
+    assert json.loads((folder / "stability.json").read_text()) == old
+
+
+BENCHMARKING = Path(__file__).resolve().parents[1] / "robustpose" / "benchmarking"
+
+
+def test_one_run_skeleton_and_no_private_helpers_across_modules():
+    """Only the run layer claims a run folder; no benchmarking module imports another
+    module's _private name (they share by public names)."""
+    import ast
+
+    for path in sorted(BENCHMARKING.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("robustpose"):
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, f"{path.name} imports {private} from {node.module}"
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "claim"):
+                assert path.name == "run_layer.py", f"{path.name} claims a run folder itself"
