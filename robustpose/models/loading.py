@@ -164,6 +164,12 @@ def _load_weights(net: Any, checkpoint: str | os.PathLike, obj: Any, meta: dict,
     if meta.get("inference"):
         setting = InferenceSetting.from_dict(meta["inference"])
     codec = build_codec(dict(meta["codec"])) if meta.get("codec") else default_codec
+    codec_size = getattr(codec, "input_size", None)
+    if codec is default_codec and codec_size is not None \
+            and tuple(codec_size) != tuple(setting.input_size):
+        # the meta trained another crop than default_cfg's: the default codec of that
+        # size, built by the adapter from the outputs' kind (as before default_cfg)
+        codec = None
     if size is not None and tuple(size) != setting.input_size:
         setting, codec = setting.replace(input_size=tuple(size), heatmap_size=None), None
     return setting, codec
