@@ -90,16 +90,17 @@ def run_loss_surface(run_dir: str | os.PathLike, *, model: Any = None, checkpoin
                      perturbation: str | None = None, severity: int = 3,
                      perturbations: Any = "heldout5") -> dict:
     """Write ``loss_surface.json`` and ``loss_surface.png`` into ``run_dir``; -> the result."""
-    from robustpose.benchmarking.loading import resolve_adapter
     from robustpose.benchmarking.sources import resolve_source
     from robustpose.benchmarking.stability_run import parse_perturbations
+    from robustpose.data.registry import keypoint_count
+    from robustpose.models.loading import load_adapter
     from robustpose.reports.stability_plots import plot_loss_surface
 
     name = check_surface_arguments(crops, steps, perturbation, severity, perturbations)
-    adapter, _ = resolve_adapter(model, checkpoint, config, onnx, onnx_spec, device=device,
-                                 input_size=input_size,
-                                 num_joints={"mpii": 16, "crowdpose": 14}.get(dataset, 17),
-                                 adapter_options={})
+    adapter, _ = load_adapter(model, checkpoint=checkpoint, config=config, onnx=onnx,
+                              onnx_spec=onnx_spec, device=device, input_size=input_size,
+                              num_joints=keypoint_count(dataset, annotations,
+                                                        data_root=data_root, spec=spec))
     source = resolve_source(dataset, data_root, annotations, None,
                             input_size=adapter.input_size, padding=adapter.padding,
                             subset_dir=Path(run_dir) / "subsets", spec=spec)
