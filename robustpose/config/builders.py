@@ -6,12 +6,14 @@ them, so none has to import another.
 """
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any, Mapping
 
 from robustpose.config.experiment import ConfigError
 from robustpose.utils.seeding import derive_seed
 
-__all__ = ["build_model_for", "codec_block", "build_codec_for"]
+__all__ = ["build_model_for", "codec_block", "build_codec_for", "read_config_model"]
 
 
 def build_model_for(config: dict, num_joints: int, pretrained: str | None = None) -> Any:
@@ -50,3 +52,26 @@ def build_codec_for(config: dict, declared: Mapping[str, Any] | None = None) -> 
                            blur_kernel=setting.dark_kernel)
     except ValueError as exc:
         raise ConfigError(f"data.codec: {exc}") from None
+
+
+def read_config_model(config: str | os.PathLike, checkpoint: str | os.PathLike | None,
+                      num_joints: int) -> Any:
+    """An experiment config -> :class:`robustpose.models.loading.ConfigModel`: its
+    architecture (weights not loaded), InferenceSetting, codec and checkpoint (the given
+    one, else ``<output_dir>/best.pt``, which must exist). ``robustpose.config`` registers
+    it with :func:`robustpose.models.loading.register_config_reader` on import, because
+    ``models`` sits below ``config`` and cannot import it."""
+    from robustpose.codecs import InferenceSetting
+    from robustpose.config.experiment import load_config
+    from robustpose.models.loading import ConfigModel
+
+    cfg = load_config(config)
+    ckpt = checkpoint
+    if ckpt is None:
+        ckpt = Path(cfg.get("output_dir") or f"runs/{cfg['name']}") / "best.pt"
+        if not ckpt.is_file():
+            raise FileNotFoundError(f"{config}: no --checkpoint given and {ckpt} not found")
+    return ConfigModel(model=build_model_for(cfg, num_joints),
+                       setting=InferenceSetting.from_config(cfg),
+                       codec=build_codec_for(cfg), name=str(cfg["name"]),
+                       checkpoint=Path(ckpt))

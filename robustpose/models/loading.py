@@ -14,7 +14,7 @@ with; the weights then load from that same read.
 
 An experiment config is the config layer's vocabulary (``robustpose.config``, above this
 package): how to read one is registered with :func:`register_config_reader` from above
-(``robustpose.benchmarking.loading.read_config_model``, on import), so this module never
+(``robustpose.config.read_config_model``, when ``robustpose.config`` is imported), so this module never
 imports upward.
 """
 from __future__ import annotations
@@ -196,8 +196,7 @@ _CONFIG_READER: list[ConfigReader] = []
 
 
 def register_config_reader(reader: ConfigReader) -> ConfigReader:
-    """Install how ``config=`` paths are read (``robustpose.benchmarking.loading`` does,
-    on import); a second registration replaces the first (re-imports in tests)."""
+    """Install how ``config=`` paths are read (``robustpose.config`` does, on import); a second registration replaces the first (re-imports in tests)."""
     _CONFIG_READER[:] = [reader]
     return reader
 
@@ -235,7 +234,7 @@ def _from_config(config: Any, checkpoint: Any, size: Any, device: str,
 
     if not _CONFIG_READER:
         raise ValueError(f"{config}: reading an experiment config needs its reader: "
-                         "import robustpose.benchmarking first")
+                         "import robustpose.config first")
     built = _CONFIG_READER[0](config, checkpoint, num_joints)
     obj, meta = _read(built.checkpoint)
     # what training validation used; a file from before meta carried its codec decodes
