@@ -6,13 +6,14 @@ stays light (no torch at package import)::
     robustpose.benchmark(model, dataset=...)  -> BenchmarkResult (.clean, .mPC, .rPC, ...)
     robustpose.attack(kind, model, ...)       -> AttackResult (relative AP / PCK per eps)
     robustpose.stability(model, ...)          -> StabilityResult (R, RUC, D_n)
+    robustpose.card(model, ...)               -> CardResult (the four faces, docs/card.md)
 """
 
 __version__ = "0.1.0"
 
 #: the lazy public names, each an attribute of robustpose.api
-_API = ("benchmark", "attack", "stability",
-        "BenchmarkResult", "AttackResult", "AttackPoint", "StabilityResult")
+_API = ("benchmark", "attack", "stability", "card",
+        "BenchmarkResult", "AttackResult", "AttackPoint", "StabilityResult", "CardResult")
 
 __all__ = ["__version__", *_API]
 

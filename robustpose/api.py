@@ -1,4 +1,4 @@
-"""The typed top-level API: ``robustpose.benchmark`` / ``attack`` / ``stability``.
+"""The typed top-level API: ``robustpose.benchmark`` / ``attack`` / ``stability`` / ``card``.
 
 Each call takes a model choice and a data choice, runs (or resumes) the command's run
 folder through the run function of :mod:`robustpose.benchmarking`, and returns a frozen
@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["BenchmarkResult", "AttackResult", "AttackPoint", "StabilityResult",
-           "benchmark", "attack", "stability"]
+__all__ = ["BenchmarkResult", "AttackResult", "AttackPoint", "StabilityResult", "CardResult",
+           "benchmark", "attack", "stability", "card"]
 
 
 @dataclass(frozen=True)
@@ -218,3 +218,76 @@ def stability(model: Any = None, *, dataset: str = "synth", **options: Any) -> S
     from robustpose.benchmarking.stability_run import run_stability
 
     return StabilityResult.from_card(run_stability(model, dataset=dataset, **options))
+
+
+@dataclass(frozen=True)
+class CardResult(_Result):
+    """A robustness card (``robustpose card``, docs/card.md, schema v1). Values in percent
+    (AP x 100 or PCKh; relative figures: percent of clean): ``clean`` (AP* / PCKh*),
+    ``clean_pck`` (PCK@0.1 of the box), ``mPC`` / ``rPC`` / ``per_family`` (corruption
+    face), ``attack`` (e.g. 'IGSM-10', 'SPSA-10') with ``access`` ('gradient' | 'query')
+    and per eps (0..255) ``relative_metric`` / ``relative_pck``, ``R_per_keypoint``
+    (heatmap px^2), ``RUC_area`` (fraction), ``D_n`` (heatmap px^2); ``budget`` and
+    ``skipped`` (what the budget left out); ``cells_run`` {face: cells computed by this
+    call} (0 each when the card was already complete). None: a face not measured."""
+
+    model: str = ""
+    dataset: str = ""
+    metric: str = ""
+    budget: str = ""
+    skipped: tuple[str, ...] = ()
+    clean: float | None = None
+    clean_pck: float | None = None
+    mPC: float | None = None
+    rPC: float | None = None
+    per_family: dict[str, Any] = field(default_factory=dict)
+    attack: str | None = None
+    access: str | None = None
+    relative_metric: dict[float, float | None] = field(default_factory=dict)
+    relative_pck: dict[float, float | None] = field(default_factory=dict)
+    R_per_keypoint: float | None = None
+    RUC_area: float | None = None
+    D_n: float | None = None
+    cells_run: dict[str, int] = field(default_factory=dict)
+    run_dir: Path | None = None
+
+    @classmethod
+    def from_card(cls, card: dict) -> "CardResult":
+        """From a card (what :func:`robustpose.benchmarking.card_run.run_card` returns, or
+        a ``card.json`` loaded)."""
+        corr, adv = card.get("corruption") or {}, card.get("adversarial") or {}
+        stab = card.get("stability") or {}
+        rows = adv.get("per_eps") or []
+        return cls(card=card, model=card["model"]["name"], dataset=card["dataset"]["name"],
+                   metric=card["dataset"]["metric"], budget=card["budget"]["name"],
+                   skipped=tuple(card["budget"]["skipped"]), clean=card["clean"]["value"],
+                   clean_pck=card["clean"]["pck"], mPC=corr.get("mPC"), rPC=corr.get("rPC"),
+                   per_family=dict(corr.get("per_family") or {}), attack=adv.get("attack"),
+                   access=adv.get("access"),
+                   relative_metric={float(r["eps"]): r["relative_metric"] for r in rows},
+                   relative_pck={float(r["eps"]): r["relative_pck"] for r in rows},
+                   R_per_keypoint=stab.get("R_per_keypoint"), RUC_area=stab.get("RUC_area"),
+                   D_n=stab.get("D_n"), cells_run=dict(card.get("cells_run") or {}),
+                   run_dir=_run_dir(card))
+
+
+def card(model: Any = None, *, dataset: str = "synth", budget: str = "quick",
+         attack: str = "auto", checkpoint: Any = None, config: Any = None, onnx: Any = None,
+         onnx_spec: Any = None, data_root: Any = None, annotations: Any = None,
+         max_images: int | None = None, spec: str | None = None, input_size: Any = None,
+         seed: int = 0, out: Any = None, device: str = "cpu", batch_size: int = 32,
+         workers: int = 2, name: str | None = None, model_identity: str | None = None,
+         progress: bool = True, plots: bool = True) -> CardResult:
+    """The robustness card of ``model`` on ``dataset``: clean, corruption (mPC / rPC),
+    adversarial (IGSM-10, or SPSA for a query-only model) and stability (heldout5) faces
+    in one resumable run folder (``out``, default ``runs/card/<model>__<dataset>``).
+    ``budget``: 'quick' or 'paper' (docs/card.md); ``max_images`` None: the budget's."""
+    from robustpose.benchmarking.card_run import run_card
+    from robustpose.benchmarking.run_layer import DataChoice, ModelChoice
+
+    choice = ModelChoice(model, checkpoint, config, onnx, onnx_spec, input_size,
+                         model_identity=model_identity, name=name)
+    data = DataChoice(dataset, data_root, annotations, None, max_images, spec, seed=seed)
+    got = run_card(choice, data, budget=budget, attack=attack, out=out, device=device,
+                   batch_size=batch_size, workers=workers, progress=progress, plots=plots)
+    return CardResult.from_card(got)

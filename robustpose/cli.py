@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stability": ("stability", "stability metrics R, RUC, D_n, D_(1)(2) under perturbations"),
     "attack": ("attack", "adversarial attacks: FGSM, IGSM, UAP, transfer, SPSA (relative metric)"),
     "advmix-preview": ("advmix_preview", "AdvMix picture of one batch: views, mixing weights, mix, skeletons"),
+    "card": ("card", "robustness card: clean, corruption, adversarial and stability faces; compare models"),
     "inspect": ("inspect", "a model file's inputs and outputs and the spec preset that fits"),
 }
 

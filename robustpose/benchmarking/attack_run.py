@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from robustpose.benchmarking import attack_card
-from robustpose.benchmarking.attack_args import check_alpha, check_counts, parse_numbers
+from robustpose.benchmarking.attack_args import (SPSA_SAMPLES, check_alpha, check_counts,
+                                                 default_steps, parse_numbers)
 from robustpose.benchmarking.attack_card import cell_line
 from robustpose.benchmarking.attack_cells import AttackCell, key_from_json, key_to_json
 # the cell evaluation, importable from here as before the split
@@ -64,10 +65,10 @@ def run_attack(attack: str, model: Any = None, *, checkpoint: Any = None, config
                data_root: Any = None, annotations: Any = None, max_images: int | None = None,
                spec: str | None = None, input_size: Any = None,
                eps: str | Sequence[float] = "0.25,0.5,1,2,4,8,16,32",
-               steps: str | Sequence[int] = "10,100", targeted: bool = False,
+               steps: str | Sequence[int] | None = None, targeted: bool = False,
                all_stacks: bool = False, loss: str = "auto", reference: str = "gt",
                alpha: float | None = None, surrogates: Sequence[str] = (),
-               spsa_samples: int = 16, max_queries: int | None = None,
+               spsa_samples: int = SPSA_SAMPLES, max_queries: int | None = None,
                uap_fit_images: int = 32, uap_fit_annotations: Any = None,
                uap_holdout_images: int = 0, uap_patience: int = 0,
                uap_min_delta: float = 0.005, batch_size: int = 16, device: str = "cpu", seed: int = 0,
@@ -80,7 +81,9 @@ def run_attack(attack: str, model: Any = None, *, checkpoint: Any = None, config
     (:func:`robustpose.benchmarking.attack_loss.model_loss`), else mse / coord_l2
     by output kind; the run's settings name the loss used and where it was read.
     ``uap_holdout_images`` / ``uap_patience`` / ``uap_min_delta``: the UAP's held-out curve
-    and stopping rule (:mod:`robustpose.benchmarking.attack_uap`)."""
+    and stopping rule (:mod:`robustpose.benchmarking.attack_uap`). ``steps`` None: 10,100
+    (spsa: 10, :func:`~robustpose.benchmarking.attack_args.default_steps`)."""
+    steps = default_steps(attack) if steps is None else steps
     options = {"attack": attack, "eps": eps, "steps": steps, "targeted": bool(targeted),
                "all_stacks": bool(all_stacks), "loss": loss, "reference": reference,
                "alpha": alpha, "surrogates": list(surrogates), "spsa_samples": spsa_samples,

@@ -227,7 +227,7 @@ def execute(kind: Any, model: ModelChoice, data: DataChoice, out: Any = None,
         num_joints = keypoint_count(data.dataset, data.annotations, data_root=data.data_root,
                                     spec=data.spec)
     run = RunContext(kind, model, data, options, device, shard, progress, plots, num_joints)
-    run.adapter, run.model_info = load_adapter(model, device, num_joints)
+    run.adapter, run.model_info = options.pop("loaded", None) or load_adapter(model, device, num_joints)  # a composite run (the card) loads once
     if model.name:
         run.adapter.name = model.name
     base = Path(out) if out is not None else Path("runs") / kind.name

@@ -15,8 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_data_arguments(parser)
     run = parser.add_argument_group("attack")
     run.add_argument("--eps", default="0.25,0.5,1,2,4,8,16,32", help="l_inf budgets, 0..255 scale")
-    run.add_argument("--steps", default="10,100", help="iterations (igsm, spsa, transfer) or "
-                     "epochs (uap); fgsm is one step")
+    run.add_argument("--steps", help="iterations (igsm, transfer; default 10,100; spsa: 10) "
+                     "or epochs (uap; default 10,100); fgsm is one step")
     run.add_argument("--alpha", type=float, help="step size, 0..255 scale (default 2.5 eps / "
                      "steps; uap: eps / 10)")
     run.add_argument("--targeted", action="store_true", help="target: another person's pose")
@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="untargeted: ascend the loss to the GT targets or to the clean prediction")
     run.add_argument("--surrogate", action="append", default=[],
                      help="transfer: model to craft on (registry name or 'bundled'); repeatable")
-    run.add_argument("--spsa-samples", type=int, default=16, help="directions per SPSA step")
+    run.add_argument("--spsa-samples", type=int, default=8, help="directions per SPSA step "
+                     "(2 queries each per crop: 1 + 2 x 8 x 10 = 161 queries per crop by default)")
     run.add_argument("--max-queries", type=int, help="SPSA per-crop query budget")
     run.add_argument("--uap-fit-images", type=int, default=32,
                      help="uap: images outside the evaluation set to fit on")

@@ -22,8 +22,9 @@ from robustpose.utils.io import atomic_write_text
 #: a run folder's file -> the face it holds (the order is the lookup order)
 FACE_FILES = {"summary.json": "benchmark", "attack.json": "attack", "stability.json": "stability"}
 #: columns where smaller is better (sorted ascending by ``sort_by``)
-LOWER_IS_BETTER = ("R/kp", "D_n")
-UNITS = {"R/kp": "heatmap px^2", "RUC area": "fraction", "D_n": "heatmap px^2"}
+LOWER_IS_BETTER = ("R/kp", "D_n", "mCE", "rel. mCE")
+UNITS = {"R/kp": "heatmap px^2", "RUC area": "fraction", "D_n": "heatmap px^2",
+         "mCE": "% of baseline's errors", "rel. mCE": "% of baseline's"}
 
 
 def headline(card: Mapping) -> dict[str, float | None]:
@@ -138,6 +139,15 @@ def compare_cards(items: Sequence[Mapping | str | Path], sort_by: str | None = N
     columns = order[:3] + eps_cols + order[3:]
     table = CardTable(columns, rows)
     return table.sort(sort_by, best_first) if sort_by else table
+
+
+def add_columns(table: CardTable, values: Sequence[Mapping[str, float | None]]) -> CardTable:
+    """``table`` with more columns, one mapping per row in the table's row order (e.g. the
+    mCE against the first model, computed from the runs' cells by the caller)."""
+    if len(values) != len(table.rows):
+        raise ValueError(f"add_columns: {len(values)} value rows for {len(table.rows)} models")
+    columns = list(table.columns) + [k for v in values[:1] for k in v if k not in table.columns]
+    return CardTable(columns, [{**row, **dict(v)} for row, v in zip(table.rows, values)])
 
 
 def plot_comparison(table: CardTable, path: str | Path) -> Path:

@@ -1,0 +1,116 @@
+"""``robustpose card`` / ``robustpose.card``: the composite run of the four faces (issue 25,
+section 2) on tiny real runs: the bundled model on 2 SynthPose images through the CLI and
+the API (resume = 0 cells), the budget's skipped list, an ONNX model attacked by queries,
+the comparison of two cards, and one-line refusals."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from robustpose.cli import main
+
+
+@pytest.fixture(scope="module")
+def card_dir(tmp_path_factory):
+    """A quick card of the bundled model on 2 images, made by the command line."""
+    out = tmp_path_factory.mktemp("card") / "bundled"
+    assert main(["card", "--max-images", "2", "--workers", "0", "--out", str(out),
+                 "--no-plots", "--no-progress"]) == 0
+    return out
+
+
+def test_cli_card_holds_the_four_faces_of_its_own_runs(card_dir, capsys):
+    from robustpose.reports.card import read_card
+
+    card = read_card(card_dir)
+    assert card["model"]["kind"] == "bundled" and card["budget"]["name"] == "quick"
+    assert card["dataset"]["num_people"] == 3
+    summary = json.loads((card_dir / "benchmark" / "summary.json").read_text())
+    attack = json.loads((card_dir / "attack" / "attack.json").read_text())
+    assert card["clean"]["value"] == summary["clean"]
+    assert card["corruption"]["mPC"] == summary["mPC"] and len(card["corruption"]["corruptions"]) == 15
+    assert card["corruption"]["severities"] == [1, 3, 5]
+    assert card["adversarial"]["attack"] == "IGSM-10" and card["adversarial"]["access"] == "gradient"
+    assert [r["eps"] for r in card["adversarial"]["per_eps"]] == [8.0]
+    assert attack["attack"] == "igsm"
+    assert card["stability"]["held_out"] and card["stability"]["severities"] == [3]
+    # each face folder is the command's own run folder: `robustpose report` reads them
+    assert main(["report", str(card_dir)]) == 0
+    assert "rebuilt:" in capsys.readouterr().out
+
+
+def test_api_rerun_computes_no_cell_and_returns_a_typed_result(card_dir):
+    import robustpose
+
+    result = robustpose.card(max_images=2, workers=0, out=card_dir, progress=False, plots=False)
+    assert isinstance(result, robustpose.CardResult) and "card" in dir(robustpose)
+    assert result.cells_run == {"benchmark": 0, "attack": 0, "stability": 0}
+    card = json.loads((card_dir / "card.json").read_text())
+    assert result.clean == card["clean"]["value"] and result.mPC == card["corruption"]["mPC"]
+    assert result.attack == "IGSM-10" and set(result.relative_pck) == {8.0}
+    assert result.RUC_area == card["stability"]["RUC_area"]
+    assert "images after the first 2" in result.skipped
+
+
+def test_budget_lists_what_it_skipped():
+    from robustpose.benchmarking.card_run import BUDGETS, skipped_by
+
+    assert skipped_by(BUDGETS["paper"], "igsm", None) == []
+    quick = skipped_by(BUDGETS["quick"], "spsa", 16)
+    assert quick == ["corruption severities 2,4 (ran 1,3,5)", "attack eps 2 (ran eps 8)",
+                     "SPSA 5 steps x 4 samples (paper budget: 10 x 8)",
+                     "stability severities 1,2,4,5 (ran 3)", "images after the first 16"]
+
+
+def test_onnx_card_uses_the_query_attack(data_root, models_root, tmp_path):
+    pytest.importorskip("onnxruntime")
+    import robustpose
+
+    result = robustpose.card(onnx=models_root / "blazepose_landmark_lite.onnx",
+                             onnx_spec="blazepose", dataset="coco-format",
+                             data_root=data_root / "coco_val_mini", max_images=1, workers=0,
+                             out=tmp_path / "bp", progress=False, plots=False)
+    assert result.access == "query" and result.attack == "SPSA-5"
+    row = result.to_dict()["adversarial"]["per_eps"][0]
+    assert row["queries_per_crop"] == 1 + 2 * 4 * 5  # the quick budget's SPSA, per crop
+    assert result.to_dict()["model"]["kind"] == "onnx"
+    with pytest.raises(ValueError, match="igsm needs torch weights"):
+        robustpose.card(onnx=models_root / "blazepose_landmark_lite.onnx", onnx_spec="blazepose",
+                        dataset="coco-format", data_root=data_root / "coco_val_mini",
+                        max_images=1, attack="igsm", out=tmp_path / "bp2", progress=False)
+
+
+def test_two_cards_compare_with_mce_against_the_first(card_dir, tmp_path, capsys):
+    out = tmp_path / "cmp"
+    assert main(["card", str(card_dir), str(card_dir), "--out", str(out),
+                 "--sort-by", "mPC"]) == 0
+    text = capsys.readouterr().out
+    assert "| mCE" in text or "mCE (" in text
+    rows = (out / "compare" / "compare.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    assert len(rows) == 3 and "mCE" in header and "relAP@8" in header
+    first = dict(zip(header, rows[1].split(",")))
+    assert float(first["mCE"]) == pytest.approx(100.0)  # a model against itself
+    for name in ("compare.md", "compare.png", "fig5_ap_rpc.png"):
+        assert (out / "compare" / name).is_file()
+    assert any(p.name.startswith("fig4_gain") for p in (out / "compare").iterdir())
+
+
+def test_bad_input_is_one_line(card_dir, tmp_path, capsys):
+    from robustpose.benchmarking.card_models import parse_model
+    from robustpose.benchmarking.card_run import run_card
+
+    with pytest.raises(ValueError, match="card budget 'huge'; choose from paper, quick"):
+        run_card(budget="huge")
+    with pytest.raises(ValueError, match="is not bundled, a registry name"):
+        parse_model("no_such_model")
+    with pytest.raises(ValueError, match="needs its spec"):
+        model = tmp_path / "m.onnx"
+        model.write_bytes(b"")
+        parse_model(str(model))
+    with pytest.raises(ValueError, match="made with budget 'quick', this run asks 'paper'"):
+        run_card(budget="paper", out=card_dir, progress=False)
+    assert main(["card", "no_such_model", "--out", str(tmp_path / "x")]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no_such_model" in err[0]
