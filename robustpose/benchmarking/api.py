@@ -17,6 +17,8 @@ from robustpose.benchmarking.runner import evaluate_cells
 from robustpose.benchmarking.sources import DataSource
 from robustpose.benchmarking.stream import CellImages
 from robustpose.benchmarking.summary import format_table
+from robustpose.benchmarking import whole_image
+from robustpose.models.whole_image import is_whole_image
 
 __all__ = ["run_benchmark", "finalize_run", "default_run_dir", "weights_fingerprint",
            "run_conventions", "BenchmarkKind", "BENCHMARK"]
@@ -154,6 +156,8 @@ class BenchmarkKind:
         return Path("runs") / "benchmark" / slug
 
     def prepare(self, run: RunContext) -> None:
+        if is_whole_image(run.adapter):  # image in, people out: benchmarking/whole_image.py
+            return whole_image.prepare(run)
         flip_test = run.options["flip_test"]
         run.state["flip"] = run.adapter.default_flip_test if flip_test is None else bool(flip_test)
         run.state["metric"] = run.source.make_metric()  # reads the ground truth once
@@ -179,6 +183,8 @@ class BenchmarkKind:
         return {"corruptions": run.options["names"], "severities": run.options["sevs"]}
 
     def evaluate(self, run: RunContext, cells: Sequence[Cell]) -> list[dict]:
+        if is_whole_image(run.adapter):  # image in, people out: benchmarking/whole_image.py
+            return whole_image.evaluate(run, cells)
         folder = run.folder
         return evaluate_cells(run.adapter, run.source, cells, folder, run.images,
                               flip_test=run.state["flip"], batch_size=run.options["batch_size"],

@@ -68,7 +68,7 @@ def evaluate_cells(adapter: Any, source: Any, cells: Sequence[Cell], store: Any,
             cell_bar.update(1)
         elif seen >= len(source.records):  # the cell's last batch
             cell = cells[index]
-            record = _cell_record(cell, metric, source, model_name, skipped,
+            record = cell_record(cell, metric, source, model_name, skipped,
                                   time.perf_counter() - started, conventions or {})
             if predictions_dir is not None:
                 metric.write_predictions(predictions_dir / f"{cell.corruption}-{cell.severity}.json")
@@ -89,8 +89,9 @@ def evaluate_cells(adapter: Any, source: Any, cells: Sequence[Cell], store: Any,
     return written
 
 
-def _cell_record(cell: Cell, metric: Any, source: Any, model_name: str,
+def cell_record(cell: Cell, metric: Any, source: Any, model_name: str,
                  skipped: list, seconds: float, conventions: dict) -> dict:
+    """One finished cell's record (the whole-image benchmark writes the same)."""
     stats = {k: float(v) for k, v in metric.stats().items()
              if isinstance(v, (int, float, np.floating, np.integer))}
     if source.metric_name not in stats:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -62,15 +63,22 @@ class OnnxAdapter(SpecAdapter):
 
 
 def open_model_file(path: str | Path, spec: OnnxSpec | str | Path, device: str = "cpu",
-                    threads: int | None = None) -> SpecAdapter:
+                    threads: int | None = None) -> Any:
     """A model file and its spec -> its adapter: ``.tflite`` through ai-edge-litert
     (:class:`~robustpose.models.tflite_adapter.TfliteAdapter`), anything else through
-    onnxruntime (:class:`OnnxAdapter`)."""
+    onnxruntime (:class:`OnnxAdapter`); a spec of ``kind: whole-image`` wraps that runner
+    in :class:`~robustpose.models.whole_image.WholeImageSpecAdapter` (image in, people out)."""
     if Path(path).suffix.lower() == ".tflite":
         from .tflite_adapter import TfliteAdapter
 
-        return TfliteAdapter(path, spec, threads=threads)
-    return OnnxAdapter(path, spec, device=device, threads=threads)
+        runner: SpecAdapter = TfliteAdapter(path, spec, threads=threads)
+    else:
+        runner = OnnxAdapter(path, spec, device=device, threads=threads)
+    if runner.spec.kind == "whole-image":
+        from .whole_image import WholeImageSpecAdapter
+
+        return WholeImageSpecAdapter(runner)
+    return runner
 
 
 def declared_tensors(path: str | Path) -> tuple[list, list]:

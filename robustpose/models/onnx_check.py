@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from .onnx_spec import INPUT_DTYPES, OnnxSpec
+from .onnx_spec import INPUT_DTYPES, WHOLE_IMAGE_OUTPUT_KINDS, OnnxSpec
 
 __all__ = ["TensorInfo", "ModelPlan", "check_against_model", "FEEDABLE_INPUT_TYPES",
            "dtype_name"]
@@ -97,6 +97,11 @@ def _check_input(spec: OnnxSpec, inp: Any, refuse) -> str:
         raise refuse("layout", f"layout {spec.layout} but input {name!r} has shape "
                                f"{shape} ({channels} channels where the spec puts 3)")
     want_w, want_h = spec.input_size
+    fixed = isinstance(width, int) and isinstance(height, int)
+    if spec.kind == "whole-image" and spec.size_divisor is not None and fixed:
+        raise refuse("size_divisor", f"size_divisor {spec.size_divisor} pads each image to its "
+                                     f"own size, but input {name!r} is fixed at {shape} (leave "
+                                     "size_divisor out: the image is padded to input_size)")
     if (isinstance(width, int) and width != want_w) or (isinstance(height, int)
                                                         and height != want_h):
         raise refuse("input_size", f"input_size [{want_w}, {want_h}] (width, height) but "
@@ -147,6 +152,31 @@ def _simcc_count(spec: OnnxSpec, outs: dict, refuse) -> Any:
     return counts[0]
 
 
+def _people_count(spec: OnnxSpec, out: Any, refuse) -> Any:
+    """Keypoints per person of a whole-image output: MultiPose rows (N, P, 3K + 5);
+    YOLO-pose candidates (N, 5 + K * values_per_keypoint, anchors)."""
+    dims, name = list(out.shape or []), out.name
+    if len(dims) != 3:
+        raise refuse("output_kind", f"output_kind {spec.output_kind} but output {name!r} has "
+                                    f"shape {dims} (rank 3 expected)")
+    if spec.output_kind == "multipose":
+        values, extra, layout = dims[2], 5, "(N, people, 3K + 5)"
+        vpk = 3
+    else:
+        values, extra, layout = dims[1], 5, "(N, 5 + K*values_per_keypoint, anchors)"
+        vpk = spec.values_per_keypoint
+        if isinstance(dims[1], int) and isinstance(dims[2], int) and dims[1] > dims[2]:
+            raise refuse("output_kind", f"output {name!r} has shape {dims}: yolo-pose reads "
+                                        f"{layout}; this one looks transposed")
+    if not isinstance(values, int):
+        return None
+    if values <= extra or (values - extra) % vpk:
+        raise refuse("output_kind" if spec.output_kind == "multipose" else "values_per_keypoint",
+                     f"output {name!r} has shape {dims}: {values} values are not {layout} "
+                     f"with {vpk} values per keypoint")
+    return (values - extra) // vpk
+
+
 def check_against_model(spec: OnnxSpec, inputs: Sequence[Any], outputs: Sequence[Any],
                         model: str) -> ModelPlan:
     """Check ``spec`` against the model's declared ``inputs`` / ``outputs`` (NodeArg-like:
@@ -159,9 +189,14 @@ def check_against_model(spec: OnnxSpec, inputs: Sequence[Any], outputs: Sequence
     def refuse(key: str, message: str) -> ValueError:
         return ValueError(f"{model}: {message} (key {key!r} of {src})")
 
-    if spec.kind != "top-down":
-        raise refuse("kind", f"kind {spec.kind!r}: whole-image models are not run by the "
-                             "top-down adapters (issue 26 section 2)")
+    whole = spec.kind == "whole-image"
+    if whole and spec.output_kind not in WHOLE_IMAGE_OUTPUT_KINDS:
+        raise refuse("kind", f"kind 'whole-image' reads output_kind "
+                             f"{' or '.join(WHOLE_IMAGE_OUTPUT_KINDS)}, but output_kind is "
+                             f"{spec.output_kind!r}")
+    if not whole and spec.output_kind in WHOLE_IMAGE_OUTPUT_KINDS:
+        raise refuse("output_kind", f"output_kind {spec.output_kind!r} is a whole-image "
+                                    "model's output: add kind: whole-image")
     name_in = spec.input_name or next(iter(by_in))
     if name_in not in by_in:
         raise refuse("input_name", f"no input {name_in!r}; the model's inputs are {list(by_in)}")
@@ -176,6 +211,8 @@ def check_against_model(spec: OnnxSpec, inputs: Sequence[Any], outputs: Sequence
         count = dims[1] if spec.heatmap_layout.upper() == "NCHW" else dims[3]
     elif spec.output_kind == "coords":
         count = _coords_count(spec, outs["coords"], refuse)
+    elif whole:
+        count = _people_count(spec, outs["people"], refuse)
     else:
         count = _simcc_count(spec, outs, refuse)
     mapping = spec.keypoint_index_map

@@ -1,4 +1,5 @@
-"""Spec presets by name: ``--onnx-spec movenet | blazepose | rtmpose``.
+"""Spec presets by name: ``--onnx-spec movenet | blazepose | rtmpose`` (top-down crops) and
+``movenet-multipose | yolo-pose`` (whole-image models, :mod:`robustpose.models.whole_image`).
 
 A preset is the contract of one model family; what the model file declares (input name,
 crop size, dtype, layout, the output that plays each role) is read from the file itself,
@@ -88,9 +89,48 @@ def _rtmpose(inputs: Sequence[Any], outputs: Sequence[Any]) -> dict:
             "outputs": {"simcc_x": pair[0].name, "simcc_y": pair[1].name}}
 
 
+def _whole_image_input(inputs: Sequence[Any], default: int) -> dict:
+    """The image input of a whole-image model: a free size fits the image into
+    ``default`` px squared and pads to multiples of 32 (the strides these models need)."""
+    _, _, keys = _image_input(inputs)
+    if "input_size" in keys:
+        return keys
+    return {**keys, "input_size": [default, default], "size_divisor": 32}
+
+
+def _movenet_multipose(inputs: Sequence[Any], outputs: Sequence[Any]) -> dict:
+    """MoveNet MultiPose: int32 NHWC 0..255 RGB of any size with sides multiples of 32 (256
+    on the longer side recommended); (1, 6, 56) = 6 people x (17 x (y, x, score), box
+    ymin, xmin, ymax, xmax, person score), normalised to the padded input."""
+    keys = _whole_image_input(inputs, 256)
+    out = next((o for o in outputs if len(list(o.shape or [])) == 3
+                and list(o.shape)[2] == 3 * 17 + 5), None)
+    if out is None:
+        raise NoFit("no (N, people, 56) output (MultiPose's 17 x (y, x, score), box, score)")
+    return {**keys, "kind": "whole-image", "value_range": [0, 255], "pad_value": 0,
+            "output_kind": "multipose", "output_name": out.name, "coordinate_order": "yx",
+            "coordinate_units": "input_normalized", "score_threshold": 0.0}
+
+
+def _yolo_pose(inputs: Sequence[Any], outputs: Sequence[Any]) -> dict:
+    """ultralytics YOLO-pose (v8 / 11) ONNX export: NCHW float RGB 0..1, letterboxed with
+    grey 114; raw ``output0`` (1, 56, anchors) = box cx, cy, w, h, person confidence, 17 x
+    (x, y, visibility) in input px, decoded with ultralytics' validation NMS (confidence >
+    0.001, IoU 0.7, at most 300 people)."""
+    keys = _whole_image_input(inputs, 640)
+    out = next((o for o in outputs if len(list(o.shape or [])) == 3
+                and list(o.shape)[1] == 5 + 17 * 3), None)
+    if out is None:
+        raise NoFit("no (N, 56, anchors) output (YOLO-pose's box, confidence, 17 x (x, y, v))")
+    return {**keys, "kind": "whole-image", "value_range": [0, 1], "pad_value": 114,
+            "output_kind": "yolo-pose", "output_name": out.name, "values_per_keypoint": 3,
+            "score_threshold": 0.001, "nms_iou": 0.7, "max_people": 300}
+
+
 #: name -> builder(inputs, outputs) -> spec mapping
 PRESETS: dict[str, Callable[[Sequence[Any], Sequence[Any]], dict]] = {
-    "movenet": _movenet, "blazepose": _blazepose, "rtmpose": _rtmpose}
+    "movenet": _movenet, "blazepose": _blazepose, "rtmpose": _rtmpose,
+    "movenet-multipose": _movenet_multipose, "yolo-pose": _yolo_pose}
 
 
 def preset_names() -> list[str]:

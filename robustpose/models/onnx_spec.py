@@ -19,10 +19,13 @@ from typing import Any, Mapping
 
 #: what adapters decode (the codecs' output kinds); CallableAdapter's choices
 OUTPUT_KINDS = ("heatmaps", "coords")
+#: what a whole-image model's output holds (kind whole-image): MoveNet MultiPose's rows of
+#: people (N, P, 3K + 5), or ultralytics YOLO-pose's raw candidates (N, 5 + K*v, anchors)
+#: that the adapter decodes and NMS'es (:mod:`robustpose.models.whole_image`)
+WHOLE_IMAGE_OUTPUT_KINDS = ("multipose", "yolo-pose")
 #: what a spec may read: the above, or SimCC's two 1-D classification vectors (RTMPose)
-SPEC_OUTPUT_KINDS = OUTPUT_KINDS + ("simcc",)
-#: model kinds: a person crop in, one person out; or (issue 26 section 2, not yet run)
-#: the whole image in, people out
+SPEC_OUTPUT_KINDS = OUTPUT_KINDS + ("simcc",) + WHOLE_IMAGE_OUTPUT_KINDS
+#: model kinds: a person crop in, one person out; or the whole image in, people out
 MODEL_KINDS = ("top-down", "whole-image")
 #: spec input dtype -> the element type the runtime declares ('auto': take the model's)
 INPUT_DTYPES = {"float32": "tensor(float)", "uint8": "tensor(uint8)", "int32": "tensor(int32)"}
@@ -31,8 +34,8 @@ COORDINATE_ORDERS = ("xy", "yx")
 #: input_normalized: 0..1 over the padded model input (for a top-down crop the input *is*
 #: the crop, so it reads as crop_normalized; whole-image models letterbox, where it differs)
 COORDINATE_UNITS = ("crop_px", "crop_normalized", "input_normalized")
-#: the roles an output can play (key ``outputs``)
-OUTPUT_ROLES = ("coords", "heatmaps", "simcc_x", "simcc_y")
+#: the roles an output can play (key ``outputs``); ``people``: a whole-image model's output
+OUTPUT_ROLES = ("coords", "heatmaps", "simcc_x", "simcc_y", "people")
 
 
 @dataclass
@@ -70,6 +73,13 @@ class OnnxSpec:
     outputs: dict[str, str] | None = None       # role -> output name (OUTPUT_ROLES)
     simcc_split_ratio: float = 2.0              # simcc: bins per input pixel (RTMPose: 2)
     heatmap_layout: str = "NCHW"                # heatmaps: 'NCHW' | 'NHWC' (TFLite, heavy)
+    # --- whole-image models (kind: whole-image; models/whole_image.py): the image is scaled
+    # to fit input_size (aspect kept) and padded, centred, with pad_value
+    size_divisor: int | None = None             # pad only up to multiples of this (MultiPose: 32)
+    pad_value: float = 0.0                      # padding, 0..255 pixel units (YOLO: 114)
+    score_threshold: float = 0.0                # people with a lower person score are dropped
+    nms_iou: float | None = None                # yolo-pose: box IoU above which NMS drops
+    max_people: int | None = None               # yolo-pose: people kept after NMS (300)
 
     def content_sha256(self) -> str:
         """SHA-256 of the spec's parsed content, defaults filled in (key order, comments
@@ -87,17 +97,21 @@ class OnnxSpec:
         """The model output that plays ``role`` (None: the adapter picks by position)."""
         if self.outputs and role in self.outputs:
             return self.outputs[role]
-        main = {"heatmaps": "heatmaps", "coords": "coords"}.get(self.output_kind)
+        main = {"heatmaps": "heatmaps", "coords": "coords", "multipose": "people",
+                "yolo-pose": "people"}.get(self.output_kind)
         return self.output_name if role == main else None
 
     def roles(self) -> tuple[str, ...]:
         """The output roles this spec reads, in the order the adapter returns them."""
+        if self.output_kind in WHOLE_IMAGE_OUTPUT_KINDS:
+            return ("people",)
         return ("simcc_x", "simcc_y") if self.output_kind == "simcc" else (self.output_kind,)
 
 
 _LATER_DEFAULTS = {"kind": "top-down", "input_dtype": "float32", "coordinate_order": "xy",
                    "coordinate_units": "crop_px", "outputs": None, "simcc_split_ratio": 2.0,
-                   "heatmap_layout": "NCHW"}
+                   "heatmap_layout": "NCHW", "size_divisor": None, "pad_value": 0.0,
+                   "score_threshold": 0.0, "nms_iou": None, "max_people": None}
 
 
 def load_onnx_spec(path: str | Path) -> OnnxSpec:
@@ -138,6 +152,7 @@ def spec_from_mapping(data: Any, source: str) -> OnnxSpec:
         spec.input_size = (int(spec.input_size[0]), int(spec.input_size[1]))
         spec.value_range = (float(spec.value_range[0]), float(spec.value_range[1]))
         spec.simcc_split_ratio = float(spec.simcc_split_ratio)
+        spec.pad_value, spec.score_threshold = float(spec.pad_value), float(spec.score_threshold)
     except (TypeError, IndexError, ValueError) as exc:
         raise ValueError(f"{source}: bad ONNX spec value ({exc})") from None
     for ok, message in _value_checks(spec) + _index_checks(spec):
@@ -182,6 +197,13 @@ def _value_checks(spec: OnnxSpec) -> list[tuple[bool, str]]:
         (outputs is None or (isinstance(outputs, dict) and all(
             r in OUTPUT_ROLES and isinstance(n, str) for r, n in outputs.items())),
          f"outputs must map roles {OUTPUT_ROLES} to output names, got {outputs!r:.80}"),
+        (0.0 <= spec.pad_value <= 255.0, f"pad_value is in 0..255 pixel units, got "
+                                         f"{spec.pad_value}"),
+        (0.0 <= spec.score_threshold <= 1.0, f"score_threshold must be in [0, 1], got "
+                                             f"{spec.score_threshold}"),
+        (spec.nms_iou is None or (isinstance(spec.nms_iou, (int, float))
+                                  and 0.0 < float(spec.nms_iou) <= 1.0),
+         f"nms_iou must be in (0, 1] or absent, got {spec.nms_iou!r}"),
     ]
 
 
@@ -203,6 +225,10 @@ def _index_checks(spec: OnnxSpec) -> list[tuple[bool, str]]:
         (mapping is None or (isinstance(mapping, list) and len(mapping) > 0
                              and all(_is_int(v, 0) for v in mapping)),
          f"keypoint_index_map must be a list of non-negative integers, got {mapping!r:.60}"),
+        (spec.size_divisor is None or _is_int(spec.size_divisor, 1),
+         f"size_divisor must be a positive integer or absent, got {spec.size_divisor!r}"),
+        (spec.max_people is None or _is_int(spec.max_people, 1),
+         f"max_people must be a positive integer or absent, got {spec.max_people!r}"),
     ]
 
 
