@@ -80,10 +80,20 @@ def model_outputs(adapter: Any, crops: torch.Tensor) -> tuple[str, Any, Any]:
     return adapter.outputs(crops)
 
 
-def batch_outputs(adapter: Any, crops: torch.Tensor, meta: dict, spec: Any) -> dict:
+def batch_outputs(adapter: Any, crops: torch.Tensor, meta: dict, spec: Any,
+                  clean_crops: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
     """The metric's input for one batch: ``positions`` (heatmap px; coordinate models:
     crop px / 4), ``keypoints`` (image px, decoded from the same outputs), ``heatmaps``
-    (or None), ``stride`` (crop px per position unit) and the forward time."""
+    (or None), ``stride`` (crop px per position unit) and the forward time.
+
+    ``clean_crops``: (centers, scales) (N, 2) of these people's CLEAN crops, for a box
+    perturbation: its crops differ from the clean ones, so a maximum at the same heatmap
+    pixel is a different image point. The positions are then re-expressed in the clean
+    crop's heatmap px (:func:`~robustpose.data.box_perturbations.reframe_points`: the same
+    image point, on the clean crop's grid), so R / RUC measure how far the keypoint moved
+    in the image, in the same unit as for a pixel corruption (heatmap px of the clean crop
+    = image px x heatmap width / clean crop width). D_n and D_(1)(2) are per map and stay
+    as they are."""
     from robustpose.codecs import decode_outputs
 
     started = time.perf_counter()
@@ -101,6 +111,15 @@ def batch_outputs(adapter: Any, crops: torch.Tensor, meta: dict, spec: Any) -> d
         positions = np.asarray(crop_xy, np.float64) / np.asarray(stride)
         heatmaps = None
     keypoints = decode_outputs(codec, out, None, meta, spec, setting)
+    if clean_crops is not None:
+        from robustpose.data.box_perturbations import reframe_points
+        from robustpose.evaluation.stability import heatmap_maxima
+
+        grid = (w / stride[0], h / stride[1])
+        here = heatmap_maxima(out) if positions is None else positions
+        centers, scales = (np.asarray(meta[k], np.float64).reshape(-1, 2)
+                           for k in ("center", "scale"))
+        positions = reframe_points(here, centers, scales, clean_crops[0], clean_crops[1], grid)
     return {"positions": positions, "keypoints": keypoints, "heatmaps": heatmaps,
             "stride": stride, "forward_s": forward_s}
 
@@ -141,7 +160,8 @@ def run_cells(adapter: Any, source: Any, cells: Sequence[Cell], folder: Any,
             started, metric = time.perf_counter(), None
         skipped.extend(batch["skipped"])
         if batch["image"] is not None:
-            outputs = batch_outputs(adapter, batch["image"], batch["meta"], source.spec)
+            outputs = batch_outputs(adapter, batch["image"], batch["meta"], source.spec,
+                                    clean_crops_of(cells[index], source.records, batch["meta"]))
             forward_s += outputs["forward_s"]
             if metric is None:
                 ref = None if cells[index].is_clean else reference
@@ -184,6 +204,19 @@ def run_cells(adapter: Any, source: Any, cells: Sequence[Cell], folder: Any,
                   f"({record['elapsed_s']:.1f} s)")
             sys.stdout.flush()
     return written
+
+
+def clean_crops_of(cell: Cell, records: Sequence[Any],
+                   meta: dict) -> tuple[np.ndarray, np.ndarray] | None:
+    """(centers, scales) (N, 2) of the clean crops of a batch's people (``meta['index']``)
+    when ``cell`` is a box perturbation, else None (the crops are the clean ones)."""
+    from robustpose.data.box_perturbations import is_box_perturbation
+
+    if cell.is_clean or not is_box_perturbation(cell.corruption):
+        return None
+    index = np.asarray(meta["index"]).astype(np.int64).reshape(-1)
+    return (np.stack([np.asarray(records[i].center, np.float64) for i in index]),
+            np.stack([np.asarray(records[i].scale, np.float64) for i in index]))
 
 
 def cell_line(label: str, stats: dict) -> str:

@@ -69,15 +69,28 @@ class CellImages:
         return f"-C folders ({self.layout} layout): {self.corrupted_root}"
 
     def transform(self, cell: Cell, image_root: Path | None = None) -> Any:
-        """The ``image_transform`` of ``cell`` (None for the clean cell)."""
+        """The ``image_transform`` of ``cell`` (None for the clean cell and for a box
+        perturbation, whose pixels stay clean: :meth:`records` moves its crops instead)."""
         from robustpose.data import CorruptedFolder, CorruptedImages
+        from robustpose.data.box_perturbations import is_box_perturbation
 
-        if cell.is_clean:
+        if cell.is_clean or is_box_perturbation(cell.corruption):
             return None
         if self.corrupted_root is not None:
             return CorruptedFolder(self.corrupted_root, image_root or ".", cell.corruption,
                                    cell.severity, layout=self.layout)
         return CorruptedImages(cell.corruption, cell.severity, int(self.seed))
+
+    def records(self, cell: Cell, records: Sequence[Any], input_size: Sequence[int]) -> list:
+        """The person records of ``cell``: ``records`` as they are, or for a box perturbation
+        (``box_shift`` ...) copies whose crops follow the perturbed boxes, seeded per person
+        from this run's seed (:func:`robustpose.data.box_perturbations.perturb_records`)."""
+        from robustpose.data.box_perturbations import is_box_perturbation, perturb_records
+
+        if cell.is_clean or not is_box_perturbation(cell.corruption):
+            return list(records)
+        return perturb_records(records, cell.corruption, cell.severity, int(self.seed),
+                               aspect_ratio=float(input_size[0]) / float(input_size[1]))
 
 
 class CellStream(Dataset):
@@ -93,7 +106,8 @@ class CellStream(Dataset):
         self.datasets = []
         for cell in self.cells:
             transform = images.transform(cell, image_root)
-            self.datasets.append(OncePerImageDataset(records, spec, input_size=tuple(input_size),
+            self.datasets.append(OncePerImageDataset(images.records(cell, records, input_size),
+                                                     spec, input_size=tuple(input_size),
                                                 heatmap_size=heatmap_size, train=False,
                                                 image_transform=transform,
                                                 encode_targets=False))

@@ -12,6 +12,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/stability/compare",
                         help="where a comparison of several stability folders is written")
     parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument("--baseline", metavar="BASELINE_RUN",
+                        help="a baseline model's benchmark run folder: print mCE / relative mCE "
+                             "(ImageNet-C) of RUN_DIR against it, and write RUN_DIR/mce.json")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -19,5 +22,16 @@ def run(args: argparse.Namespace) -> int:
     tables), stability (docs/stability.md; several folders compared), attack (docs/attacks.md)."""
     from robustpose.benchmarking import run_layer
 
+    if args.baseline:  # the comparison only; the folder's reports stay as they are
+        import json
+        from pathlib import Path
+
+        from robustpose.benchmarking.baseline import compare_runs, format_comparison
+        from robustpose.utils.io import atomic_write_text
+
+        result = compare_runs(args.run_dir, args.baseline)
+        atomic_write_text(Path(args.run_dir) / "mce.json", json.dumps(result, indent=2) + "\n")
+        print(format_comparison(result))
+        return 0
     return run_layer.report_folders([args.run_dir, *args.more_dirs], args.out,
                                     plots=not args.no_plots)

@@ -24,6 +24,12 @@ STABLE_TRAIN10: tuple[str, ...] = ("brightness", "defocus_blur", "zoom_blur", "f
 STABLE_HELDOUT5: tuple[str, ...] = ("gaussian_blur", "jpeg_compression", "saturate", "spatter",
                                     "speckle_noise")
 
+#: the box perturbations (robustpose.data.box_perturbations: magnitudes, seeding): noise on
+#: the person box the crop follows, not on the pixels; selected by name or as the family
+#: 'box'. No pixel group ('all', 'everything', ...) holds them: a -C writer or an
+#: augmentation that reads a group gets pixel corruptions only.
+BOX_PERTURBATIONS: tuple[str, ...] = ("box_shift", "box_scale", "box_aspect", "box_jitter")
+
 #: group name -> the corruptions it selects (imagecorruptions' order); any other word
 #: must be a corruption name. 'benchmark' is the AdvMix paper's 15 (= 'common', the default),
 #: 'extra' the 4 held-out ones (= 'validation'), 'all' ImageNet-C's 19 (unchanged: what
@@ -43,15 +49,18 @@ GROUPS: dict[str, tuple[str, ...]] = {
     **POSEBENCH_GROUPS,
     "posebench_extra": POSEBENCH_EXTRA,
     "everything": ALL_CORRUPTIONS,
+    "box": BOX_PERTURBATIONS,
 }
+
 
 SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)
 
 _CORRUPTION_HELP = ("benchmark (the 15), all (19), validation or extra (the 4 others), common, "
                     "noise, blur, weather, digital, train10, heldout5, posebench (PoseBench's 10), "
                     "blur_noise, compression, lighting, occlusion, posebench_extra (its 3 new), "
-                    "everything (22), none, or comma-separated names: "
-                    + ", ".join(ALL_CORRUPTIONS))
+                    "everything (22), box (box_shift, box_scale, box_aspect, box_jitter: the person box, "
+                    "not the pixels), none, or comma-separated names: "
+                    + ", ".join(ALL_CORRUPTIONS + BOX_PERTURBATIONS))
 _SEVERITY_HELP = "e.g. 1-5, 3, 1,3,5 or all (severities are 1..5)"
 
 
@@ -66,8 +75,8 @@ def parse_corruptions(choice: str | Sequence[str] | None = None) -> list[str]:
 
     ``choice``: a group (see :data:`GROUPS`: benchmark, all (the 19), common, validation,
     extra, noise, blur, weather, digital, train10, heldout5, posebench, blur_noise,
-    compression, lighting, occlusion, posebench_extra, everything (22), none), a corruption
-    name, a comma-separated mix of
+    compression, lighting, occlusion, posebench_extra, everything (22), box (the four box
+    perturbations), none), a corruption or box perturbation name, a comma-separated mix of
     both (``"blur,snow"``), or a list of such strings; ``None`` means ``'benchmark'``.
     ``'none'`` and an empty list select nothing. An unknown word or a blank string raises
     a one-line ValueError listing the valid choices.
@@ -77,13 +86,19 @@ def parse_corruptions(choice: str | Sequence[str] | None = None) -> list[str]:
     words = _words(choice)
     if not words and isinstance(choice, str):
         raise ValueError(f"no corruption given in {choice!r}; use {_CORRUPTION_HELP}")
-    unknown = [w for w in words if w not in GROUPS and w not in ALL_CORRUPTIONS]
+    unknown = [w for w in words if w not in GROUPS and w not in ALL_CORRUPTIONS
+               and w not in BOX_PERTURBATIONS]
     if unknown:
         raise ValueError(f"unknown corruption(s) {', '.join(unknown)}; use {_CORRUPTION_HELP}")
     names: list[str] = []
     for word in words:
         names.extend(GROUPS.get(word, (word,)))
     return list(dict.fromkeys(names))
+
+
+def pixel_corruptions(names: Sequence[str]) -> list[str]:
+    """``names`` without the box perturbations (what a -C writer or a pixel engine takes)."""
+    return [n for n in names if n not in BOX_PERTURBATIONS]
 
 
 def _severity_values(item: object, choice: object) -> list[int]:

@@ -16,7 +16,8 @@ from robustpose.reports.tables import FAMILIES, SHORT_NAMES, family_of, ordered_
 from robustpose.utils.io import atomic_path
 
 FAMILY_COLOURS = {"noise": "#4C72B0", "blur": "#DD8452", "weather": "#55A868",
-                  "digital": "#C44E52", "other": "#8172B3"}
+                  "digital": "#C44E52", "other": "#8172B3",
+                  "box": "#937860"}  # box perturbations (the person box, not the pixels)
 
 
 def _pyplot():
@@ -58,9 +59,10 @@ def plot_per_corruption(card: dict, path: Path) -> Path:
     ax.set_ylim(0, top * 1.15)
     ax.set_title(f"{card.get('model', '?')} on {card.get('dataset', '?')}: "
                  f"{metric} per corruption (mean over severities)")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=FAMILY_COLOURS[f]) for f in FAMILIES
+    legend_families = list(FAMILIES) + ["box"]
+    handles = [plt.Rectangle((0, 0), 1, 1, color=FAMILY_COLOURS[f]) for f in legend_families
                if any(family_of(n) == f for n in names)]
-    labels = [f for f in FAMILIES if any(family_of(n) == f for n in names)]
+    labels = [f for f in legend_families if any(family_of(n) == f for n in names)]
     line_handles, line_labels = ax.get_legend_handles_labels()
     ax.legend(line_handles + handles, line_labels + labels, fontsize=8,
               loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -73,7 +75,7 @@ def plot_per_severity(card: dict, path: Path) -> Path:
     per_cell = card["per_cell"]
     severities = sorted({int(s) for cells in per_cell.values() for s in cells})
     fig, ax = plt.subplots(figsize=(6.0, 4.0))
-    families = [f for f in list(FAMILIES) + ["other"]
+    families = [f for f in list(FAMILIES) + ["other", "box"]
                 if any(family_of(n) == f for n in per_cell)]
     for family in families:
         members = [n for n in per_cell if family_of(n) == family]

@@ -1,7 +1,9 @@
 """Tables of a benchmark run in the AdvMix paper's Table 1 layout (markdown and CSV).
 
-Row: model | AP* (or PCKh*) | mPC | rPC | the per-corruption figures (mean over the
-severities) grouped noise / blur / weather / digital, then any extra corruptions.
+Row: model | AP* (or PCKh*) | mPC | rPC | mRR (PoseBench's mean resilience rate; with one
+clean score it equals rPC, shown under its own name) | the per-corruption figures (mean
+over the severities) grouped noise / blur / weather / digital, then any extra corruptions,
+then the box perturbations (family ``box``: the person box moved, not the pixels).
 Values come from the robustness card (``summary.json``), in percent.
 """
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from robustpose.corruptions.params import FAMILIES, FAMILY_OF
+from robustpose.corruptions.selection import BOX_PERTURBATIONS
 from robustpose.utils.io import atomic_write_text
 
 #: FAMILIES: the 15 benchmark corruptions by family, in the paper's column order;
@@ -23,18 +26,24 @@ SHORT_NAMES: dict[str, str] = {
     "brightness": "Bright", "contrast": "Contrast", "elastic_transform": "Elastic",
     "pixelate": "Pixel", "jpeg_compression": "JPEG", "speckle_noise": "Speckle",
     "gaussian_blur": "GBlur", "spatter": "Spatter", "saturate": "Saturate",
+    "box_shift": "BoxShift", "box_scale": "BoxScale", "box_aspect": "BoxAspect",
+    "box_jitter": "BoxJitter",
 }
 
 
 def family_of(name: str) -> str:
-    return FAMILY_OF.get(name, "other")
+    """The column group of a corruption: its family, ``box`` for a box perturbation."""
+    return "box" if name in BOX_PERTURBATIONS else FAMILY_OF.get(name, "other")
 
 
 def ordered_corruptions(names: Any) -> list[str]:
-    """Paper column order: the 15 by family, then extras in their given order."""
+    """Paper column order: the 15 by family, then extras in their given order, then the box
+    perturbations."""
     names = list(names)
     paper = [n for family in FAMILIES.values() for n in family if n in names]
-    return paper + [n for n in names if n not in paper]
+    rest = [n for n in names if n not in paper]
+    return (paper + [n for n in rest if n not in BOX_PERTURBATIONS]
+            + [n for n in rest if n in BOX_PERTURBATIONS])
 
 
 def _fmt(value: Any) -> str:
@@ -72,9 +81,11 @@ def table_rows(card: dict) -> tuple[list[str], list[list[str]], list[str]]:
     """(header, [row], corruption names) for one card; the header uses short names."""
     metric = card.get("metric", "AP")
     names = ordered_corruptions(card.get("per_corruption", {}))
-    header = ["Model", f"{metric}*", "mPC", "rPC"] + [SHORT_NAMES.get(n, n) for n in names]
+    header = (["Model", f"{metric}*", "mPC", "rPC", "mRR"]
+              + [SHORT_NAMES.get(n, n) for n in names])
     row = [str(card.get("model", "?")), _fmt(card.get("clean")), _fmt(card.get("mPC")),
-           _fmt(card.get("rPC"))] + [_fmt(card["per_corruption"][n]) for n in names]
+           _fmt(card.get("rPC")), _fmt(card.get("mRR"))] + [_fmt(card["per_corruption"][n])
+                                                           for n in names]
     return header, [row], names
 
 
@@ -82,7 +93,7 @@ def markdown_table(card: dict) -> str:
     """The Table 1 row as markdown, with a line naming the families of the columns."""
     header, rows, names = table_rows(card)
     groups = []
-    for family in list(FAMILIES) + ["other"]:
+    for family in list(FAMILIES) + ["other", "box"]:
         members = [SHORT_NAMES.get(n, n) for n in names if family_of(n) == family]
         if members:
             groups.append(f"{family}: {', '.join(members)}")
@@ -92,11 +103,16 @@ def markdown_table(card: dict) -> str:
     conventions = card.get("conventions", {})
     note = (f"{card.get('metric', 'AP')} in percent on {card.get('dataset', '?')}; "
             f"per-corruption = mean over severities {card.get('severities', [])}; "
-            f"rPC = mPC / clean. Boxes: {conventions.get('boxes', '?')}, flip test: "
+            f"rPC = mPC / clean; mRR = PoseBench's mean resilience rate (= rPC with one "
+            f"clean score). Boxes: {conventions.get('boxes', '?')}, flip test: "
             f"{conventions.get('flip_test', '?')}.")
     metric_text = metric_settings_text(card)
     if metric_text:
         note += f" Metric: {metric_text}."
+    if card.get("box"):
+        box = card["box"]
+        note += (f" Box perturbations (not in mPC): mean {_fmt(box.get('mean'))}, relative "
+                 f"{_fmt(box.get('relative'))} % of clean.")
     if card.get("mPC_note"):
         note += " " + card["mPC_note"]
     return "\n".join(lines) + "\n\n" + "; ".join(groups) + ".\n" + note + "\n"
@@ -107,7 +123,7 @@ def csv_table(card: dict) -> str:
     _, rows, names = table_rows(card)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["model", f"{card.get('metric', 'AP')}_clean", "mPC", "rPC"] + names)
+    writer.writerow(["model", f"{card.get('metric', 'AP')}_clean", "mPC", "rPC", "mRR"] + names)
     writer.writerows(rows)
     return buffer.getvalue()
 

@@ -1,0 +1,144 @@
+"""Issue 27 section 4: the PoseBench suite, the box family and the AdvMix 15 on coco_val_mini.
+
+Runs ``robustpose benchmark`` (one resumable run folder per (model, suite) under
+``runs/posebench/``) for the bundled model and the BlazePose lite ONNX model, counts each
+run's CPU seconds (children's user + sys, ``OMP_NUM_THREADS=1``, one process, no loader
+workers), and writes ``experiments/results/posebench/posebench.{md,json}`` from the run
+folders' ``summary.json`` (never typed in): per suite the table, mPC / rPC / mRR, the box
+family's headline, the CPU per cell, and the AdvMix-15 vs PoseBench-10 ranking of
+corruptions (hardest first) for the models that ran both.
+
+    OMP_NUM_THREADS=1 .venv/bin/python experiments/posebench_study.py [--severities 1-5]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from runs_common import ROOT, run, tool  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data" / "coco_val_mini"
+ONNX = ROOT.parent / "shared" / "models" / "blazepose_landmark_lite.onnx"
+MODELS = {"bundled": [], "blazepose_lite": ["--onnx", str(ONNX), "--onnx-spec", "blazepose"]}
+#: (model, suite) pairs measured; AdvMix's 15 for the bundled model only (the brief's scope)
+PLAN = [("bundled", "posebench"), ("bundled", "box"), ("bundled", "benchmark"),
+        ("blazepose_lite", "posebench"), ("blazepose_lite", "box")]
+OUT = ROOT / "experiments" / "results" / "posebench"
+
+
+def measure(model: str, suite: str, severities: str, runs: Path) -> dict:
+    """Run (or resume) one benchmark; its card plus the CPU seconds of this call."""
+    out = runs / f"{model}_{suite}"
+    cmd = [tool("robustpose"), "benchmark", "--dataset", "coco-format", "--data-root", str(DATA),
+           "--corruptions", suite, "--severities", severities, "--workers", "0",
+           "--out", str(out), "--no-plots", "--no-progress", *MODELS[model]]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cpu_path = out / "cpu_seconds.json"
+    cpu = run(cmd, env)
+    if cpu_path.is_file() and cpu < 0.5 * json.loads(cpu_path.read_text())["cpu_s"]:
+        cpu = json.loads(cpu_path.read_text())["cpu_s"]  # a rerun that only resumed
+    cpu_path.write_text(json.dumps({"cpu_s": cpu}))
+    card = json.loads((out / "summary.json").read_text())
+    cells = card["cells"]["expected"]
+    return {"model": model, "suite": suite, "run_dir": str(out.relative_to(ROOT)),
+            "command": " ".join(["robustpose", *cmd[1:]]).replace(str(ROOT.parent), ".."),
+            "cpu_s": round(cpu, 1), "cells": cells, "cpu_per_cell_s": round(cpu / cells, 2),
+            "clean": card["clean"], "mPC": card["mPC"], "rPC": card["rPC"], "mRR": card.get("mRR"),
+            "box": card.get("box"), "per_corruption": card["per_corruption"],
+            "per_cell": card["per_cell"], "worst": card.get("worst"),
+            "model_name": card["model"]}
+
+
+def ranking(per_corruption: dict) -> list[str]:
+    """Corruption names, hardest (lowest metric) first; ties by name."""
+    return sorted(per_corruption, key=lambda n: (per_corruption[n], n))
+
+
+def compare_rankings(advmix: dict, posebench: dict) -> dict:
+    """Both suites' hardest-first orders and the Spearman correlation over the shared ones."""
+    shared = [n for n in ranking(advmix) if n in posebench]
+    a = {n: i for i, n in enumerate(r for r in ranking(advmix) if r in shared)}
+    p = {n: i for i, n in enumerate(r for r in ranking(posebench) if r in shared)}
+    k = len(shared)
+    rho = (1 - 6 * sum((a[n] - p[n]) ** 2 for n in shared) / (k * (k * k - 1))) if k > 2 else None
+    return {"advmix15_hardest_first": ranking(advmix), "posebench10_hardest_first":
+            ranking(posebench), "shared": shared, "spearman_shared": rho,
+            "posebench_only": [n for n in posebench if n not in advmix]}
+
+
+def fmt(v: object) -> str:
+    return "-" if v is None else f"{float(v):.1f}"
+
+
+def markdown(results: list[dict], rankings: dict, severities: str) -> str:
+    lines = ["# PoseBench suite, box family and AdvMix 15 on coco_val_mini (measured)", "",
+             f"Written by `experiments/posebench_study.py` from the run folders' summary.json. "
+             f"AP in percent, GT boxes, flip test on, severities {severities}; CPU = user + sys "
+             f"seconds of the whole command (start-up, clean cell and every cell; "
+             f"OMP_NUM_THREADS=1, no loader workers, a 2-core machine shared with other jobs).",
+             ""]
+    lines += ["| model | suite | cells | AP* | mPC | rPC | mRR | box mean | box rel. | worst | CPU s | CPU s/cell |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
+    for r in results:
+        box = r.get("box") or {}
+        worst = (r.get("worst") or {}).get("corruption", "-")
+        lines.append(f"| {r['model']} | {r['suite']} | {r['cells']} | {fmt(r['clean'])} | "
+                     f"{fmt(r['mPC'])} | {fmt(r['rPC'])} | {fmt(r['mRR'])} | "
+                     f"{fmt(box.get('mean'))} | {fmt(box.get('relative'))} | {worst} | "
+                     f"{r['cpu_s']:.0f} | {r['cpu_per_cell_s']:.2f} |")
+    for r in results:
+        sevs = sorted({int(s) for row in r["per_cell"].values() for s in row})
+        lines += ["", f"## {r['model']}, {r['suite']} (AP per cell)", "",
+                  "| corruption | " + " | ".join(f"s{s}" for s in sevs) + " | mean |",
+                  "|---|" + "---:|" * (len(sevs) + 1)]
+        for name, row in r["per_cell"].items():
+            lines.append(f"| {name} | " + " | ".join(fmt(row.get(str(s))) for s in sevs)
+                         + f" | {fmt(r['per_corruption'].get(name))} |")
+    for model, comp in rankings.items():
+        rho = comp["spearman_shared"]
+        lines += ["", f"## Rankings of corruptions, {model} (hardest first)", "",
+                  f"- AdvMix 15: {', '.join(comp['advmix15_hardest_first'])}",
+                  f"- PoseBench 10: {', '.join(comp['posebench10_hardest_first'])}",
+                  f"- the {len(comp['shared'])} shared, Spearman rho of their two orders: "
+                  f"{'-' if rho is None else f'{rho:.2f}'}; PoseBench-only: "
+                  f"{', '.join(comp['posebench_only'])}",
+                  f"- the shared corruptions are the same cells in both runs (same seed, images "
+                  f"and severity tables), so their order agrees by construction; the suites "
+                  f"differ in membership: AdvMix's hardest, "
+                  f"{', '.join(n for n in comp['advmix15_hardest_first'][:3])}, "
+                  f"are partly outside PoseBench "
+                  f"({', '.join(n for n in comp['advmix15_hardest_first'][:3] if n not in comp['shared']) or 'none'}); "
+                  f"PoseBench's hardest, "
+                  f"{', '.join(n for n in comp['posebench10_hardest_first'][:3])}, include "
+                  f"{', '.join(n for n in comp['posebench10_hardest_first'][:3] if n in comp['posebench_only']) or 'none'} "
+                  f"that AdvMix lacks."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--severities", default="1-5")
+    parser.add_argument("--runs", default=str(ROOT / "runs" / "posebench"))
+    parser.add_argument("--only", default=None, help="model:suite,... (default: the plan)")
+    args = parser.parse_args(argv)
+    plan = PLAN if not args.only else [tuple(p.split(":")) for p in args.only.split(",")]
+    results = [measure(m, s, args.severities, Path(args.runs)) for m, s in plan]
+    by = {(r["model"], r["suite"]): r for r in results}
+    rankings = {m: compare_rankings(by[(m, "benchmark")]["per_corruption"],
+                                    by[(m, "posebench")]["per_corruption"])
+                for m in MODELS if (m, "benchmark") in by and (m, "posebench") in by}
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "posebench.json").write_text(json.dumps({"severities": args.severities,
+                                                    "results": results,
+                                                    "rankings": rankings}, indent=2) + "\n")
+    (OUT / "posebench.md").write_text(markdown(results, rankings, args.severities))
+    print((OUT / "posebench.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
