@@ -129,6 +129,8 @@ def test_a_new_run_records_its_kind_and_schema(tmp_path, data_root):
                  "--no-plots", "--quiet", "--out", str(out)]) == 0
     settings = json.loads((out / "run.json").read_text())
     assert settings["kind"] == "attack" and settings["schema_version"] == SCHEMA_VERSION
+    # the SPSA sample count is no convention of a gradient attack (its default moved 16 -> 8)
+    assert settings["conventions"]["spsa_samples"] is None
     record = _records(out)[1]
     assert key_from_json(record) == AttackCell("fgsm", 8.0, 1)
     assert get_kind(kind_of(settings)).key_from_json(record).label == "fgsm-U@8/1"

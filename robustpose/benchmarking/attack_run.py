@@ -39,6 +39,17 @@ def cell_key(attack: str, eps: float, targeted: bool, all_stacks: bool,
     return AttackCell(attack, eps, 1, targeted, all_stacks, surrogate).corruption
 
 
+def _recorded_convention(folder: Path, key: str) -> Any:
+    """``conventions[key]`` of the folder's run.json, or None (no folder, unreadable)."""
+    import json
+
+    try:
+        settings = json.loads((Path(folder) / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return (settings.get("conventions") or {}).get(key)
+
+
 def build_attack(kind: str, model: Any, eps: float, steps: int, options: dict) -> Any:
     """The attack object of one cell (``model``: the attacked model, or the surrogate)."""
     from robustpose.attacks import FGSM, IGSM, SPSA, UAP
@@ -193,6 +204,11 @@ class AttackKind:
             if o["targeted"] else None}
         if attack in ("spsa", "uap"):  # their draws are per batch: the batch size changes cells
             conventions["batch_size"] = int(o["batch_size"])
+        if attack != "spsa":
+            # a gradient attack draws no query directions: the SPSA sample count is none
+            # of its conventions. Folders written before this rule recorded the default
+            # of the day (16, now 8); adopting theirs keeps them resuming.
+            conventions["spsa_samples"] = _recorded_convention(run.folder.path, "spsa_samples")
         if attack == "transfer":  # a surrogate's weights are named in the cell key, not hashed
             conventions["surrogate_identity"] = {s: infos[s].get("identity") for s in attacked}
         run.state.update(attacked=attacked, losses=losses, cell_options=cell_options,
