@@ -210,3 +210,25 @@ def test_records_as_ground_truth_and_missing_people(data_root):
     keep[[6, 7]] = False
     expected = 100 * vis[:3][:, keep].sum() / vis[:, keep].sum()
     assert miss.stats()["PCKh"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("noise_px", [15.0, 30.0])
+def test_training_and_benchmark_pckh_agree(data_root, noise_px):
+    """Training validation scores the HRNet json (1-based, +1 px on predictions); the
+    benchmark scores the loaded records (0-based, offset 0): the same predictions give the
+    same PCKh both ways, at thresholds 0.5 and 0.1."""
+    from robustpose.data.mpii import load_mpii_records
+
+    path = data_root / "mpii_mini" / "annotations.json"
+    records = load_mpii_records(path, data_root / "mpii_mini" / "images")
+    rng = np.random.default_rng(0)
+    pred = np.stack([r.keypoints for r in records]).astype(float)
+    pred[:, :, :2] += rng.normal(0.0, noise_px, pred[:, :, :2].shape)
+    pred[:, :, 2] = 1.0
+    meta = {"index": np.arange(len(records))}
+    from_file, from_records = PCKhMetric(path), PCKhMetric(records)
+    from_file.accumulate(pred, meta)
+    from_records.accumulate(pred, meta)
+    a, b = from_file.stats(), from_records.stats()
+    assert 0.0 < a["PCKh"] < 100.0  # the noise makes misses: the comparison can fail
+    assert (a["PCKh"], a["PCKh@0.1"]) == (b["PCKh"], b["PCKh@0.1"])
