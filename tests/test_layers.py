@@ -95,8 +95,6 @@ def test_imports_go_downward(path: Path):
 KNOWN_CIRCLES: list[set[str]] = [
     # issue 25: the package re-exports corrupt_batch, batch imports corrupt from the package
     {"robustpose.corruptions", "robustpose.corruptions.batch"},
-    # issue 25 (H1): checkpoint loading and the model registry call each other
-    {"robustpose.models.checkpoint", "robustpose.models.registry"},
 ]
 
 

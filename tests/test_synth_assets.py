@@ -49,10 +49,13 @@ def test_export_round_trip_keeps_the_weights(tmp_path):
     assert torch.allclose(a, b, atol=5e-3 * float(a.abs().max()) + 1e-4)   # fp16 storage only
     assert packed.stat().st_size < 0.6 * weights.stat().st_size
     meta = torch.load(packed, weights_only=True)["meta"]
-    cfg_val = load_config(CONFIG)["val"]
-    assert (meta["inference"]["refine"], meta["inference"]["dark_kernel"]) == (
-        cfg_val["refine"], cfg_val["dark_kernel"])
     from robustpose.codecs import InferenceSetting
+    # the config's decoding, the codec's own default where val.refine is not written (the
+    # config's codec is 'unbiased', whose decoding is DARK: issue 25's one owner)
+    built = InferenceSetting.from_config(load_config(CONFIG))
+    assert load_config(CONFIG)["val"]["refine"] is None and built.refine == "dark"
+    assert (meta["inference"]["refine"], meta["inference"]["dark_kernel"]) == (
+        built.refine, built.dark_kernel)
     info = load_bundled_model()[1]  # the shipped file predates the key: read from old keys
     assert info["inference"] == InferenceSetting.from_dict(meta["inference"])
     assert info["inference"].refine == "dark" and info["post_process"] == "dark"

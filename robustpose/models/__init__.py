@@ -11,7 +11,8 @@ from . import hourglass, hrnet, lightweight, resnet  # noqa: F401  (register the
 from . import deeppose_light  # noqa: F401  (deeppose_shufflenetv2 / deeppose_mobilenetv2)
 from . import vgg  # noqa: F401  (sbl_vgg19_bn)
 from .unet_generator import UNetGenerator, build_advmix_generator, unet_depth
-from .checkpoint import CheckpointReport, load_checkpoint, load_model, load_pretrained_backbone, save_checkpoint
+from .checkpoint import CheckpointReport, load_checkpoint, load_pretrained_backbone, save_checkpoint
+from .rebuild import load_model
 from .loading import load_adapter
 
 __all__ = ["PoseModel", "IMAGENET_MEAN", "IMAGENET_STD", "create_model", "list_models", "register_model",

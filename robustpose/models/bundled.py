@@ -36,7 +36,8 @@ def load_bundled_model(map_location: str = "cpu") -> tuple[Any, dict]:
     """
     from robustpose.codecs import InferenceSetting
 
-    from .checkpoint import checkpoint_meta, model_from_checkpoint_object, read_checkpoint
+    from .checkpoint import checkpoint_meta, read_checkpoint
+    from .rebuild import model_from_checkpoint_object
 
     path = bundled_checkpoint_path()
     if not path.is_file():

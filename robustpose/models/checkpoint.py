@@ -177,8 +177,10 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return model
 
 
-def _match(model: nn.Module, state_dict: Mapping[str, torch.Tensor], path: str, fmt: str,
-           only: tuple[str, ...] | None = None) -> tuple[CheckpointReport, dict[str, torch.Tensor]]:
+def match_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor], path: str, fmt: str,
+                  only: tuple[str, ...] | None = None) -> tuple[CheckpointReport, dict[str, torch.Tensor]]:
+    """(report, the loadable tensors) of ``state_dict`` against ``model``'s keys and shapes
+    (``only``: the top-level module names to consider, e.g. a backbone's)."""
     own = model.state_dict()
     if only is not None:
         own = {k: v for k, v in own.items() if k.split(".")[0] in only}
@@ -233,7 +235,7 @@ def load_checkpoint_object(model: nn.Module, obj: Any, path: str | os.PathLike,
     (spectral norm, codec, inference setting) reads the file once and loads from that."""
     model = _unwrap(model)
     state, fmt = extract_state_dict(obj, path)
-    report, usable = _match(model, state, str(path), fmt)
+    report, usable = match_weights(model, state, str(path), fmt)
     report.meta = checkpoint_meta(obj)
     if strict and not report.ok:
         raise ValueError(f"{path}: checkpoint does not fit {type(model).__name__}: {report.summary()}"
@@ -253,7 +255,7 @@ def load_pretrained_backbone(model: nn.Module, path: str | os.PathLike) -> Check
     if not names:
         raise ValueError(f"{path}: {type(model).__name__} has no ImageNet backbone to initialise")
     state, fmt = extract_state_dict(read_checkpoint(path), path)
-    report, usable = _match(model, state, str(path), fmt, only=names)
+    report, usable = match_weights(model, state, str(path), fmt, only=names)
     if report.missing or report.shape_mismatch:
         bad = CheckpointReport(str(path), fmt, missing=report.missing, shape_mismatch=report.shape_mismatch)
         raise ValueError(f"{path}: not an ImageNet backbone for {type(model).__name__}: {bad.summary()}")
@@ -264,7 +266,7 @@ def load_pretrained_backbone(model: nn.Module, path: str | os.PathLike) -> Check
 def save_checkpoint(model: nn.Module, path: str | os.PathLike, meta: Mapping[str, Any] | None = None) -> Path:
     """Write ``{'model': state_dict, 'meta': {...}}`` atomically; ``meta`` gets ``format``,
     and the model's registry ``name`` / ``num_joints`` / ``extra`` / ``kwargs`` when it has
-    them (so ``load_model`` can rebuild it). Meta must
+    them (so ``models.rebuild.load_model`` can rebuild it). Meta must
     hold only plain values (it is read back with ``weights_only=True``)."""
     model = _unwrap(model)
     info: dict[str, Any] = {"format": FORMAT}
@@ -275,28 +277,3 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, meta: Mapping[str
     with atomic_path(path) as tmp:
         torch.save({"model": state, "meta": info}, tmp)
     return path
-
-
-def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild a model from a robustpose checkpoint's meta (``name``, ``num_joints``, ``extra``,
-    ``kwargs``, written by ``save_checkpoint``) and load its weights strictly."""
-    return model_from_checkpoint_object(read_checkpoint(path, map_location), path)
-
-
-def model_from_checkpoint_object(obj: Any, path: str | os.PathLike) -> nn.Module:
-    """:func:`load_model` on a file already read by :func:`read_checkpoint`."""
-    from .registry import create_model
-
-    meta = checkpoint_meta(obj)
-    if "name" not in meta:
-        raise ValueError(f"{path}: no robustpose meta with a model name; build the model with "
-                         "create_model(...) and use load_checkpoint(model, path)")
-    model = create_model(str(meta["name"]), num_joints=int(meta.get("num_joints", 17)),
-                         extra=meta.get("extra") or None, rcc=meta.get("rcc"),
-                         **dict(meta.get("kwargs") or {}))
-    state, fmt = extract_state_dict(obj, path)
-    report, usable = _match(model, state, str(path), fmt)
-    if not report.ok:
-        raise ValueError(f"{path}: checkpoint does not fit {meta['name']}: {report.summary()}")
-    model.load_state_dict(usable, strict=False)
-    return model
