@@ -221,7 +221,7 @@ def is_native(corruption_name: str) -> bool:
 
 def _numpy_fallback(images: torch.Tensor, name: str, severity: int,
                     seeds: Sequence[int]) -> torch.Tensor:
-    from . import corrupt
+    from .api import corrupt
 
     host = images.permute(0, 2, 3, 1).cpu().numpy()
     out = np.stack([corrupt(np.ascontiguousarray(img), corruption_name=name, severity=severity,
