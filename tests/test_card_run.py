@@ -75,6 +75,31 @@ def test_onnx_card_uses_the_query_attack(data_root, models_root, tmp_path):
     row = result.to_dict()["adversarial"]["per_eps"][0]
     assert row["queries_per_crop"] == 1 + 2 * 4 * 5  # the quick budget's SPSA, per crop
     assert result.to_dict()["model"]["kind"] == "onnx"
+    # the stability reference and the attack's clean cell reused the benchmark's clean
+    # forward pass (same crops): each clean crop was computed once
+    shared = result.to_dict()["shared"]
+    people = result.to_dict()["dataset"]["num_people"]
+    assert shared["outputs"]["reused"] + shared["predict"]["reused"] == 2 * people
+    # ... and each face run alone gives the card's numbers
+    from robustpose.benchmarking.attack_run import run_attack
+    from robustpose.benchmarking.stability_run import run_stability
+
+    common = dict(onnx=models_root / "blazepose_landmark_lite.onnx", onnx_spec="blazepose",
+                  dataset="coco-format", data_root=data_root / "coco_val_mini", max_images=1,
+                  progress=False, plots=False)
+    alone = run_stability(perturbations="heldout5", severities="3", workers=0,
+                          out=tmp_path / "s", **common)
+    face = json.loads((tmp_path / "bp" / "stability" / "stability.json").read_text())
+    assert alone["overall"] == face["overall"] and alone["clean"] == face["clean"]
+    attacked = run_attack("spsa", eps="8", steps="5", spsa_samples=4, batch_size=16,
+                          out=tmp_path / "a", **common)
+    face = json.loads((tmp_path / "bp" / "attack" / "attack.json").read_text())
+
+    def numbers(row: dict) -> dict:  # timings differ between any two runs
+        return {k: v for k, v in row.items() if not k.endswith("_s")}
+
+    assert numbers(attacked["clean"]) == numbers(face["clean"])
+    assert [numbers(c) for c in attacked["cells"]] == [numbers(c) for c in face["cells"]]
     with pytest.raises(ValueError, match="igsm needs torch weights"):
         robustpose.card(onnx=models_root / "blazepose_landmark_lite.onnx", onnx_spec="blazepose",
                         dataset="coco-format", data_root=data_root / "coco_val_mini",

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,12 @@ from robustpose.utils.io import atomic_write_text
 
 COMMAND = "card"
 FACE_DIRS = {"benchmark": "benchmark", "attack": "attack", "stability": "stability"}
+#: what a whole-image model's card leaves out, and why (``budget.skipped``)
+WHOLE_IMAGE_SKIPS = [
+    "attack face: a whole-image model (image in, people out) has no top-down crops for the "
+    "card's IGSM / SPSA cells",
+    "stability face: a whole-image model has no per-person crop heatmaps to compare with the "
+    "clean crop's"]
 #: attacks the card runs: gradient (torch models) or queries (a model without torch weights)
 CARD_ATTACKS = ("auto", "igsm", "spsa")
 
@@ -177,7 +184,10 @@ def run_card(model: ModelChoice | None = None, data: DataChoice | None = None, *
     weights, SPSA for a query-only model), igsm or spsa. ``out`` None:
     ``runs/card/<model>__<dataset>``. ``keep_adapter``: also return the loaded adapter
     under ``_adapter`` (the comparison's Fig. 6 reuses it; not part of the card)."""
+    from robustpose.benchmarking.card_share import CleanPassCache
+    from robustpose.benchmarking.sources import resolve_source
     from robustpose.data.registry import keypoint_count
+    from robustpose.models.whole_image import is_whole_image
 
     if budget not in BUDGETS:
         raise ValueError(f"card budget {budget!r}; choose from {', '.join(BUDGETS)}")
@@ -196,11 +206,19 @@ def run_card(model: ModelChoice | None = None, data: DataChoice | None = None, *
     adapter, info = load_adapter(model, device, joints)  # once, for the three faces
     if model.name:
         adapter.name = model.name
-    chosen = choose_attack(adapter, attack)
+    whole = is_whole_image(adapter)
+    chosen = "none" if whole else choose_attack(adapter, attack)
     name = adapter.name
     out = Path(out) if out is not None else Path("runs") / COMMAND / _slug(
         f"{name}__{data.dataset}")
     options = face_options(plan, chosen, batch_size, workers)
+    if whole:  # image in, people out: no crops to attack or to compare heatmaps of
+        options = {"benchmark": options["benchmark"]}
+    # the data once for every face (the same records, crops and subset file)
+    source = resolve_source(data.dataset, data.data_root, data.annotations, data.detections,
+                            input_size=adapter.input_size, padding=adapter.padding,
+                            max_images=data.max_images, subset_dir=out / "subsets",
+                            metric_options=data.metric_options, spec=data.spec)
     _claim_card_folder(out, {"kind": COMMAND, "schema_version": SCHEMA_VERSION,
                              "budget": budget, "model": name, "dataset": data.dataset,
                              "max_images": data.max_images, "seed": int(data.seed),
@@ -208,17 +226,24 @@ def run_card(model: ModelChoice | None = None, data: DataChoice | None = None, *
                              "face_options": {f: {k: v for k, v in o.items()
                                                   if k not in ("workers", "batch_size")}
                                               for f, o in options.items()}})
-    faces, cells_run = {}, {}
-    for face, sub in FACE_DIRS.items():
-        before = _count_records(out / sub)
-        if progress:
-            print(f"robustpose card: {face} face -> {out / sub}", file=sys.stderr)
-        faces[face] = execute(face, model, data, out=out / sub,
-                              options={**options[face], "loaded": (adapter, info)},
-                              device=device, progress=progress, plots=plots)
-        cells_run[face] = _count_records(out / sub) - before
+    faces, cells_run = {face: None for face in FACE_DIRS}, {}
+    # a later face's clean reference reuses an earlier face's forward pass of the same
+    # crops (card_share: keyed by the crops' bytes, so reused only for the same input)
+    cache = CleanPassCache(adapter, len(source.records))
+    with (nullcontext() if whole else cache):
+        for face in options:
+            sub = FACE_DIRS[face]
+            before = _count_records(out / sub)
+            if progress:
+                print(f"robustpose card: {face} face -> {out / sub}", file=sys.stderr)
+            faces[face] = execute(face, model, data, out=out / sub,
+                                  options={**options[face], "loaded": (adapter, info),
+                                           "source": source},
+                                  device=device, progress=progress, plots=plots)
+            cells_run[face] = _count_records(out / sub) - before
     card = assemble(out, budget, chosen, data.max_images, faces, plots=plots)
     card["run_dir"], card["cells_run"] = str(out), cells_run
+    card["shared"] = cache.summary()  # crops answered from an earlier face's pass
     if keep_adapter:
         card["_adapter"] = adapter
     return card
@@ -229,10 +254,13 @@ def assemble(out: Path, budget: str, attack: str, max_images: int | None,
     """The card of the three face cards; written to ``out`` (card.json / .md / .png)."""
     from robustpose.reports.card import card_from_faces, write_card
 
-    runs = {f: str(out / d) for f, d in FACE_DIRS.items()}
-    card = card_from_faces(faces["benchmark"], faces["attack"], faces["stability"],
-                           {"budget": budget, "runs": runs,
-                            "skipped": skipped_by(BUDGETS[budget], attack, max_images)})
+    runs = {f: str(out / d) if faces.get(f) is not None else None
+            for f, d in FACE_DIRS.items()}
+    skipped = skipped_by(BUDGETS[budget], attack, max_images)
+    if attack == "none":  # a whole-image model (card settings' attack 'none')
+        skipped += WHOLE_IMAGE_SKIPS
+    card = card_from_faces(faces.get("benchmark"), faces.get("attack"), faces.get("stability"),
+                           {"budget": budget, "runs": runs, "skipped": skipped})
     write_card(card, out, plots=plots)
     return card
 

@@ -231,7 +231,7 @@ def execute(kind: Any, model: ModelChoice, data: DataChoice, out: Any = None,
     if model.name:
         run.adapter.name = model.name
     base = Path(out) if out is not None else Path("runs") / kind.name
-    run.source = resolve_source(
+    run.source = options.pop("source", None) or resolve_source(  # the card resolves once
         data.dataset, data.data_root, data.annotations, data.detections,
         input_size=run.adapter.input_size, padding=run.adapter.padding,
         max_images=data.max_images, subset_dir=base / "subsets",
