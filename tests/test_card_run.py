@@ -120,6 +120,14 @@ def test_two_cards_compare_with_mce_against_the_first(card_dir, tmp_path, capsys
     for name in ("compare.md", "compare.png", "fig5_ap_rpc.png"):
         assert (out / "compare" / name).is_file()
     assert any(p.name.startswith("fig4_gain") for p in (out / "compare").iterdir())
+    # `robustpose report CARD_A CARD_B` compares card folders the same way
+    assert main(["report", str(card_dir), str(card_dir), "--out", str(tmp_path / "rep"),
+                 "--no-plots"]) == 0
+    assert "compared:" in capsys.readouterr().out
+    again = (tmp_path / "rep" / "compare.csv").read_text().splitlines()
+    assert again[0] == rows[0] and len(again) == 3
+    assert main(["report", str(card_dir), str(card_dir / "attack")]) != 0
+    assert "not a `robustpose card` run folder" in capsys.readouterr().err
 
 
 def test_bad_input_is_one_line(card_dir, tmp_path, capsys):

@@ -310,4 +310,19 @@ class CardKind:
         return 0
 
 
+    def compare(self, run_dirs: Any, out: Any, plots: bool = True) -> int:
+        """``robustpose report CARD_A CARD_B ...``: the comparison of the card folders
+        (card_models.compare_models: table, mCE against the first, Fig. 4 / 5) in ``out``
+        (default ``<first card>/compare``)."""
+        from robustpose.benchmarking.card_models import compare_models
+        from robustpose.reports.card import read_card
+
+        cards = [read_card(d) for d in run_dirs]
+        target = Path(out) if out is not None else Path(run_dirs[0]) / "compare"
+        got = compare_models(cards, target, plots=plots)
+        print(got["table"].to_markdown(), end="")
+        print(f"compared: {target}/compare.md, compare.csv" + (", compare.png" if plots else ""))
+        return 0
+
+
 CARD = register_kind(CardKind())

@@ -282,9 +282,10 @@ def report_folders(run_dirs: Sequence[str | os.PathLike], out: Any,
         kinds.append(kind_of(settings, path))
     kind = get_kind(kinds[0])
     if len(run_dirs) > 1:
-        other = next((d for d, k in zip(run_dirs, kinds) if k != "stability"), None)
-        if other is not None:  # only the stability kind compares folders (for now)
-            raise ValueError(f"{other}: not a `robustpose stability` run folder; several "
-                             "folders are compared only for stability runs")
+        compares = kinds[0] if kinds[0] in ("stability", "card") else "stability"
+        other = next((d for d, k in zip(run_dirs, kinds) if k != compares), None)
+        if other is not None:  # stability folders and card folders compare, among their kind
+            raise ValueError(f"{other}: not a `robustpose {compares}` run folder; several "
+                             "folders are compared only among stability runs or among cards")
         return kind.compare(run_dirs, out, plots=plots)
     return kind.report(run_dirs[0], plots=plots)
