@@ -24,10 +24,31 @@ from runs_common import ROOT, run, tool  # noqa: E402
 DATA = ROOT.parent / "shared" / "data" / "coco_val_mini"
 ONNX = ROOT.parent / "shared" / "models" / "blazepose_landmark_lite.onnx"
 MODELS = {"bundled": [], "blazepose_lite": ["--onnx", str(ONNX), "--onnx-spec", "blazepose"]}
-#: (model, suite) pairs measured; AdvMix's 15 for the bundled model only (the brief's scope)
+#: (model, suite) pairs measured: both suites and the box family for both models, so the
+#: AdvMix-vs-PoseBench ranking exists for each
 PLAN = [("bundled", "posebench"), ("bundled", "box"), ("bundled", "benchmark"),
-        ("blazepose_lite", "posebench"), ("blazepose_lite", "box")]
+        ("blazepose_lite", "posebench"), ("blazepose_lite", "box"),
+        ("blazepose_lite", "benchmark")]
+#: models whose stability (R, RUC) is measured under the box family
+STABILITY = ["bundled", "blazepose_lite"]
 OUT = ROOT / "experiments" / "results" / "posebench"
+
+
+def timed(cmd: list[str], out: Path) -> float:
+    """Run ``cmd`` (one process, OMP_NUM_THREADS=1); its CPU seconds, kept in
+    ``out/cpu_seconds.json`` so a rerun that only resumed reports the first run's cost."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cpu_path = out / "cpu_seconds.json"
+    cpu = run(cmd, env)
+    if cpu_path.is_file() and cpu < 0.5 * json.loads(cpu_path.read_text())["cpu_s"]:
+        cpu = json.loads(cpu_path.read_text())["cpu_s"]  # a rerun that only resumed
+    cpu_path.write_text(json.dumps({"cpu_s": cpu}))
+    return cpu
+
+
+def shown(cmd: list[str]) -> str:
+    """The command as the docs print it (``robustpose ...``, data paths from ``..``)."""
+    return " ".join(["robustpose", *cmd[1:]]).replace(str(ROOT.parent), "..")
 
 
 def measure(model: str, suite: str, severities: str, runs: Path) -> dict:
@@ -36,21 +57,42 @@ def measure(model: str, suite: str, severities: str, runs: Path) -> dict:
     cmd = [tool("robustpose"), "benchmark", "--dataset", "coco-format", "--data-root", str(DATA),
            "--corruptions", suite, "--severities", severities, "--workers", "0",
            "--out", str(out), "--no-plots", "--no-progress", *MODELS[model]]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cpu_path = out / "cpu_seconds.json"
-    cpu = run(cmd, env)
-    if cpu_path.is_file() and cpu < 0.5 * json.loads(cpu_path.read_text())["cpu_s"]:
-        cpu = json.loads(cpu_path.read_text())["cpu_s"]  # a rerun that only resumed
-    cpu_path.write_text(json.dumps({"cpu_s": cpu}))
+    cpu = timed(cmd, out)
     card = json.loads((out / "summary.json").read_text())
     cells = card["cells"]["expected"]
     return {"model": model, "suite": suite, "run_dir": str(out.relative_to(ROOT)),
-            "command": " ".join(["robustpose", *cmd[1:]]).replace(str(ROOT.parent), ".."),
-            "cpu_s": round(cpu, 1), "cells": cells, "cpu_per_cell_s": round(cpu / cells, 2),
+            "command": shown(cmd), "cpu_s": round(cpu, 1), "cells": cells, "cpu_per_cell_s": round(cpu / cells, 2),
             "clean": card["clean"], "mPC": card["mPC"], "rPC": card["rPC"], "mRR": card.get("mRR"),
             "box": card.get("box"), "per_corruption": card["per_corruption"],
             "per_cell": card["per_cell"], "worst": card.get("worst"),
             "model_name": card["model"]}
+
+
+def measure_stability(model: str, severities: str, runs: Path) -> dict:
+    """Run (or resume) ``robustpose stability --perturbations box``: per box perturbation
+    R (squared keypoint displacement, re-framed onto the clean crop's heatmap grid), RUC
+    area, the median displacement in crop px, AUC / EPE; plus the CPU seconds."""
+    out = runs / f"{model}_stability_box"
+    cmd = [tool("robustpose"), "stability", "--dataset", "coco-format", "--data-root", str(DATA),
+           "--perturbations", "box", "--severities", severities, "--workers", "0",
+           "--out", str(out), "--no-plots", "--no-progress", *MODELS[model]]
+    cpu = timed(cmd, out)
+    card = json.loads((out / "stability.json").read_text())
+    cells = card["cells"]["expected"] + 1  # and the clean cell, as the benchmark counts
+
+    def row(stats: dict) -> dict:
+        r, rc = stats.get("R_heatmap") or {}, stats.get("R_crop") or {}
+        med = rc.get("median")
+        return {"R_per_kp_mean_hm_px2": r.get("mean"), "R_per_kp_median_hm_px2": r.get("median"),
+                "median_shift_crop_px": None if med is None else med ** 0.5,
+                "RUC_area": stats.get("RUC_area"), "AUC": stats.get("AUC"),
+                "EPE": stats.get("EPE")}
+
+    return {"model": model, "run_dir": str(out.relative_to(ROOT)), "command": shown(cmd),
+            "cpu_s": round(cpu, 1), "cells": cells, "cpu_per_cell_s": round(cpu / cells, 2),
+            "model_name": card["model"], "clean": row(card["clean"] or {}),
+            "per_perturbation": {n: row(v) for n, v in card["per_perturbation"].items()},
+            "overall": row(card["overall"])}
 
 
 def ranking(per_corruption: dict) -> list[str]:
@@ -74,7 +116,8 @@ def fmt(v: object) -> str:
     return "-" if v is None else f"{float(v):.1f}"
 
 
-def markdown(results: list[dict], rankings: dict, severities: str) -> str:
+def markdown(results: list[dict], rankings: dict, severities: str,
+             stability: list[dict] | None = None) -> str:
     lines = ["# PoseBench suite, box family and AdvMix 15 on coco_val_mini (measured)", "",
              f"Written by `experiments/posebench_study.py` from the run folders' summary.json. "
              f"AP in percent, GT boxes, flip test on, severities {severities}; CPU = user + sys "
@@ -100,22 +143,40 @@ def markdown(results: list[dict], rankings: dict, severities: str) -> str:
                          + f" | {fmt(r['per_corruption'].get(name))} |")
     for model, comp in rankings.items():
         rho = comp["spearman_shared"]
-        lines += ["", f"## Rankings of corruptions, {model} (hardest first)", "",
-                  f"- AdvMix 15: {', '.join(comp['advmix15_hardest_first'])}",
-                  f"- PoseBench 10: {', '.join(comp['posebench10_hardest_first'])}",
-                  f"- the {len(comp['shared'])} shared, Spearman rho of their two orders: "
-                  f"{'-' if rho is None else f'{rho:.2f}'}; PoseBench-only: "
-                  f"{', '.join(comp['posebench_only'])}",
-                  f"- the shared corruptions are the same cells in both runs (same seed, images "
-                  f"and severity tables), so their order agrees by construction; the suites "
-                  f"differ in membership: AdvMix's hardest, "
-                  f"{', '.join(n for n in comp['advmix15_hardest_first'][:3])}, "
-                  f"are partly outside PoseBench "
-                  f"({', '.join(n for n in comp['advmix15_hardest_first'][:3] if n not in comp['shared']) or 'none'}); "
-                  f"PoseBench's hardest, "
-                  f"{', '.join(n for n in comp['posebench10_hardest_first'][:3])}, include "
-                  f"{', '.join(n for n in comp['posebench10_hardest_first'][:3] if n in comp['posebench_only']) or 'none'} "
-                  f"that AdvMix lacks."]
+        adv3, pb3 = comp["advmix15_hardest_first"][:3], comp["posebench10_hardest_first"][:3]
+        lines += ["", f"## Which corruptions each suite finds hardest, {model}", "",
+                  f"- AdvMix 15, hardest first: {', '.join(comp['advmix15_hardest_first'])}",
+                  f"- PoseBench 10, hardest first: {', '.join(comp['posebench10_hardest_first'])}",
+                  f"- AdvMix's 3 hardest: {', '.join(adv3)}; of them outside PoseBench: "
+                  f"{', '.join(n for n in adv3 if n not in comp['shared']) or 'none'}",
+                  f"- PoseBench's 3 hardest: {', '.join(pb3)}; of them outside AdvMix: "
+                  f"{', '.join(n for n in pb3 if n in comp['posebench_only']) or 'none'}",
+                  f"- the {len(comp['shared'])} shared corruptions are the same cells in both "
+                  f"runs (same seed, images and severity tables), so their two orders agree by "
+                  f"construction (Spearman rho {'-' if rho is None else f'{rho:.2f}'}); the "
+                  f"suites differ only in which corruptions they include "
+                  f"(PoseBench-only: {', '.join(comp['posebench_only'])})."]
+    if stability:
+        lines += ["", "## Stability under the box family (robustpose stability --perturbations box)",
+                  "", "R = squared keypoint displacement between the clean and the box-perturbed "
+                  "crop, re-framed onto the clean crop's heatmap grid (per keypoint, heatmap "
+                  "px^2); shift = sqrt of the median R in crop px; RUC area over 0..10 heatmap "
+                  "px (1 = nothing moves); severities pooled. AUC (0..30 image px) / EPE "
+                  "(image px) against the ground truth.",
+                  "", "| model | perturbation | R/kp mean | R/kp median | median shift (crop px) "
+                  "| RUC area | AUC | EPE |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+        for st in stability:
+            rows = [("clean", st["clean"]), *st["per_perturbation"].items(),
+                    ("overall", st["overall"])]
+            for name, r in rows:
+                f3 = (lambda v: "-" if v is None else f"{v:.3f}")
+                lines.append(f"| {st['model']} | {name} | {f3(r['R_per_kp_mean_hm_px2'])} | "
+                             f"{f3(r['R_per_kp_median_hm_px2'])} | "
+                             f"{fmt(r['median_shift_crop_px'])} | {f3(r['RUC_area'])} | "
+                             f"{f3(r['AUC'])} | {fmt(r['EPE'])} |")
+        lines += ["", "| model | cells | CPU s | CPU s/cell |", "|---|---:|---:|---:|"]
+        lines += [f"| {st['model']} | {st['cells']} | {st['cpu_s']:.0f} | "
+                  f"{st['cpu_per_cell_s']:.2f} |" for st in stability]
     return "\n".join(lines) + "\n"
 
 
@@ -124,9 +185,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--severities", default="1-5")
     parser.add_argument("--runs", default=str(ROOT / "runs" / "posebench"))
     parser.add_argument("--only", default=None, help="model:suite,... (default: the plan)")
+    parser.add_argument("--no-stability", action="store_true",
+                        help="skip the stability runs under the box family")
     args = parser.parse_args(argv)
     plan = PLAN if not args.only else [tuple(p.split(":")) for p in args.only.split(",")]
-    results = [measure(m, s, args.severities, Path(args.runs)) for m, s in plan]
+    runs = Path(args.runs).resolve()  # run_dir is written relative to the repository
+    results = [measure(m, s, args.severities, runs) for m, s in plan]
+    stability = [] if args.no_stability else [measure_stability(m, args.severities, runs)
+                                              for m in STABILITY]
     by = {(r["model"], r["suite"]): r for r in results}
     rankings = {m: compare_rankings(by[(m, "benchmark")]["per_corruption"],
                                     by[(m, "posebench")]["per_corruption"])
@@ -134,8 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "posebench.json").write_text(json.dumps({"severities": args.severities,
                                                     "results": results,
-                                                    "rankings": rankings}, indent=2) + "\n")
-    (OUT / "posebench.md").write_text(markdown(results, rankings, args.severities))
+                                                    "rankings": rankings,
+                                                    "stability_box": stability},
+                                                   indent=2) + "\n")
+    (OUT / "posebench.md").write_text(markdown(results, rankings, args.severities, stability))
     print((OUT / "posebench.md").read_text())
     return 0
 
