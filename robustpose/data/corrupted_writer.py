@@ -336,7 +336,7 @@ def write_corrupted_dataset(input_dir: str | os.PathLike, output_dir: str | os.P
     from tqdm import tqdm
 
     # imported late, as in corrupted.py: importing robustpose.data needs no corruption engine
-    from ..corruptions.selection import parse_corruptions, parse_severities
+    from ..corruptions.selection import parse_corruptions, parse_severities, pixel_corruptions
 
     settings = settings or WriterSettings()
     input_dir, output_dir = Path(input_dir), Path(output_dir)
@@ -348,6 +348,13 @@ def write_corrupted_dataset(input_dir: str | os.PathLike, output_dir: str | os.P
     severities = tuple(parse_severities(severities))
     if not corruptions:
         raise ValueError("no corruption selected ('none'): nothing to write")
+    # refused before any image is read: a box perturbation moves the crop, not the pixels,
+    # so it has no image to write (and each image would otherwise be 'skipped' one by one)
+    box = [n for n in corruptions if n not in pixel_corruptions(corruptions)]
+    if box:
+        raise ValueError(f"corruptions {', '.join(box)} perturb the person box, not the pixels: "
+                         f"a -C folder cannot hold them (robustpose benchmark --corruptions box "
+                         f"and stability --perturbations box run them on the fly)")
     ids, id_source = _select_images(input_dir, images, annotations)
     rel_paths = list(ids)
     _check_unique_outputs(output_dir, rel_paths, settings)
