@@ -1,4 +1,5 @@
-"""mCE against a baseline model's run: ``robustpose report RUN --baseline OTHER_RUN``.
+"""mCE against a baseline model's run: ``robustpose report RUN --baseline OTHER_RUN`` and
+``robustpose benchmark ... --baseline OTHER_RUN`` (both call :func:`write_comparison`).
 
 Reads two benchmark run folders (run.json + their stored cells) and compares them with
 ImageNet-C's mCE / relative mCE (:func:`robustpose.evaluation.robustness.compare_to_baseline`);
@@ -7,6 +8,7 @@ reads folders (:mod:`run_folder`, which imports :mod:`summary`).
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from robustpose.benchmarking.cells import CLEAN
@@ -22,8 +24,9 @@ def compare_runs(run_dir: str | Path, baseline_dir: str | Path) -> dict:
     The run's pixel corruptions and severities (run.json) are compared cell by cell
     (:func:`robustpose.evaluation.robustness.compare_to_baseline`, ImageNet-C's definition,
     errors ``1 - AP``); box perturbations are left out like from mPC. Ratios in percent
-    (the baseline scores 100). Refuses in one line when a folder is not a benchmark run,
-    the two runs measure different metrics or datasets, or the baseline lacks a cell.
+    (the baseline scores 100). A clean score of 0 leaves mRR undefined (None; the mCE,
+    which needs no clean score, is still given). Refuses in one line when a folder is not a
+    benchmark run, the two runs measure different metrics, or the baseline lacks a cell.
     """
     from robustpose.benchmarking.run_folder import RunFolder
     from robustpose.evaluation.robustness import compare_to_baseline
@@ -58,13 +61,34 @@ def compare_runs(run_dir: str | Path, baseline_dir: str | Path) -> dict:
             "corruptions": names, "severities": severities, "units": "percent (baseline = 100)"}
 
 
+def check_baseline_folder(baseline_dir: str | Path) -> None:
+    """Refuse (one line) a ``--baseline`` that is no run folder, before a run starts."""
+    if not (Path(baseline_dir) / "run.json").is_file():
+        raise FileNotFoundError(f"--baseline {baseline_dir}: not a run folder (no run.json)")
+
+
+def write_comparison(run_dir: str | Path, baseline_dir: str | Path) -> dict:
+    """:func:`compare_runs`, written to ``run_dir/mce.json`` and printed
+    (:func:`format_comparison`); returns the result."""
+    from robustpose.utils.io import atomic_write_text
+
+    result = compare_runs(run_dir, baseline_dir)
+    atomic_write_text(Path(run_dir) / "mce.json", json.dumps(result, indent=2) + "\n")
+    print(format_comparison(result))
+    return result
+
+
+def _mrr_text(value: float | None) -> str:
+    return "undefined (clean score 0)" if value is None else _f(value)
+
+
 def format_comparison(result: dict) -> str:
     """The console lines of :func:`compare_runs`."""
     lines = [f"model {result['model']} vs baseline {result['baseline_model']} "
              f"({result['metric']}, {len(result['corruptions'])} corruptions x "
              f"{len(result['severities'])} severities)",
              f"mCE {_f(result['mCE'])}   relative mCE {_f(result['relative_mCE'])}   "
-             f"mRR {_f(result['mRR'])} (baseline {_f(result['baseline_mRR'])})   "
+             f"mRR {_mrr_text(result['mRR'])} (baseline {_mrr_text(result['baseline_mRR'])})   "
              f"[percent; baseline mCE = 100, lower is better]"]
     if result.get("dataset") != result.get("baseline_dataset"):
         lines.append(f"note: datasets differ ({result['dataset']} vs "

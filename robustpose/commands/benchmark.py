@@ -47,6 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--save-predictions", action="store_true",
                      help="write the COCO results json of every cell")
     run.add_argument("--no-plots", action="store_true")
+    run.add_argument("--baseline", metavar="BASELINE_RUN",
+                     help="a baseline model's benchmark run folder: when the run completes, "
+                          "print mCE / relative mCE against it and write OUT/mce.json "
+                          "(as robustpose report OUT --baseline BASELINE_RUN)")
     add_progress_argument(run, help="no progress bars (drawn only when stderr is a terminal) "
                           "and no start line (the line per finished cell is printed either way)")
 
@@ -58,6 +62,10 @@ def run(args: argparse.Namespace) -> int:
 
     check_run_arguments(args)
     check_model_arguments(args)
+    if args.baseline:  # a wrong folder is refused before the run, not after it
+        from robustpose.benchmarking.baseline import check_baseline_folder
+
+        check_baseline_folder(args.baseline)
     data = data_options(args, run_benchmark, "benchmark")
     try:
         card = run_benchmark(args.model, checkpoint=args.checkpoint, config=args.config,
@@ -82,4 +90,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"results: {card['run_dir']} (summary.json, table.md, table.csv"
           + (", plots)" if not card.get("incomplete") else ")"))
+    if args.baseline:
+        if card.get("incomplete"):  # a shard: the comparison needs every cell
+            print(f"mCE: skipped, the run is incomplete (robustpose report {card['run_dir']} "
+                  f"--baseline {args.baseline} once every cell is in)")
+        else:
+            from robustpose.benchmarking.baseline import write_comparison
+
+            write_comparison(card["run_dir"], args.baseline)
     return 0

@@ -23,15 +23,9 @@ def run(args: argparse.Namespace) -> int:
     from robustpose.benchmarking import run_layer
 
     if args.baseline:  # the comparison only; the folder's reports stay as they are
-        import json
-        from pathlib import Path
+        from robustpose.benchmarking.baseline import write_comparison
 
-        from robustpose.benchmarking.baseline import compare_runs, format_comparison
-        from robustpose.utils.io import atomic_write_text
-
-        result = compare_runs(args.run_dir, args.baseline)
-        atomic_write_text(Path(args.run_dir) / "mce.json", json.dumps(result, indent=2) + "\n")
-        print(format_comparison(result))
+        write_comparison(args.run_dir, args.baseline)
         return 0
     return run_layer.report_folders([args.run_dir, *args.more_dirs], args.out,
                                     plots=not args.no_plots)

@@ -264,6 +264,8 @@ def compare_to_baseline(records: Iterable[Mapping[str, Any]],
     rel = corruption_errors(grid, base, names, severities, relative=True, **kw)
     return {"metric": metric, "mCE": float(np.mean(list(ce.values()))),
             "relative_mCE": float(np.mean(list(rel.values()))), "CE": ce, "relative_CE": rel,
-            "mRR": mean_resilience_rate(grid, names, severities),
-            "baseline_mRR": mean_resilience_rate(base, names, severities),
+            # a clean score of 0 leaves the resilience rate undefined (None), not the mCE
+            "mRR": mean_resilience_rate(grid, names, severities) if _cell(grid, CLEAN, 0) else None,
+            "baseline_mRR": (mean_resilience_rate(base, names, severities)
+                             if _cell(base, CLEAN, 0, "baseline") else None),
             "corruptions": list(names), "severities": [int(s) for s in severities]}
