@@ -15,7 +15,7 @@ Directions come from the attack's seeded generator (same seed, same result).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -23,15 +23,42 @@ from robustpose.attacks.base import Attack
 from robustpose.attacks.losses import AttackObjective, as_targets
 
 
+def spsa_gradient(values: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+                  samples: int, delta: float, generator: torch.Generator,
+                  mask: torch.Tensor | None = None) -> torch.Tensor:
+    """SPSA's gradient estimate at ``x`` (N, ...) [0, 1] from ``samples`` Rademacher
+    directions ``v`` (drawn from ``generator``, shape (samples, *x.shape)), two queries each:
+    ``mean_j (f(x + d v_j) - f(x - d v_j)) / (2 d) v_j`` with ``d = delta / 255``.
+
+    ``values``: probes (2 * samples * N, ...) -> (2 * samples * N,) objective values, the
+    probes ordered (+v_1 .. +v_S, -v_1 .. -v_S), each N items. ``mask`` (broadcast to
+    ``x``): 1 where the attack may change a value; elsewhere the directions are 0, so no
+    probe moves those values (a whole image's letterbox padding). Returns (N, ...)."""
+    n = x.shape[0]
+    d = float(delta) / 255.0
+    v = torch.randint(0, 2, (int(samples),) + tuple(x.shape), generator=generator,
+                      device=x.device).float().mul_(2).sub_(1)          # S, N, ...
+    if mask is not None:
+        v = v * mask
+    probes = torch.cat([x[None] + d * v, x[None] - d * v])               # 2S, N, ...
+    out = values(probes.reshape(-1, *x.shape[1:])).reshape(2, int(samples), n)
+    coeff = (out[0] - out[1]) / (2 * d)                                  # S, N
+    return (coeff.reshape(coeff.shape + (1,) * (x.dim() - 1)) * v).mean(0)
+
+
 def raw_outputs(model: Any, crops: torch.Tensor) -> torch.Tensor:
     """One forward call -> float32 tensor: heatmaps (N, K, h, w) or crop-px coordinates
     (N, K, 2), in the data set's keypoint order for adapters (their index maps applied)."""
-    from robustpose.models.adapters import CallableAdapter, OnnxAdapter, RegistryAdapter
+    from robustpose.models.adapters import CallableAdapter, RegistryAdapter
+    from robustpose.models.spec_adapter import SpecAdapter
 
     with torch.no_grad():
         if isinstance(model, RegistryAdapter):
             out = model.forward(crops)
-        elif isinstance(model, OnnxAdapter):
+        elif isinstance(model, SpecAdapter):
+            # ONNX and TFLite alike: forward() casts each query to the model's input dtype
+            # (MoveNet's int32: rounded to the nearest level), so every probe is what the
+            # deployed model would be fed
             raw = model.forward(crops)
             out = model._heatmaps(raw) if model.spec.output_kind == "heatmaps" \
                 else torch.as_tensor(model._keypoints(raw)[..., :2])
@@ -76,6 +103,8 @@ class SPSA(Attack):
         self.alpha = 2.5 * self.eps / self.steps if alpha is None else float(alpha)
         self.queries_used = 0
         self._loss = kwargs.get("loss", "auto")
+        #: (broadcast to a crop) 1 where the attack may change a value; None: everywhere
+        self.mask = None
 
 
     def query(self, x: torch.Tensor) -> torch.Tensor:
@@ -112,18 +141,17 @@ class SPSA(Attack):
             max(0, min(self.requested_steps, budget // per_step))
         return super().perturb(crops, target, weight, generator)
 
+    def values(self, probes: torch.Tensor, target: torch.Tensor,
+               weight: torch.Tensor) -> torch.Tensor:
+        """The objective of each probe (B,), B = 2 * samples * N, against the reference of
+        its crop (probes ordered as :func:`spsa_gradient` makes them)."""
+        rep = probes.shape[0] // target.shape[0]
+        return self.objective.per_crop(self.query(probes),
+                                       target.repeat(rep, *([1] * (target.dim() - 1))),
+                                       weight.repeat(rep, 1))
+
     def step(self, adv, target, weight, generator, t):
-        n = adv.shape[0]
-        d = self.delta / 255.0
-        v = torch.randint(0, 2, (self.samples,) + tuple(adv.shape), generator=generator,
-                          device=adv.device).float().mul_(2).sub_(1)     # S, N, 3, H, W
-        probes = torch.cat([adv[None] + d * v, adv[None] - d * v])       # 2S, N, 3, H, W
-        outs = self.query(probes.reshape(-1, *adv.shape[1:]))
-        rep = 2 * self.samples
-        values = self.objective.per_crop(
-            outs, target.repeat(rep, *([1] * (target.dim() - 1))),
-            weight.repeat(rep, 1)).reshape(2, self.samples, n)
-        self.queries_used += rep
-        coeff = (values[0] - values[1]) / (2 * d)                       # S, N
-        grad = (coeff[..., None, None, None] * v).mean(0)
+        grad = spsa_gradient(lambda probes: self.values(probes, target, weight), adv,
+                             self.samples, self.delta, generator, self.mask)
+        self.queries_used += 2 * self.samples
         return adv + self.alpha / 255.0 * grad.sign()

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from robustpose.benchmarking import attack_card
+from robustpose.benchmarking import attack_card, whole_image_attack
 from robustpose.benchmarking.attack_args import (SPSA_SAMPLES, check_alpha, check_counts,
                                                  default_steps, parse_numbers)
 from robustpose.benchmarking.attack_card import cell_line
@@ -28,6 +28,7 @@ from robustpose.benchmarking.attack_eval import (PCK_THR, box_pck, crop_batches,
                                                  evaluate_cell, target_encoder)
 from robustpose.benchmarking.cells import Cell
 from robustpose.benchmarking.run_layer import DataChoice, ModelChoice, execute, register_kind
+from robustpose.models.whole_image import is_whole_image
 
 COMMAND = "attack"
 ATTACK_KINDS = ("fgsm", "igsm", "uap", "transfer", "spsa")
@@ -150,6 +151,8 @@ class AttackKind:
         from robustpose.benchmarking.run_layer import load_adapter
 
         o, adapter, attack = run.options, run.adapter, run.options["attack"]
+        if is_whole_image(adapter):  # image in, people out: benchmarking/whole_image_attack.py
+            return whole_image_attack.prepare(run)
         infos = {None: run.model_info}
         attacked = {None: adapter if attack == "spsa" else getattr(adapter, "model", None)}
         if attack == "transfer":
@@ -236,6 +239,8 @@ class AttackKind:
         return {}  # the card lists the cells stored, not a requested grid
 
     def evaluate(self, run: Any, cells: Sequence) -> list[dict]:
+        if is_whole_image(run.adapter):
+            return whole_image_attack.evaluate(run, cells)
         o, adapter, source = run.options, run.adapter, run.source
         partner = fit = None
         if o["targeted"]:

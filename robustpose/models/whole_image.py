@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["People", "Letterbox", "letterbox", "decode_multipose", "decode_yolo_pose",
+__all__ = ["People", "QueryView", "Letterbox", "letterbox", "decode_multipose", "decode_yolo_pose",
            "nms_boxes", "WholeImageAdapter", "WholeImageSpecAdapter", "WholeImageCallable",
            "is_whole_image"]
 
@@ -53,6 +53,22 @@ class People:
 
     def __len__(self) -> int:
         return len(self.scores)
+
+
+@dataclass
+class QueryView:
+    """One image as a query attack sees a whole-image model (:meth:`WholeImageAdapter.query_view`).
+
+    ``input`` (3, h, w) float [0, 1] RGB: the image as the model is fed it (after the
+    adapter's letterbox; a callable's: the image itself); ``mask`` (1, h, w) float, 1 on
+    the image's pixels and 0 on padding (None: every pixel is the image's); ``people``:
+    a batch (B, 3, h, w) [0, 1] of such inputs -> B :class:`People` in image px, each
+    input quantised to the model's input dtype exactly as :meth:`predict_image` feeds it
+    (``people(input[None])[0]`` is ``predict_image(image)``)."""
+
+    input: Any
+    mask: Any
+    people: Callable[[Any], list]
 
 
 @dataclass(frozen=True)
@@ -191,6 +207,21 @@ class WholeImageAdapter:
     def predict_image(self, image: np.ndarray) -> People:
         raise NotImplementedError
 
+    def query_view(self, image: np.ndarray) -> QueryView:
+        """The image (H, W, 3) uint8 as a query attack perturbs it (:class:`QueryView`).
+        Here (a callable sizes its own input): the image itself in [0, 1]; each query is
+        rounded back to uint8 (what an image file can hold) and goes through
+        :meth:`predict_image`."""
+        import torch
+
+        def people(batch: Any) -> list:
+            pixels = torch.round(batch.detach().clamp(0, 1) * 255).to(torch.uint8)
+            return [self.predict_image(np.ascontiguousarray(x.permute(1, 2, 0).cpu().numpy()))
+                    for x in pixels]
+
+        base = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0
+        return QueryView(base, None, people)
+
     def predict(self, *args: Any, **kwargs: Any) -> Any:
         """Crops are a top-down notion: refused in one line (the stability and attack runs
         feed crops)."""
@@ -227,12 +258,34 @@ class WholeImageSpecAdapter(WholeImageAdapter):
 
     def predict_image(self, image: np.ndarray) -> People:
         """One uint8 RGB image (H, W, 3) -> its people in image px."""
+        view = self.query_view(image)
+        return view.people(view.input[None])[0]
+
+    def query_view(self, image: np.ndarray) -> QueryView:
+        """The letterboxed input (what the model sees: a query attack perturbs it as the
+        crop attacks perturb the crop), the mask of the image's pixels in it (the padding
+        is the adapter's, never perturbed), and the people of a batch of such inputs in
+        image px (the runner feeds each one in the spec's dtype: int32 rounds)."""
         import torch
 
         s = self.spec
         fed, box = letterbox(image, self.input_size, s.size_divisor, s.pad_value)
-        batch = torch.from_numpy(fed).permute(2, 0, 1)[None].float() / 255.0
-        raw = np.asarray(self.runner.forward(batch))[0]
+        base = torch.from_numpy(fed).permute(2, 0, 1).float() / 255.0
+        mask = torch.zeros((1,) + tuple(base.shape[1:]))
+        height, width = image.shape[:2]
+        new_w = int(round(width * box.scale[0]))
+        new_h = int(round(height * box.scale[1]))
+        mask[:, box.pad_y:box.pad_y + new_h, box.pad_x:box.pad_x + new_w] = 1.0
+
+        def people(batch: Any) -> list:
+            raw = np.asarray(self.runner.forward(batch))
+            return [self._decode(r, box) for r in raw]
+
+        return QueryView(base, mask, people)
+
+    def _decode(self, raw: np.ndarray, box: Letterbox) -> People:
+        """One input's raw output -> its people in image px (thresholds, index map)."""
+        s = self.spec
         if s.output_kind == "multipose":
             people = decode_multipose(raw, box.input_size, s.coordinate_order,
                                       s.coordinate_units != "crop_px")
