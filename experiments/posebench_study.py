@@ -180,6 +180,19 @@ def markdown(results: list[dict], rankings: dict, severities: str,
     return "\n".join(lines) + "\n"
 
 
+def mce_markdown(mce: dict) -> str:
+    """The mCE section: BlazePose lite against the bundled model (baseline = 100)."""
+    if not mce:
+        return ""
+    lines = ["", "## mCE of blazepose_lite against bundled (baseline = 100, lower is better)",
+             "", "`robustpose report runs/posebench/blazepose_lite_SUITE --baseline "
+             "runs/posebench/bundled_SUITE` (or `benchmark ... --baseline`).", "",
+             "| suite | mCE | relative mCE | mRR | baseline mRR |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| {suite} | {fmt(m['mCE'])} | {fmt(m['relative_mCE'])} | {fmt(m['mRR'])} | "
+              f"{fmt(m['baseline_mRR'])} |" for suite, m in mce.items()]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--severities", default="1-5")
@@ -197,13 +210,24 @@ def main(argv: list[str] | None = None) -> int:
     rankings = {m: compare_rankings(by[(m, "benchmark")]["per_corruption"],
                                     by[(m, "posebench")]["per_corruption"])
                 for m in MODELS if (m, "benchmark") in by and (m, "posebench") in by}
+    # mCE of BlazePose lite against the bundled model per suite (what report --baseline
+    # and benchmark --baseline print; read from the run folders, nothing recomputed)
+    from robustpose.benchmarking.baseline import compare_runs
+
+    mce = {suite: {k: v for k, v in compare_runs(ROOT / by[("blazepose_lite", suite)]["run_dir"],
+                                                 ROOT / by[("bundled", suite)]["run_dir"]).items()
+                   if k in ("mCE", "relative_mCE", "mRR", "baseline_mRR", "CE")}
+           for suite in ("posebench", "benchmark")
+           if ("blazepose_lite", suite) in by and ("bundled", suite) in by}
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "posebench.json").write_text(json.dumps({"severities": args.severities,
                                                     "results": results,
                                                     "rankings": rankings,
-                                                    "stability_box": stability},
+                                                    "stability_box": stability,
+                                                    "mce_blazepose_lite_vs_bundled": mce},
                                                    indent=2) + "\n")
-    (OUT / "posebench.md").write_text(markdown(results, rankings, args.severities, stability))
+    (OUT / "posebench.md").write_text(markdown(results, rankings, args.severities, stability)
+                                      + mce_markdown(mce))
     print((OUT / "posebench.md").read_text())
     return 0
 
