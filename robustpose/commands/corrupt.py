@@ -19,7 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "them on the fly (default: every image, id = relative path)")
     parser.add_argument("--corruptions", default="benchmark",
                         help="benchmark (the 15, default), all (19), validation or extra (4), "
-                             "common, noise, blur, weather, digital, or comma-separated names")
+                             "common, noise, blur, weather, digital, posebench (10), or "
+                             "comma-separated names; not the box family (it moves the crop, "
+                             "not the pixels: refused)")
     parser.add_argument("--severities", default="1-5",
                         help="e.g. 1-5 (default), 3, 1,3,5 or all")
     parser.add_argument("--seed", type=int, default=None,

@@ -348,8 +348,7 @@ def write_corrupted_dataset(input_dir: str | os.PathLike, output_dir: str | os.P
     severities = tuple(parse_severities(severities))
     if not corruptions:
         raise ValueError("no corruption selected ('none'): nothing to write")
-    # refused before any image is read: a box perturbation moves the crop, not the pixels,
-    # so it has no image to write (and each image would otherwise be 'skipped' one by one)
+    # before any image is read: a box perturbation moves the crop, there is no image to write
     box = [n for n in corruptions if n not in pixel_corruptions(corruptions)]
     if box:
         raise ValueError(f"corruptions {', '.join(box)} perturb the person box, not the pixels: "
