@@ -3,7 +3,7 @@
 Both sides run as child processes with OMP_NUM_THREADS=1 (their CPU time: user + system
 of the children, from ``resource.getrusage``), on the same model, data and grid: the
 card's ``--budget`` and the ``benchmark`` / ``attack`` / ``stability`` commands given that
-budget's grid (benchmarking.card_run.BUDGETS). Prints one line per side and the ratio
+budget's grid (benchmarking.card_run.BUDGETS; the benchmark with the box perturbations). Prints one line per side and the ratio
 card / separate (the issue's target: <= 0.9).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/card.py [--budget quick] [--max-images 16]
@@ -46,12 +46,14 @@ def main() -> int:
     loader = ["--workers", "0"]  # the attack command reads crops in-process anyway
     tool = [sys.executable, "-m", "robustpose"]
     steps = plan.steps if args.attack == "igsm" else plan.spsa_steps
+    # the card's benchmark face runs the box perturbations beside the 15 (card_run)
+    grid = f"{plan.corruptions},{plan.box}" if plan.box else plan.corruptions
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         card = child_cpu([*tool, "card", *common, *loader, "--budget", args.budget,
                           "--out", str(root / "card")])
         faces = {
-            "benchmark": [*tool, "benchmark", *common, *loader, "--corruptions", plan.corruptions,
+            "benchmark": [*tool, "benchmark", *common, *loader, "--corruptions", grid,
                           "--severities", plan.severities, "--out", str(root / "b")],
             "attack": [*tool, "attack", args.attack, *common, "--eps", plan.eps, "--steps", str(steps), "--spsa-samples",
                        str(plan.spsa_samples), "--out", str(root / "a")],

@@ -1,5 +1,6 @@
 """The robustness card (schema v1) and the card comparison, on tiny real runs of the
-three faces (bundled model, 2 SynthPose images, 1 corruption / 2 eps / 1 severity)."""
+three faces (bundled model, 2 SynthPose images, 1 corruption + 1 box perturbation / 2 eps /
+1 severity)."""
 from __future__ import annotations
 
 import copy
@@ -20,7 +21,7 @@ def faces(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("card_faces")
     common = {"max_images": 2, "progress": False, "plots": False}
-    bench = run_benchmark(corruptions="gaussian_noise", severities="3", out=root / "b",
+    bench = run_benchmark(corruptions="gaussian_noise,box_jitter", severities="3", out=root / "b",
                           workers=0, **common)
     run_attack("igsm", eps="2,8", steps="2", out=root / "a", **common)
     run_stability(perturbations="heldout5", severities="1", out=root / "s", workers=0,
@@ -48,6 +49,15 @@ def test_card_traces_every_face_to_its_run(card, faces):
     corr = card["corruption"]
     assert (corr["mPC"], corr["rPC"]) == (bench["mPC"], bench["rPC"])
     assert corr["corruptions"] == ["gaussian_noise"] and corr["severities"] == [3]
+    # the box cell is the box face's, not the corruption face's (nor in mPC, summary.py)
+    assert set(corr["per_cell"]) == set(corr["per_corruption"]) == {"gaussian_noise"}
+    assert corr["mPC"] == pytest.approx(bench["per_cell"]["gaussian_noise"]["3"])
+    box = card["box"]
+    assert box["perturbations"] == ["box_jitter"] and box["severities"] == [3]
+    assert box["per_cell"] == {"box_jitter": bench["per_cell"]["box_jitter"]}
+    assert box["mean"] == bench["box"]["mean"] == pytest.approx(bench["per_cell"]["box_jitter"]["3"])
+    assert box["relative"] == pytest.approx(100 * box["mean"] / bench["clean"], abs=1e-3)
+    assert box["magnitudes"]["box_jitter"][2] == 0.06 and box["complete"] is True
     adv = card["adversarial"]
     assert adv["attack"] == "IGSM-2" and adv["access"] == "gradient"
     assert [r["eps"] for r in adv["per_eps"]] == [2.0, 8.0]
@@ -70,6 +80,7 @@ def test_write_card_round_trips_and_is_deterministic(card, tmp_path):
     page = paths["markdown"].read_text()
     assert card["model"]["name"] in page and "IGSM-2 (gradient)" in page
     assert f"mPC {card['corruption']['mPC']:.1f}" in page
+    assert f"| box | mean {card['box']['mean']:.1f}" in page and "| box_jitter | 0.02, 0.04" in page
     assert paths["figure"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     again = write_card(card, tmp_path / "two")
     assert again["figure"].read_bytes() == paths["figure"].read_bytes()
@@ -82,6 +93,19 @@ def test_a_card_with_missing_faces_says_so(faces, tmp_path):
     page = format_card(card)
     assert page.count("not measured") == 2 and "skipped: adversarial; stability" in page
     assert write_card(card, tmp_path)["figure"].is_file()
+    stability_only = card_from_faces(None, None, faces["stability"])
+    assert stability_only["box"] is None and "| box | not measured |" in format_card(stability_only)
+
+
+def test_a_card_written_before_the_box_face_still_reads(card, tmp_path):
+    old = copy.deepcopy(card)
+    del old["box"]  # card.json files from before the box face have no 'box' key
+    (tmp_path / "card.json").write_text(json.dumps(old))
+    assert "box" not in read_card(tmp_path) and "| box | not measured |" in format_card(old)
+    row = compare_cards([tmp_path, card]).rows
+    assert row[0]["box"] is None and row[1]["box"] == card["box"]["mean"]
+    assert row[1]["box rel."] == card["box"]["relative"]
+    assert write_card(old, tmp_path / "again")["figure"].is_file()
 
 
 def test_validate_card_names_the_key(card):
@@ -104,6 +128,10 @@ def test_validate_card_names_the_key(card):
     bad = copy.deepcopy(card)
     bad["corruption"]["complete"] = 1
     with pytest.raises(ValueError, match="'corruption.complete' must be bool, not int"):
+        validate_card(bad)
+    bad = copy.deepcopy(card)
+    bad["box"]["mean"] = "12"
+    with pytest.raises(ValueError, match="key 'box.mean' must be int or float or NoneType"):
         validate_card(bad)
 
 
@@ -148,6 +176,10 @@ def test_compare_cards_rows_columns_sorting(card, faces, tmp_path):
     md, csv_text = paths["markdown"].read_text(), paths["csv"].read_text()
     assert md.count("\n") == 2 + len(items) and "R/kp (heatmap px^2)" in md
     assert csv_text.splitlines()[0].startswith("model,dataset,budget,AP*,mPC,rPC")
+    assert csv_text.splitlines()[0].endswith("R/kp,RUC area,D_n,box,box rel.")
+    by_box = compare_cards(items, sort_by="box").rows  # higher first, no box face last
+    assert by_box[-1]["model"].endswith("[3]") and by_box[-1]["box"] is None
+    assert by_box[0]["box"] is not None
     assert paths["figure"].stat().st_size > 0
 
 

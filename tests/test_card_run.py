@@ -1,7 +1,7 @@
 """``robustpose card`` / ``robustpose.card``: the composite run of the four faces (issue 25,
 section 2) on tiny real runs: the bundled model on 2 SynthPose images through the CLI and
-the API (resume = 0 cells), the budget's skipped list, an ONNX model attacked by queries,
-the comparison of two cards, and one-line refusals."""
+the API (resume = 0 cells), the budget's skipped list, an ONNX model attacked by queries, a whole-image Python callable
+(benchmark face only), the comparison of two cards, and one-line refusals."""
 from __future__ import annotations
 
 import json
@@ -31,6 +31,12 @@ def test_cli_card_holds_the_four_faces_of_its_own_runs(card_dir, capsys):
     assert card["clean"]["value"] == summary["clean"]
     assert card["corruption"]["mPC"] == summary["mPC"] and len(card["corruption"]["corruptions"]) == 15
     assert card["corruption"]["severities"] == [1, 3, 5]
+    # the box face rides in the benchmark face's grid, outside mPC (summary.py)
+    assert card["box"]["perturbations"] == ["box_shift", "box_scale", "box_aspect", "box_jitter"]
+    assert card["box"]["severities"] == [1, 3, 5] and card["box"]["complete"]
+    assert card["box"]["mean"] == summary["box"]["mean"] is not None
+    assert len(summary["corruptions"]) == 19 and not set(card["box"]["perturbations"]) & set(
+        card["corruption"]["per_corruption"])
     assert card["adversarial"]["attack"] == "IGSM-10" and card["adversarial"]["access"] == "gradient"
     assert [r["eps"] for r in card["adversarial"]["per_eps"]] == [8.0]
     assert attack["attack"] == "igsm"
@@ -58,7 +64,7 @@ def test_budget_lists_what_it_skipped():
 
     assert skipped_by(BUDGETS["paper"], "igsm", None) == []
     quick = skipped_by(BUDGETS["quick"], "spsa", 16)
-    assert quick == ["corruption severities 2,4 (ran 1,3,5)", "attack eps 2 (ran eps 8)",
+    assert quick == ["corruption and box severities 2,4 (ran 1,3,5)", "attack eps 2 (ran eps 8)",
                      "SPSA 5 steps x 4 samples (paper budget: 10 x 8)",
                      "stability severities 1,2,4,5 (ran 3)", "images after the first 16"]
 
@@ -104,6 +110,52 @@ def test_onnx_card_uses_the_query_attack(data_root, models_root, tmp_path):
         robustpose.card(onnx=models_root / "blazepose_landmark_lite.onnx", onnx_spec="blazepose",
                         dataset="coco-format", data_root=data_root / "coco_val_mini",
                         max_images=1, attack="igsm", out=tmp_path / "bp2", progress=False)
+
+
+def test_whole_image_callable_card_runs_the_benchmark_face_only(tmp_path):
+    """A whole-image Python callable (an oracle: the ground-truth people of the clean image,
+    nobody on any other pixels) through the card: its benchmark face runs (clean AP* 100,
+    every corrupted cell lower); attack, stability and box are skipped with the reason."""
+    import numpy as np
+
+    import robustpose
+    from robustpose.benchmarking.card_run import BUDGETS, NO_ATTACK, WHOLE_IMAGE_SKIPS, skipped_by
+    from robustpose.benchmarking.sources import resolve_source
+    from robustpose.data import load_image
+    from robustpose.models.whole_image import WholeImageCallable
+    from robustpose.reports.card import read_card
+
+    source = resolve_source("synth", None, None, None, max_images=1,
+                            subset_dir=tmp_path / "subset")
+    clean = load_image(source.records[0].image_path)
+    gt = np.stack([r.keypoints for r in source.records if r.image_path
+                   == source.records[0].image_path])
+
+    def oracle(image):
+        if image.shape != clean.shape or not np.array_equal(image, clean):
+            return {"keypoints": np.zeros((0, 17, 3)), "scores": np.zeros(0)}
+        return {"keypoints": gt[:, :, :2], "scores": np.ones(len(gt))}
+
+    model = WholeImageCallable(oracle, name="oracle", identity="synth-oracle-1")
+    result = robustpose.card(model, max_images=1, workers=0, out=tmp_path / "card",
+                             progress=False, plots=False)
+    card = read_card(tmp_path / "card")  # validates
+    assert result.cells_run == {"benchmark": 1 + 15 * 3}
+    assert card["clean"]["value"] == pytest.approx(100.0) and card["model"]["kind"] == "callable"
+    assert len(card["corruption"]["per_cell"]) == 15 and card["corruption"]["mPC"] < 50.0
+    assert card["adversarial"] is None and card["stability"] is None and card["box"] is None
+    settings = json.loads((tmp_path / "card" / "benchmark" / "run.json").read_text())
+    assert not [c for c in settings["corruptions"] if c.startswith("box")]
+    assert not (tmp_path / "card" / "attack").exists()
+    skipped = card["budget"]["skipped"]
+    assert skipped == skipped_by(BUDGETS["quick"], NO_ATTACK, 1)
+    assert skipped == ["corruption severities 2,4 (ran 1,3,5)", *WHOLE_IMAGE_SKIPS,
+                       "images after the first 1"]  # no attack eps / SPSA / stability lines
+    assert [line.split(":")[0] for line in WHOLE_IMAGE_SKIPS] == [
+        "attack face", "stability face", "box face"]
+    again = robustpose.card(model, max_images=1, workers=0, out=tmp_path / "card",
+                            progress=False, plots=False)
+    assert again.cells_run == {"benchmark": 0}
 
 
 def test_two_cards_compare_with_mce_against_the_first(card_dir, tmp_path, capsys):

@@ -6,7 +6,8 @@ three faces through :func:`~robustpose.benchmarking.run_layer.execute` with that
 (``options['loaded']``), each face in its own run folder under the card's folder::
 
     OUT/run.json        kind 'card', the budget and what it asks of each face
-    OUT/benchmark/      a `robustpose benchmark` run folder (corruption face)
+    OUT/benchmark/      a `robustpose benchmark` run folder (corruption and box faces:
+                        the pixel corruptions and the box perturbations, one grid)
     OUT/attack/         a `robustpose attack` run folder (IGSM-10, or SPSA for ONNX-only)
     OUT/stability/      a `robustpose stability` run folder (heldout5)
     OUT/card.json, card.md, card.png   (robustpose.reports.card, docs/card.md)
@@ -18,7 +19,10 @@ cell. The face folders are the commands' own folders (same run.json, same record
 Budgets (:data:`BUDGETS`): ``paper`` is the issue's card (15 corruptions x 5 severities,
 IGSM-10 at eps 2 and 8, heldout5 x 5 severities, every image); ``quick`` a documented
 subset that finishes in a few CPU minutes on the bundled model; the card lists what the
-budget skipped (``budget.skipped``).
+budget skipped (``budget.skipped``). The box face (the ``box`` family: the person box a
+top-down crop follows moves, the pixels stay) rides in the benchmark face's grid at the
+corruption severities: ``summary.py`` keeps box cells out of mPC / rPC / mRR, so the
+corruption face's figures are those of the 15 alone.
 """
 from __future__ import annotations
 
@@ -42,7 +46,11 @@ WHOLE_IMAGE_SKIPS = [
     "attack face: a whole-image model (image in, people out) has no top-down crops for the "
     "card's IGSM / SPSA cells",
     "stability face: a whole-image model has no per-person crop heatmaps to compare with the "
-    "clean crop's"]
+    "clean crop's",
+    "box face: a whole-image model finds its own people; the box perturbations move the "
+    "person boxes a top-down crop follows and change no pixel"]
+#: the card's attack for a whole-image model (run.json's ``attack``): none is run
+NO_ATTACK = "none"
 #: attacks the card runs: gradient (torch models) or queries (a model without torch weights)
 CARD_ATTACKS = ("auto", "igsm", "spsa")
 
@@ -50,7 +58,9 @@ CARD_ATTACKS = ("auto", "igsm", "spsa")
 @dataclass(frozen=True)
 class CardBudget:
     """What one card measures. eps on the 0..255 scale; ``max_images`` None: every image.
-    ``spsa_steps`` x ``spsa_samples`` x 2 + 1 queries per crop for a query attack."""
+    ``spsa_steps`` x ``spsa_samples`` x 2 + 1 queries per crop for a query attack.
+    ``box``: the box perturbations (the grammar's words; '' for none) the benchmark face
+    runs beside ``corruptions``, at ``severities``."""
 
     name: str
     corruptions: str
@@ -62,14 +72,18 @@ class CardBudget:
     perturbations: str
     stability_severities: str
     max_images: int | None
+    box: str = "box"
 
 
 BUDGETS: dict[str, CardBudget] = {
-    # the issue's card: 15 x 5 corruption cells, IGSM-10 at eps 2 and 8, heldout5 x 5
-    "paper": CardBudget("paper", "benchmark", "1-5", "2,8", 10, 10, 8, "heldout5", "1-5", None),
-    # a few CPU minutes on the bundled model: severities 1/3/5 (3 of stability), eps 8,
-    # the first 16 images (synth val: 16 images of 1-3 people)
-    "quick": CardBudget("quick", "benchmark", "1,3,5", "8", 10, 5, 4, "heldout5", "3", 16),
+    # the issue's card: 15 x 5 corruption cells (+ the 4 box perturbations x 5), IGSM-10
+    # at eps 2 and 8, heldout5 x 5
+    "paper": CardBudget("paper", "benchmark", "1-5", "2,8", 10, 10, 8, "heldout5", "1-5", None,
+                        "box"),
+    # a few CPU minutes on the bundled model: severities 1/3/5 (also of the box cells; 3 of
+    # stability), eps 8, the first 16 images (synth val: 16 images of 1-3 people)
+    "quick": CardBudget("quick", "benchmark", "1,3,5", "8", 10, 5, 4, "heldout5", "3", 16,
+                        "box"),
 }
 
 
@@ -80,13 +94,22 @@ def _sev_list(text: str) -> list[int]:
 
 
 def skipped_by(budget: CardBudget, attack: str, max_images: int | None) -> list[str]:
-    """What ``budget`` leaves out of the paper card, one line each (``budget.skipped``)."""
+    """What ``budget`` leaves out of the paper card, one line each (``budget.skipped``).
+    ``attack`` :data:`NO_ATTACK` (a whole-image model): the attack, stability and box
+    faces are not run, so their lines are :data:`WHOLE_IMAGE_SKIPS`, not the budget's."""
     paper, out = BUDGETS["paper"], []
     missing = [s for s in _sev_list(paper.severities) if s not in _sev_list(budget.severities)]
     if missing:
-        out.append(f"corruption severities {','.join(map(str, missing))} (ran {budget.severities})")
+        runs_box = budget.box and attack != NO_ATTACK
+        out.append(f"{'corruption and box' if runs_box else 'corruption'} severities "
+                   f"{','.join(map(str, missing))} (ran {budget.severities})")
     if budget.corruptions != paper.corruptions:
         out.append(f"corruptions: ran {budget.corruptions!r}, not the 15")
+    if attack == NO_ATTACK:
+        out += WHOLE_IMAGE_SKIPS
+        return out + ([] if max_images is None else [f"images after the first {max_images}"])
+    if budget.box != paper.box:
+        out.append(f"box perturbations: ran {budget.box or 'none'!r}, not {paper.box!r}")
     eps = [e for e in paper.eps.split(",") if e not in budget.eps.split(",")]
     if eps:
         out.append(f"attack eps {','.join(eps)} (ran eps {budget.eps})")
@@ -122,10 +145,15 @@ def choose_attack(adapter: Any, attack: str = "auto") -> str:
 
 def face_options(budget: CardBudget, attack: str, batch_size: int, workers: int) -> dict:
     """The three faces' run options, as ``run_benchmark`` / ``run_attack`` /
-    ``run_stability`` build them from their defaults (the card changes only the grid)."""
+    ``run_stability`` build them from their defaults (the card changes only the grid).
+    The benchmark face also runs the budget's box perturbations, except for a whole-image
+    model (``attack`` :data:`NO_ATTACK`: its benchmark refuses box cells)."""
     steps = budget.steps if attack == "igsm" else budget.spsa_steps
+    corruptions = budget.corruptions
+    if budget.box and attack != NO_ATTACK:
+        corruptions = f"{corruptions},{budget.box}"
     return {
-        "benchmark": {"corruptions": budget.corruptions, "severities": budget.severities,
+        "benchmark": {"corruptions": corruptions, "severities": budget.severities,
                       "flip_test": None, "detections": None, "batch_size": batch_size,
                       "workers": workers, "save_predictions": False, "print_table": False,
                       "from_env": False},
@@ -207,7 +235,7 @@ def run_card(model: ModelChoice | None = None, data: DataChoice | None = None, *
     if model.name:
         adapter.name = model.name
     whole = is_whole_image(adapter)
-    chosen = "none" if whole else choose_attack(adapter, attack)
+    chosen = NO_ATTACK if whole else choose_attack(adapter, attack)
     name = adapter.name
     out = Path(out) if out is not None else Path("runs") / COMMAND / _slug(
         f"{name}__{data.dataset}")
@@ -257,8 +285,6 @@ def assemble(out: Path, budget: str, attack: str, max_images: int | None,
     runs = {f: str(out / d) if faces.get(f) is not None else None
             for f, d in FACE_DIRS.items()}
     skipped = skipped_by(BUDGETS[budget], attack, max_images)
-    if attack == "none":  # a whole-image model (card settings' attack 'none')
-        skipped += WHOLE_IMAGE_SKIPS
     card = card_from_faces(faces.get("benchmark"), faces.get("attack"), faces.get("stability"),
                            {"budget": budget, "runs": runs, "skipped": skipped})
     write_card(card, out, plots=plots)

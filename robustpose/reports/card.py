@@ -7,7 +7,10 @@ attack run's ``attack.json`` and the stability run's ``stability.json``; any fac
 missing (the budget says what it skipped). :func:`validate_card` checks a card (one-line
 ``ValueError`` naming the key), :func:`write_card` writes ``card.json``, ``card.md`` and
 ``card.png`` (the four faces), :func:`read_card` reads one back and refuses another
-schema version with a line naming it.
+schema version with a line naming it. The optional ``box`` face (the box perturbations:
+the person box a top-down crop follows moves, the pixels stay) comes from the benchmark
+card's ``box`` block and box cells; it is null when not run, and a card.json written
+before it existed (no ``box`` key) still reads.
 
 Units: every metric value is in percent (AP x 100, PCKh, PCK@0.1 x 100); every relative
 figure (rPC, adversarial relative AP / PCK) is a percentage of the clean value; eps is on
@@ -20,6 +23,8 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
+from robustpose.reports.card_figure import fmt as _f
+from robustpose.reports.card_figure import plot_card
 from robustpose.utils.io import atomic_write_text
 
 SCHEMA = "robustpose.card"
@@ -51,7 +56,13 @@ _FIELDS: dict[str, tuple] = {
     "stability.perturbations": (list,), "stability.held_out": (bool,),
     "stability.R_per_keypoint": _OPT_NUM, "stability.RUC_area": _OPT_NUM,
     "stability.D_n": _OPT_NUM, "stability.complete": (bool,),
+    "box": _OPT_DICT, "box.perturbations": (list,), "box.severities": (list,),
+    "box.mean": _OPT_NUM, "box.relative": _OPT_NUM, "box.per_perturbation": (dict,),
+    "box.complete": (bool,),
 }
+#: faces whose keys are checked only when present; ``box`` may be absent (older cards)
+_FACE_KEYS = ("corruption", "adversarial", "stability", "box")
+_OPTIONAL = ("box",)
 _CHOICES = {"model.kind": MODEL_KINDS, "dataset.metric": ("AP", "PCKh"),
             "budget.name": BUDGETS, "adversarial.access": ("gradient", "query")}
 _EPS_FIELDS = {"eps": _NUM, "steps": (int,), "relative_metric": _OPT_NUM,
@@ -79,10 +90,11 @@ def validate_card(card: Any, where: str = "card") -> dict:
                          f"robustpose reads version {VERSION}")
     for key, types in _FIELDS.items():
         face = key.split(".")[0]
-        if "." in key and face in ("corruption", "adversarial", "stability") \
-                and card.get(face) is None:
+        if "." in key and face in _FACE_KEYS and card.get(face) is None:
             continue
         present, value = _get(card, key)
+        if not present and key in _OPTIONAL:
+            continue
         if not present:
             raise ValueError(f"{where}: missing key {key!r}")
         if isinstance(value, bool) and bool not in types or not isinstance(value, types):
@@ -115,19 +127,51 @@ def _model_kind(benchmark: Mapping | None, attack: Mapping | None) -> str:
     return "callable"
 
 
+def _box_names(bench: Mapping) -> list[str]:
+    """The benchmark's box perturbations (its ``box`` block, else by name)."""
+    from robustpose.corruptions.selection import BOX_PERTURBATIONS
+
+    named = (bench.get("box") or {}).get("perturbations")
+    return list(named) if named else [n for n in bench.get("corruptions") or []
+                                      if n in BOX_PERTURBATIONS]
+
+
 def _corruption_face(bench: Mapping) -> dict:
-    names = list(bench.get("corruptions") or [])
+    """The pixel corruptions of the benchmark card (box cells go to the box face, as
+    summary.py keeps them out of mPC / rPC), so mCE and Fig. 4 read the 15 alone."""
+    boxes = set(_box_names(bench))
+    names = [n for n in bench.get("corruptions") or [] if n not in boxes]
+
+    def pixel(key: str) -> dict:
+        return {k: v for k, v in (bench.get(key) or {}).items() if k not in boxes}
+
     return {"metric": bench.get("metric", "AP"), "clean": bench.get("clean"),
             "mPC": bench.get("mPC"), "rPC": bench.get("rPC"),
-            "per_family": dict(bench.get("per_family") or {}),
-            "per_corruption": dict(bench.get("per_corruption") or {}),
+            "per_family": pixel("per_family"), "per_corruption": pixel("per_corruption"),
             "per_severity": dict(bench.get("per_severity") or {}),
-            "per_cell": dict(bench.get("per_cell") or {}),
+            "per_cell": pixel("per_cell"),
             "worst": bench.get("worst"), "corruptions": names,
             "severities": [int(s) for s in bench.get("severities") or []],
             "complete": not (bench.get("cells") or {}).get("missing")
             and not bench.get("incomplete"),
             "note": bench.get("mPC_note")}
+
+
+def _box_face(bench: Mapping) -> dict | None:
+    """The box perturbations of the benchmark card (summary.json's ``box`` block: mean and
+    relative in percent, magnitudes per severity as fractions of the box), or None."""
+    names = _box_names(bench)
+    if not names:
+        return None
+    block, cells = bench.get("box") or {}, bench.get("per_cell") or {}
+    missing = {c.split("/")[0] for c in (bench.get("cells") or {}).get("missing") or []}
+    return {"perturbations": names,
+            "severities": [int(s) for s in bench.get("severities") or []],
+            "mean": block.get("mean"), "relative": block.get("relative"),
+            "per_perturbation": {n: (bench.get("per_corruption") or {}).get(n) for n in names},
+            "per_cell": {n: dict(cells.get(n) or {}) for n in names},
+            "magnitudes": dict(block.get("magnitudes") or {}),
+            "complete": not missing & set(names) and not bench.get("incomplete")}
 
 
 def _adversarial_face(attack: Mapping) -> dict:
@@ -224,6 +268,7 @@ def card_from_faces(benchmark_card: Mapping | None, attack_card: Mapping | None,
         "corruption": None if bench is None else _corruption_face(bench),
         "adversarial": None if attack is None else _adversarial_face(attack),
         "stability": None if stability_card is None else _stability_face(stability_card),
+        "box": None if bench is None else _box_face(bench),
         "runs": runs,
     }
     return validate_card(card)
@@ -240,10 +285,6 @@ def read_card(path: str | Path) -> dict:
     except ValueError as exc:
         raise ValueError(f"{file}: not JSON ({exc.msg}, line {exc.lineno})") from None
     return validate_card(card, str(file))
-
-
-def _f(value: Any, spec: str = ".1f") -> str:
-    return "-" if value is None else format(float(value), spec)
 
 
 def format_card(card: Mapping) -> str:
@@ -271,6 +312,11 @@ def format_card(card: Mapping) -> str:
                  f"{_f(s['RUC_area'], '.3f')}, D_n {_f(s['D_n'])} "
                  f"({'held-out' if s['held_out'] else 'given'} perturbations: "
                  f"{', '.join(s['perturbations'])})") + " |")
+    x = card.get("box")
+    lines.append("| box | " + ("not measured" if x is None else
+                 f"mean {_f(x['mean'])}, relative {_f(x['relative'])} % of clean "
+                 f"({len(x['perturbations'])} box perturbations x severities "
+                 f"{x['severities']}; not in mPC)") + " |")
     if c is not None:
         lines += ["", "## Corruption", "", f"clean {metric}* {_f(c['clean'])}, mPC "
                   f"{_f(c['mPC'])}, rPC {_f(c['rPC'])}" + (f" ({c['note']})" if c.get("note") else "")
@@ -292,6 +338,14 @@ def format_card(card: Mapping) -> str:
                   f"{_f(s['R_sum'], '.0f')}), RUC area {_f(s['RUC_area'], '.3f')}, D_n "
                   f"{_f(s['D_n'])} (clean {_f(s['D_n_clean'])})"
                   + ("" if s["complete"] else "; INCOMPLETE run")]
+    if x is not None:
+        lines += ["", "## Box perturbations (the person box moves, the pixels stay)", "",
+                  f"mean {_f(x['mean'])}, relative {_f(x['relative'])} % of clean "
+                  f"{metric}*" + ("" if x["complete"] else "; INCOMPLETE run"), "",
+                  f"| perturbation | magnitude per severity (fraction of the box) | "
+                  f"{metric}, mean over severities |", "|---|---|---:|",
+                  *(f"| {n} | {', '.join(f'{m:g}' for m in x.get('magnitudes', {}).get(n, []))}"
+                    f" | {_f(v)} |" for n, v in x["per_perturbation"].items())]
     runs = [f"- {k}: `{v}`" for k, v in card["runs"].items() if v]
     if runs:
         lines += ["", "## Run folders", "", *runs]
@@ -309,89 +363,3 @@ def write_card(card: Mapping, folder: str | Path, plots: bool = True) -> dict[st
     if plots:
         paths["figure"] = plot_card(card, folder / FIGURE_FILE)
     return paths
-
-
-def _missing(ax: Any, face: str, card: Mapping) -> None:
-    skipped = card["budget"]["skipped"]
-    ax.text(0.5, 0.5, f"{face}: not measured" + (f"\n(budget {card['budget']['name']})"
-                                                  if skipped else ""),
-            ha="center", va="center", transform=ax.transAxes, color="grey")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_title(face)
-
-
-def plot_card(card: Mapping, path: str | Path) -> Path:
-    """The four faces in one figure (2 x 2): clean and corruption per family (percent),
-    adversarial relative metric / PCK against eps, stability's RUC curve."""
-    from robustpose.reports.plots import FAMILY_COLOURS, _pyplot, _save
-    from robustpose.reports.tables import family_of
-
-    plt = _pyplot()
-    metric = card["dataset"]["metric"]
-    fig, axes = plt.subplots(2, 2, figsize=(11.0, 8.0))
-    (ax_clean, ax_corr), (ax_adv, ax_stab) = axes
-    clean = card["clean"]
-    bars = [(k, v) for k, v in ((f"{metric}*", clean["value"]), ("PCK@0.1", clean["pck"]))
-            if v is not None]
-    if bars:
-        ax_clean.bar([k for k, _ in bars], [v for _, v in bars], color=["#4C72B0", "#8172B3"][:len(bars)])
-        for i, (_, v) in enumerate(bars):
-            ax_clean.text(i, v + 1.0, f"{v:.1f}", ha="center", fontsize=9)
-        ax_clean.set_ylim(0, 105)
-        ax_clean.set_ylabel("clean score (%)")
-        ax_clean.set_title("clean")
-    else:
-        _missing(ax_clean, "clean", card)
-    corr = card.get("corruption")
-    if corr:
-        groups = corr["per_family"] or corr["per_corruption"]
-        names = list(groups)
-        ax_corr.bar(range(len(names)), [groups[n] or 0.0 for n in names],
-                    color=[FAMILY_COLOURS.get(n, FAMILY_COLOURS.get(family_of(n))) for n in names])
-        ax_corr.set_xticks(range(len(names)))
-        ax_corr.set_xticklabels(names, rotation=30, ha="right")
-        if corr["clean"] is not None:
-            ax_corr.axhline(corr["clean"], color="black", linestyle="--", label=f"clean {corr['clean']:.1f}")
-        if corr["mPC"] is not None:
-            ax_corr.axhline(corr["mPC"], color="grey", linestyle=":", label=f"mPC {corr['mPC']:.1f}")
-        ax_corr.set_ylim(0, 105)
-        ax_corr.set_ylabel(f"{metric} under corruption (%)")
-        ax_corr.set_title(f"corruption: rPC {_f(corr['rPC'])}% "
-                          f"({'per family' if corr['per_family'] else 'per corruption'})")
-        ax_corr.legend(fontsize=8)
-    else:
-        _missing(ax_corr, "corruption", card)
-    adv = card.get("adversarial")
-    if adv and adv["per_eps"]:
-        eps = [r["eps"] for r in adv["per_eps"]]
-        for key, label, style in (("relative_metric", f"relative {metric}", "o-"),
-                                  ("relative_pck", "relative PCK@0.1", "s--")):
-            ax_adv.plot(eps, [float("nan") if r[key] is None else r[key] for r in adv["per_eps"]],
-                        style, label=label)
-        ax_adv.set_xticks(eps)
-        ax_adv.set_xlabel("eps (0..255 scale)")
-        ax_adv.set_ylabel("attacked / clean (%)")
-        top = max([r[k] or 0.0 for r in adv["per_eps"] for k in ("relative_metric", "relative_pck")])
-        ax_adv.set_ylim(0, max(105.0, top + 5.0))  # a steadier-than-clean cell may pass 100
-        ax_adv.set_title(f"adversarial: {adv['attack']} ({adv['access']})")
-        ax_adv.legend(fontsize=8)
-    else:
-        _missing(ax_adv, "adversarial", card)
-    stab = card.get("stability")
-    if stab and stab.get("RUC"):
-        xs = stab.get("RUC_thresholds_heatmap_px") or list(range(len(stab["RUC"])))
-        ax_stab.plot(xs, stab["RUC"], "o-", color="#55A868",
-                     label=f"RUC area {_f(stab['RUC_area'], '.3f')}")
-        ax_stab.set_ylim(0, 1.05)
-        ax_stab.set_xlabel("displacement threshold P (heatmap px)")
-        ax_stab.set_ylabel("fraction of keypoints moved <= P")
-        ax_stab.set_title(f"stability: R/kp {_f(stab['R_per_keypoint'], '.3f')} px^2, "
-                          f"D_n {_f(stab['D_n'])}")
-        ax_stab.legend(fontsize=8, loc="lower right")
-    else:
-        _missing(ax_stab, "stability", card)
-    fig.suptitle(f"{card['model']['name']} on {card['dataset']['name']} "
-                 f"(budget {card['budget']['name']})")
-    fig.tight_layout()
-    return _save(fig, Path(path))

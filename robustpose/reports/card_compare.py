@@ -30,9 +30,11 @@ UNITS = {"R/kp": "heatmap px^2", "RUC area": "fraction", "D_n": "heatmap px^2",
 def headline(card: Mapping) -> dict[str, float | None]:
     """The card's headline figures, one per comparison column: clean (``AP*`` or
     ``PCKh*``), mPC, rPC, relative metric / PCK at each eps (``relAP@8``: percent of
-    clean), R per keypoint, RUC area and D_n (pooled over the perturbed cells)."""
+    clean), R per keypoint, RUC area and D_n (pooled over the perturbed cells), and the box
+    perturbations' ``box`` (mean metric, percent) and ``box rel.`` (percent of clean);
+    None where the card lacks the face (a card from before the box face: no ``box`` key)."""
     corruption, adv = card.get("corruption") or {}, card.get("adversarial") or {}
-    stab = card.get("stability") or {}
+    stab, box = card.get("stability") or {}, card.get("box") or {}
     metric = card["dataset"]["metric"]
     row: dict[str, float | None] = {f"{metric}*": card["clean"]["value"],
                                     "mPC": corruption.get("mPC"), "rPC": corruption.get("rPC")}
@@ -40,7 +42,7 @@ def headline(card: Mapping) -> dict[str, float | None]:
         row[f"rel{metric}@{r['eps']:g}"] = r["relative_metric"]
         row[f"relPCK@{r['eps']:g}"] = r["relative_pck"]
     row.update({"R/kp": stab.get("R_per_keypoint"), "RUC area": stab.get("RUC_area"),
-                "D_n": stab.get("D_n")})
+                "D_n": stab.get("D_n"), "box": box.get("mean"), "box rel.": box.get("relative")})
     return row
 
 
