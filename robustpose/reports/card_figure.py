@@ -8,10 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-#: the box perturbations' bars (hatched, right of the pixel corruptions; not in mPC)
-BOX_COLOUR = "#C44E52"
-
-
 def fmt(value: Any, spec: str = ".1f") -> str:
     """``value`` formatted by ``spec``; '-' for None (a figure not measured)."""
     return "-" if value is None else format(float(value), spec)
@@ -106,7 +102,7 @@ def _corruption_panel(ax: Any, corr: Mapping | None, box: Mapping | None, metric
         if names:
             ax.axvline(len(names) - 0.5, color="grey", linestyle=":", linewidth=1.0)
         xs = range(len(names), len(names) + len(boxes))
-        ax.bar(xs, [box["per_perturbation"][n] or 0.0 for n in boxes], color=BOX_COLOUR,
+        ax.bar(xs, [box["per_perturbation"][n] or 0.0 for n in boxes], color=FAMILY_COLOURS["box"],
                hatch="//", edgecolor="white",
                label=f"box (not in mPC): mean {fmt(box.get('mean'))}, "
                      f"rel. {fmt(box.get('relative'))}%")
