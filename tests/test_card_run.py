@@ -112,14 +112,18 @@ def test_onnx_card_uses_the_query_attack(data_root, models_root, tmp_path):
                         max_images=1, attack="igsm", out=tmp_path / "bp2", progress=False)
 
 
-def test_whole_image_callable_card_runs_the_benchmark_face_only(tmp_path):
+def test_whole_image_callable_card_runs_the_benchmark_and_query_attack_faces(tmp_path):
     """A whole-image Python callable (an oracle: the ground-truth people of the clean image,
     nobody on any other pixels) through the card: its benchmark face runs (clean AP* 100,
-    every corrupted cell lower); attack, stability and box are skipped with the reason."""
+    every corrupted cell lower) and its attack face is the query attack on the whole image
+    (issue 26); stability and box are skipped with the reason. (The oracle loses everybody
+    on any changed pixel: every SPSA probe scores the same, the estimated gradient is zero and
+    the attack leaves the image as it is, so the relative AP is the clean one.)"""
     import numpy as np
 
     import robustpose
-    from robustpose.benchmarking.card_run import BUDGETS, NO_ATTACK, WHOLE_IMAGE_SKIPS, skipped_by
+    from robustpose.benchmarking.card_run import (BUDGETS, WHOLE_IMAGE_ATTACK, WHOLE_IMAGE_SKIPS,
+                                                  skipped_by)
     from robustpose.benchmarking.sources import resolve_source
     from robustpose.data import load_image
     from robustpose.models.whole_image import WholeImageCallable
@@ -140,22 +144,29 @@ def test_whole_image_callable_card_runs_the_benchmark_face_only(tmp_path):
     result = robustpose.card(model, max_images=1, workers=0, out=tmp_path / "card",
                              progress=False, plots=False)
     card = read_card(tmp_path / "card")  # validates
-    assert result.cells_run == {"benchmark": 1 + 15 * 3}
+    assert result.cells_run["benchmark"] == 1 + 15 * 3 and result.cells_run["attack"] >= 1
     assert card["clean"]["value"] == pytest.approx(100.0) and card["model"]["kind"] == "callable"
     assert len(card["corruption"]["per_cell"]) == 15 and card["corruption"]["mPC"] < 50.0
-    assert card["adversarial"] is None and card["stability"] is None and card["box"] is None
+    adversarial = card["adversarial"]
+    assert adversarial["access"] == "query" and WHOLE_IMAGE_ATTACK in adversarial["attack"].lower()
+    assert [row["eps"] for row in adversarial["per_eps"]] == [8.0]
+    assert adversarial["per_eps"][0]["relative_metric"] == pytest.approx(100.0)
+    assert card["stability"] is None and card["box"] is None
     settings = json.loads((tmp_path / "card" / "benchmark" / "run.json").read_text())
     assert not [c for c in settings["corruptions"] if c.startswith("box")]
-    assert not (tmp_path / "card" / "attack").exists()
+    assert not (tmp_path / "card" / "stability").exists()
     skipped = card["budget"]["skipped"]
-    assert skipped == skipped_by(BUDGETS["quick"], NO_ATTACK, 1)
-    assert skipped == ["corruption severities 2,4 (ran 1,3,5)", *WHOLE_IMAGE_SKIPS,
-                       "images after the first 1"]  # no attack eps / SPSA / stability lines
-    assert [line.split(":")[0] for line in WHOLE_IMAGE_SKIPS] == [
-        "attack face", "stability face", "box face"]
+    assert skipped == skipped_by(BUDGETS["quick"], WHOLE_IMAGE_ATTACK, 1, whole_image=True)
+    assert skipped[0] == "corruption severities 2,4 (ran 1,3,5)"  # no box in that line
+    assert [line for line in skipped if line in WHOLE_IMAGE_SKIPS] == WHOLE_IMAGE_SKIPS
+    assert not [line for line in skipped if line.startswith(("stability sev", "IGSM", "box pert"))]
+    assert [line.split(":")[0] for line in WHOLE_IMAGE_SKIPS] == ["stability face", "box face"]
+    with pytest.raises(ValueError, match="query attack only"):
+        robustpose.card(model, max_images=1, workers=0, attack="igsm", out=tmp_path / "c2",
+                        progress=False, plots=False)
     again = robustpose.card(model, max_images=1, workers=0, out=tmp_path / "card",
                             progress=False, plots=False)
-    assert again.cells_run == {"benchmark": 0}
+    assert again.cells_run == {"benchmark": 0, "attack": 0}
 
 
 def test_two_cards_compare_with_mce_against_the_first(card_dir, tmp_path, capsys):

@@ -43,14 +43,13 @@ COMMAND = "card"
 FACE_DIRS = {"benchmark": "benchmark", "attack": "attack", "stability": "stability"}
 #: what a whole-image model's card leaves out, and why (``budget.skipped``)
 WHOLE_IMAGE_SKIPS = [
-    "attack face: a whole-image model (image in, people out) has no top-down crops for the "
-    "card's IGSM / SPSA cells",
     "stability face: a whole-image model has no per-person crop heatmaps to compare with the "
     "clean crop's",
     "box face: a whole-image model finds its own people; the box perturbations move the "
     "person boxes a top-down crop follows and change no pixel"]
-#: the card's attack for a whole-image model (run.json's ``attack``): none is run
-NO_ATTACK = "none"
+#: the card's attack for a whole-image model: queries on the whole image (issue 26), the
+#: only attack such a model takes (benchmarking/whole_image_attack.py)
+WHOLE_IMAGE_ATTACK = "spsa"
 #: attacks the card runs: gradient (torch models) or queries (a model without torch weights)
 CARD_ATTACKS = ("auto", "igsm", "spsa")
 
@@ -93,22 +92,23 @@ def _sev_list(text: str) -> list[int]:
     return list(parse_severities(text))
 
 
-def skipped_by(budget: CardBudget, attack: str, max_images: int | None) -> list[str]:
+def skipped_by(budget: CardBudget, attack: str, max_images: int | None,
+               whole_image: bool = False) -> list[str]:
     """What ``budget`` leaves out of the paper card, one line each (``budget.skipped``).
-    ``attack`` :data:`NO_ATTACK` (a whole-image model): the attack, stability and box
-    faces are not run, so their lines are :data:`WHOLE_IMAGE_SKIPS`, not the budget's."""
+    ``whole_image`` (image in, people out): the stability and box faces are not run, so
+    their lines are :data:`WHOLE_IMAGE_SKIPS`, not the budget's; its attack is the query
+    attack on the whole image."""
     paper, out = BUDGETS["paper"], []
     missing = [s for s in _sev_list(paper.severities) if s not in _sev_list(budget.severities)]
     if missing:
-        runs_box = budget.box and attack != NO_ATTACK
+        runs_box = budget.box and not whole_image
         out.append(f"{'corruption and box' if runs_box else 'corruption'} severities "
                    f"{','.join(map(str, missing))} (ran {budget.severities})")
     if budget.corruptions != paper.corruptions:
         out.append(f"corruptions: ran {budget.corruptions!r}, not the 15")
-    if attack == NO_ATTACK:
+    if whole_image:
         out += WHOLE_IMAGE_SKIPS
-        return out + ([] if max_images is None else [f"images after the first {max_images}"])
-    if budget.box != paper.box:
+    elif budget.box != paper.box:
         out.append(f"box perturbations: ran {budget.box or 'none'!r}, not {paper.box!r}")
     eps = [e for e in paper.eps.split(",") if e not in budget.eps.split(",")]
     if eps:
@@ -117,11 +117,11 @@ def skipped_by(budget: CardBudget, attack: str, max_images: int | None) -> list[
                                                                         paper.spsa_samples):
         out.append(f"SPSA {budget.spsa_steps} steps x {budget.spsa_samples} samples "
                    f"(paper budget: {paper.spsa_steps} x {paper.spsa_samples})")
-    if budget.steps != paper.steps:
+    if budget.steps != paper.steps and attack == "igsm":
         out.append(f"IGSM steps: ran {budget.steps}, not {paper.steps}")
     missing = [s for s in _sev_list(paper.stability_severities)
                if s not in _sev_list(budget.stability_severities)]
-    if missing:
+    if missing and not whole_image:
         out.append(f"stability severities {','.join(map(str, missing))} "
                    f"(ran {budget.stability_severities})")
     if max_images is not None:
@@ -143,14 +143,15 @@ def choose_attack(adapter: Any, attack: str = "auto") -> str:
     return attack
 
 
-def face_options(budget: CardBudget, attack: str, batch_size: int, workers: int) -> dict:
-    """The three faces' run options, as ``run_benchmark`` / ``run_attack`` /
-    ``run_stability`` build them from their defaults (the card changes only the grid).
-    The benchmark face also runs the budget's box perturbations, except for a whole-image
-    model (``attack`` :data:`NO_ATTACK`: its benchmark refuses box cells)."""
+def face_options(budget: CardBudget, attack: str, batch_size: int, workers: int,
+                 whole_image: bool = False) -> dict:
+    """The faces' run options, as ``run_benchmark`` / ``run_attack`` / ``run_stability``
+    build them from their defaults (the card changes only the grid). The benchmark face
+    also runs the budget's box perturbations; a whole-image model (its benchmark refuses
+    box cells, and it has no crop heatmaps) gets the benchmark and attack faces only."""
     steps = budget.steps if attack == "igsm" else budget.spsa_steps
     corruptions = budget.corruptions
-    if budget.box and attack != NO_ATTACK:
+    if budget.box and not whole_image:
         corruptions = f"{corruptions},{budget.box}"
     return {
         "benchmark": {"corruptions": corruptions, "severities": budget.severities,
@@ -235,13 +236,16 @@ def run_card(model: ModelChoice | None = None, data: DataChoice | None = None, *
     if model.name:
         adapter.name = model.name
     whole = is_whole_image(adapter)
-    chosen = NO_ATTACK if whole else choose_attack(adapter, attack)
+    if whole and attack not in ("auto", WHOLE_IMAGE_ATTACK):
+        raise ValueError(f"{adapter.name}: a whole-image model takes the query attack only "
+                         f"(card attack {WHOLE_IMAGE_ATTACK} or auto), not {attack}")
+    chosen = WHOLE_IMAGE_ATTACK if whole else choose_attack(adapter, attack)
     name = adapter.name
     out = Path(out) if out is not None else Path("runs") / COMMAND / _slug(
         f"{name}__{data.dataset}")
-    options = face_options(plan, chosen, batch_size, workers)
-    if whole:  # image in, people out: no crops to attack or to compare heatmaps of
-        options = {"benchmark": options["benchmark"]}
+    options = face_options(plan, chosen, batch_size, workers, whole_image=whole)
+    if whole:  # image in, people out: no crop heatmaps to compare; the whole image attacked
+        options = {"benchmark": options["benchmark"], "attack": options["attack"]}
     # the data once for every face (the same records, crops and subset file)
     source = resolve_source(data.dataset, data.data_root, data.annotations, data.detections,
                             input_size=adapter.input_size, padding=adapter.padding,
@@ -250,7 +254,8 @@ def run_card(model: ModelChoice | None = None, data: DataChoice | None = None, *
     _claim_card_folder(out, {"kind": COMMAND, "schema_version": SCHEMA_VERSION,
                              "budget": budget, "model": name, "dataset": data.dataset,
                              "max_images": data.max_images, "seed": int(data.seed),
-                             "attack": chosen, "faces": dict(FACE_DIRS),
+                             "attack": chosen, "whole_image": whole,
+                             "faces": dict(FACE_DIRS),
                              "face_options": {f: {k: v for k, v in o.items()
                                                   if k not in ("workers", "batch_size")}
                                               for f, o in options.items()}})
@@ -269,7 +274,8 @@ def run_card(model: ModelChoice | None = None, data: DataChoice | None = None, *
                                            "source": source},
                                   device=device, progress=progress, plots=plots)
             cells_run[face] = _count_records(out / sub) - before
-    card = assemble(out, budget, chosen, data.max_images, faces, plots=plots)
+    card = assemble(out, budget, chosen, data.max_images, faces, plots=plots,
+                    whole_image=whole)
     card["run_dir"], card["cells_run"] = str(out), cells_run
     card["shared"] = cache.summary()  # crops answered from an earlier face's pass
     if keep_adapter:
@@ -278,13 +284,13 @@ def run_card(model: ModelChoice | None = None, data: DataChoice | None = None, *
 
 
 def assemble(out: Path, budget: str, attack: str, max_images: int | None,
-             faces: dict, plots: bool = True) -> dict:
+             faces: dict, plots: bool = True, whole_image: bool = False) -> dict:
     """The card of the three face cards; written to ``out`` (card.json / .md / .png)."""
     from robustpose.reports.card import card_from_faces, write_card
 
     runs = {f: str(out / d) if faces.get(f) is not None else None
             for f, d in FACE_DIRS.items()}
-    skipped = skipped_by(BUDGETS[budget], attack, max_images)
+    skipped = skipped_by(BUDGETS[budget], attack, max_images, whole_image)
     card = card_from_faces(faces.get("benchmark"), faces.get("attack"), faces.get("stability"),
                            {"budget": budget, "runs": runs, "skipped": skipped})
     write_card(card, out, plots=plots)
@@ -326,7 +332,8 @@ class CardKind:
             faces[face] = get_kind(face).write_reports(RunFolder(path), plots=plots) \
                 if (path / "run.json").is_file() else None
         return assemble(out, settings["budget"], settings.get("attack", "igsm"),
-                        settings.get("max_images"), faces, plots=plots)
+                        settings.get("max_images"), faces, plots=plots,
+                        whole_image=bool(settings.get("whole_image")))
 
     def report(self, run_dir: Any, plots: bool = True) -> int:
         from robustpose.reports.card import format_card
