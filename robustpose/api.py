@@ -227,7 +227,8 @@ class CardResult(_Result):
     ``clean_pck`` (PCK@0.1 of the box), ``mPC`` / ``rPC`` / ``per_family`` (corruption
     face), ``attack`` (e.g. 'IGSM-10', 'SPSA-10') with ``access`` ('gradient' | 'query')
     and per eps (0..255) ``relative_metric`` / ``relative_pck``, ``R_per_keypoint``
-    (heatmap px^2), ``RUC_area`` (fraction), ``D_n`` (heatmap px^2); ``budget`` and
+    (heatmap px^2), ``RUC_area`` (fraction), ``D_n`` (heatmap px^2); ``box`` /
+    ``box_relative`` (the box perturbations' mean metric and its percent of clean); ``budget`` and
     ``skipped`` (what the budget left out); ``cells_run`` {face: cells computed by this
     call} (0 each when the card was already complete). None: a face not measured."""
 
@@ -248,6 +249,8 @@ class CardResult(_Result):
     R_per_keypoint: float | None = None
     RUC_area: float | None = None
     D_n: float | None = None
+    box: float | None = None
+    box_relative: float | None = None
     cells_run: dict[str, int] = field(default_factory=dict)
     run_dir: Path | None = None
 
@@ -256,7 +259,7 @@ class CardResult(_Result):
         """From a card (what :func:`robustpose.benchmarking.card_run.run_card` returns, or
         a ``card.json`` loaded)."""
         corr, adv = card.get("corruption") or {}, card.get("adversarial") or {}
-        stab = card.get("stability") or {}
+        stab, box = card.get("stability") or {}, card.get("box") or {}
         rows = adv.get("per_eps") or []
         return cls(card=card, model=card["model"]["name"], dataset=card["dataset"]["name"],
                    metric=card["dataset"]["metric"], budget=card["budget"]["name"],
@@ -267,6 +270,7 @@ class CardResult(_Result):
                    relative_metric={float(r["eps"]): r["relative_metric"] for r in rows},
                    relative_pck={float(r["eps"]): r["relative_pck"] for r in rows},
                    R_per_keypoint=stab.get("R_per_keypoint"), RUC_area=stab.get("RUC_area"),
+                   box=box.get("mean"), box_relative=box.get("relative"),
                    D_n=stab.get("D_n"), cells_run=dict(card.get("cells_run") or {}),
                    run_dir=_run_dir(card))
 

@@ -56,6 +56,8 @@ def test_api_rerun_computes_no_cell_and_returns_a_typed_result(card_dir):
     assert result.clean == card["clean"]["value"] and result.mPC == card["corruption"]["mPC"]
     assert result.attack == "IGSM-10" and set(result.relative_pck) == {8.0}
     assert result.RUC_area == card["stability"]["RUC_area"]
+    assert result.box == card["box"]["mean"] and result.box_relative == card["box"]["relative"]
+    assert result.box is not None
     assert "images after the first 2" in result.skipped
 
 
