@@ -124,3 +124,19 @@ def cell_line(record: dict, metric: str) -> str:
     queries = f"  queries/crop {record['queries_per_crop']}" if record.get("queries_per_crop") else ""
     return (f"{label:<28} {metric} {num(record.get('metric_value'), scale)}  "
             f"PCK@0.1 {num(record.get('pck'))}{extra}{queries}  ({record['elapsed_s']:.1f} s)")
+
+
+def store_cells(run: Any, cells: Any, run_cell: Any) -> list[dict]:
+    """Compute ``run_cell(cell)`` for each cell in order, append each record to the run
+    folder as soon as it is done (a stopped run resumes after it) and print its line."""
+    import sys
+
+    written = []
+    for i, cell in enumerate(cells):
+        record = run_cell(cell)
+        run.folder.append(record)
+        written.append(record)
+        if run.progress:
+            print(f"[{i + 1:>3}/{len(cells)}] {cell_line(record, run.source.metric_name)}")
+            sys.stdout.flush()
+    return written

@@ -13,14 +13,12 @@ attacks the target success PCK@0.1 against the partner pose. The card
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 from robustpose.benchmarking import attack_card, whole_image_attack
 from robustpose.benchmarking.attack_args import (SPSA_SAMPLES, check_alpha, check_counts,
                                                  default_steps, parse_numbers)
-from robustpose.benchmarking.attack_card import cell_line
 from robustpose.benchmarking.attack_cells import AttackCell, key_from_json, key_to_json
 # the cell evaluation, importable from here as before the split
 from robustpose.benchmarking.attack_eval import (PCK_THR, box_pck, crop_batches,  # noqa: F401
@@ -255,15 +253,7 @@ class AttackKind:
             fit = uap_fit_records(d.dataset, d.data_root, d.annotations,
                                   o["uap_fit_annotations"], source, adapter,
                                   o["uap_fit_images"], d.spec, o["uap_holdout_images"])
-        written = []
-        for i, cell in enumerate(cells):
-            record = run_cell(cell, run, partner, fit)
-            run.folder.append(record)
-            written.append(record)
-            if run.progress:
-                print(f"[{i + 1:>3}/{len(cells)}] {cell_line(record, source.metric_name)}")
-                sys.stdout.flush()
-        return written
+        return attack_card.store_cells(run, cells, lambda cell: run_cell(cell, run, partner, fit))
 
     def finish(self, run: Any, cells: Sequence) -> dict:
         return self.write_reports(run.folder, plots=run.plots)

@@ -26,7 +26,6 @@ person is scored unattacked (0 queries): the objective has nothing to move there
 """
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any, Sequence
 
@@ -182,17 +181,9 @@ def prepare(run: Any) -> None:
 
 def evaluate(run: Any, cells: Sequence) -> list[dict]:
     """``AttackKind.evaluate`` for a whole-image adapter: one record per cell, in order."""
-    from robustpose.benchmarking.attack_card import cell_line
+    from robustpose.benchmarking.attack_card import store_cells
 
-    written = []
-    for i, cell in enumerate(cells):
-        record = run_cell(cell, run)
-        run.folder.append(record)
-        written.append(record)
-        if run.progress:
-            print(f"[{i + 1:>3}/{len(cells)}] {cell_line(record, run.source.metric_name)}")
-            sys.stdout.flush()
-    return written
+    return store_cells(run, cells, lambda cell: run_cell(cell, run))
 
 
 def run_cell(cell: Any, run: Any) -> dict:
