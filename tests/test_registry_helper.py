@@ -77,7 +77,8 @@ def test_every_table_is_a_registry_that_refuses_duplicates():
         assert isinstance(table, Registry)
     assert ATTACKS["igsm"] is IGSM and attack_names() == ["fgsm", "igsm", "spsa", "uap"]
     assert ATTACKS.meta("spsa") == {"access": "query"}
-    assert len(CORRUPTIONS) == 19 and CORRUPTIONS.meta("contrast") == {"deterministic": True}
+    # ImageNet-C's 19 + PoseBench's color_quant, low_light, mask
+    assert len(CORRUPTIONS) == 22 and CORRUPTIONS.meta("contrast") == {"deterministic": True}
     assert {"standard", "advmix", "stable", "regression"} <= set(method_names())
     with pytest.raises(ValueError, match="^codec 'hrnet' is already registered"):
         register_codec("hrnet")(type("Other", (GaussianHeatmap,), {}))

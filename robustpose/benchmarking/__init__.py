@@ -1,8 +1,8 @@
 """Corruption benchmarks: cells, streaming runner, resume, shards and the Python API.
 
 >>> import robustpose
->>> card = robustpose.benchmark()                  # bundled model on SynthPose validation
->>> card["clean"], card["mPC"], card["rPC"]        # doctest: +SKIP
+>>> result = robustpose.benchmark()                # bundled model on SynthPose validation
+>>> result.clean, result.mPC, result.rPC           # doctest: +SKIP
 """
 from robustpose.benchmarking.api import finalize_run, run_benchmark
 from robustpose.benchmarking.cells import (Cell, build_cells, parse_corruptions, parse_severities,

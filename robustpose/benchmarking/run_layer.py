@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, Sequence
 
+import robustpose.config  # noqa: F401  (registers how models.load_adapter reads config=)
 from robustpose.utils.registry import Registry
 
 #: run.json's schema. 1: before this layer (no ``kind``/``schema_version``; an attack cell
