@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "test": ("test", "evaluate a trained checkpoint with its config"),
     "synth": ("synth", "write a SynthPose dataset (images + COCO annotations)"),
     "benchmark": ("benchmark", "corruption benchmark: AP*/PCKh*, mPC, rPC, tables, plots"),
-    "report": ("report", "rebuild tables and plots of a benchmark run from its store"),
+    "report": ("report", "rebuild a run's reports (any kind) from its store; compare runs or cards; mCE vs a baseline"),
     "stability": ("stability", "stability metrics R, RUC, D_n, D_(1)(2) under perturbations"),
     "attack": ("attack", "adversarial attacks: FGSM, IGSM, UAP, transfer, SPSA (relative metric)"),
     "advmix-preview": ("advmix_preview", "AdvMix picture of one batch: views, mixing weights, mix, skeletons"),
