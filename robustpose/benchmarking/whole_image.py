@@ -118,6 +118,10 @@ def prepare(run: Any) -> None:
     if run.options.get("flip_test"):
         raise ValueError(f"{run.adapter.name}: --flip-test is a top-down crop option; a "
                          "whole-image model runs without it")
+    given, spec = getattr(run.adapter, "num_keypoints", None), run.source.spec
+    if given is not None and int(given) != spec.num_keypoints:  # before any cell, not inside one
+        raise ValueError(f"{run.adapter.name}: predicts {int(given)} keypoints; dataset "
+                         f"{run.source.name} ({spec.name}) has {spec.num_keypoints}")
     run.state["flip"] = False
     run.state["images"] = image_records(run.source)
     metric = run.source.make_metric()  # the dataset's sigmas, area rule, AP(E/M/H)
