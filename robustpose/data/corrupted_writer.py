@@ -348,12 +348,11 @@ def write_corrupted_dataset(input_dir: str | os.PathLike, output_dir: str | os.P
     severities = tuple(parse_severities(severities))
     if not corruptions:
         raise ValueError("no corruption selected ('none'): nothing to write")
-    # before any image is read: a box perturbation moves the crop, there is no image to write
     box = [n for n in corruptions if n not in pixel_corruptions(corruptions)]
-    if box:
-        raise ValueError(f"corruptions {', '.join(box)} perturb the person box, not the pixels: "
-                         f"a -C folder cannot hold them (robustpose benchmark --corruptions box "
-                         f"and stability --perturbations box run them on the fly)")
+    if box:  # before any image is read: a box perturbation moves the crop, not the pixels
+        raise ValueError(f"corruptions {', '.join(box)} perturb the person box, not the pixels: a "
+                         "-C folder cannot hold them (benchmark --corruptions box and stability "
+                         "--perturbations box run them on the fly)")
     ids, id_source = _select_images(input_dir, images, annotations)
     rel_paths = list(ids)
     _check_unique_outputs(output_dir, rel_paths, settings)
