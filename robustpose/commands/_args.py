@@ -118,11 +118,9 @@ def check_model_arguments(args: argparse.Namespace) -> None:
         raise CommandError("--onnx and --onnx-spec go together")
 
 
-#: the data options of :func:`add_data_arguments` -> the run functions' keyword names
-DATA_KEYWORDS = {"dataset": "dataset", "data_root": "data_root", "annotations": "annotations",
-                 "detections": "detections", "corrupted_root": "corrupted_root",
-                 "corrupted_layout": "corrupted_layout", "max_images": "max_images",
-                 "spec": "spec"}
+#: the data options of :func:`add_data_arguments` (each also the run functions' keyword)
+DATA_KEYWORDS = ("dataset", "data_root", "annotations", "detections", "corrupted_root",
+                 "corrupted_layout", "max_images", "spec")
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, title: str = "data"
@@ -151,10 +149,10 @@ def data_options(args: argparse.Namespace, run_function: Callable[..., Any],
     that it does not accept is a one-line :class:`CommandError` (never silently dropped)."""
     accepted = inspect.signature(run_function).parameters
     options: dict[str, Any] = {}
-    for dest, keyword in DATA_KEYWORDS.items():
+    for dest in DATA_KEYWORDS:
         value = getattr(args, dest, None)
-        if keyword in accepted:
-            options[keyword] = value
+        if dest in accepted:
+            options[dest] = value
         elif value is not None and not (dest == "corrupted_layout" and value == "robustpose"):
             flag = "--" + dest.replace("_", "-")
             raise CommandError(f"{flag} is not supported by `robustpose {command}` yet")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from robustpose.reports.card import CARD_FILE, card_from_faces, read_card
+from robustpose.reports.card_figure import fmt
 from robustpose.utils.io import atomic_write_text
 
 #: a run folder's file -> the face it holds (the order is the lookup order)
@@ -108,9 +109,7 @@ class CardTable:
 
 
 def _fmt(column: str, value: Any) -> str:
-    if value is None:
-        return "-"
-    return format(float(value), ".3f" if column in ("R/kp", "RUC area") else ".1f")
+    return fmt(value, ".3f" if column in ("R/kp", "RUC area") else ".1f")
 
 
 def compare_cards(items: Sequence[Mapping | str | Path], sort_by: str | None = None,
