@@ -88,9 +88,13 @@ def crop_batches(records: Sequence[Any], spec: Any, adapter: Any, batch_size: in
 
 
 def evaluate_cell(adapter: Any, source: Any, attack: Any, options: dict,
-                  partner_joints: np.ndarray | None) -> dict:
-    """Run one cell over the evaluation records -> its metrics (no record written)."""
-    metric = source.make_metric()
+                  partner_joints: np.ndarray | None, metric: Any = None) -> dict:
+    """Run one cell over the evaluation records -> its metrics (no record written).
+    ``metric``: the run's dataset metric, reset here (None: a fresh ``source.make_metric()``;
+    passing one reads the ground truth once per run, not once per cell)."""
+    if metric is None:
+        metric = source.make_metric()
+    metric.reset()
     k = len(source.spec.keypoint_names)
     pck, target_pck = box_pck(k), box_pck(k)
     started, queries, attack_s = time.perf_counter(), [], 0.0

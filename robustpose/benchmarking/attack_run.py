@@ -253,6 +253,7 @@ class AttackKind:
             fit = uap_fit_records(d.dataset, d.data_root, d.annotations,
                                   o["uap_fit_annotations"], source, adapter,
                                   o["uap_fit_images"], d.spec, o["uap_holdout_images"])
+        run.state["metric"] = source.make_metric()  # the ground truth read once; reset per cell
         return attack_card.store_cells(run, cells, lambda cell: run_cell(cell, run, partner, fit))
 
     def finish(self, run: Any, cells: Sequence) -> dict:
@@ -285,7 +286,7 @@ def run_cell(cell: Any, run: Any, partner: Any, fit: Any) -> dict:
     if cell.is_clean:
         record.update(attack="clean", eps=0.0, steps=0, targeted=False, all_stacks=False)
         record.update(evaluate_cell(adapter, source, None, {**options, "targeted": False},
-                                    None))
+                                    None, run.state.get("metric")))
         return record
     atk = build_attack(cell.attack, run.state["attacked"][cell.surrogate], cell.eps,
                        cell.steps, {**options, "loss": cell.loss})
@@ -298,5 +299,5 @@ def run_cell(cell: Any, run: Any, partner: Any, fit: Any) -> dict:
     record.update(attack=cell.attack, surrogate=cell.surrogate, eps=float(cell.eps),
                   steps=int(cell.steps), targeted=cell.targeted, all_stacks=cell.all_stacks,
                   alpha=float(atk.alpha), loss=cell.loss)
-    record.update(evaluate_cell(adapter, source, atk, options, partner))
+    record.update(evaluate_cell(adapter, source, atk, options, partner, run.state.get("metric")))
     return record
