@@ -109,7 +109,9 @@ def test_config_with_its_best_pt_loads_through_the_same_call(tmp_path, reads):
     adapter, info = load_adapter(config=path)
     assert reads == [str(out / "best.pt")]
     assert adapter.input_size == (96, 128)
-    assert adapter.name == f"{config.get('name') or adapter.name.split(':')[0]}:best"
+    from robustpose.config import load_config
+
+    assert adapter.name == f"{load_config(path)['name']}:best"  # the config's name, the file's stem
     assert set(info) == {"source", "config", "checkpoint", "identity"}
     assert info["source"] == "config" and info["checkpoint"] == str(out / "best.pt")
     assert adapter.predict(_crops((96, 128)), {"center": np.full((2, 2), 48.0),
