@@ -26,6 +26,15 @@ def _import_onnxruntime():
     return onnxruntime
 
 
+def _open_session(ort: Any, path: Path, options: Any = None,
+                  providers: Any = ("CPUExecutionProvider",)) -> Any:
+    try:
+        return ort.InferenceSession(str(path), options, providers=list(providers))
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ValueError(f"{path}: onnxruntime cannot load it "
+                         f"({str(exc).splitlines()[0]})") from None
+
+
 class OnnxAdapter(SpecAdapter):
     """An ONNX pose model run by onnxruntime on CPU (or CUDA when its provider exists).
 
@@ -46,11 +55,7 @@ class OnnxAdapter(SpecAdapter):
         providers = ["CPUExecutionProvider"]
         if str(device).startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, "CUDAExecutionProvider")
-        try:
-            self.session = ort.InferenceSession(str(onnx_path), options, providers=providers)
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise ValueError(f"{onnx_path}: onnxruntime cannot load it "
-                             f"({str(exc).splitlines()[0]})") from None
+        self.session = _open_session(ort, onnx_path, options, providers)
         self.model_label = str(onnx_path)
         self._bind(spec, self.session.get_inputs(), self.session.get_outputs())
 
@@ -88,21 +93,8 @@ def declared_tensors(path: str | Path) -> tuple[list, list]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: model file not found")
     if path.suffix.lower() == ".tflite":
-        from .tflite_adapter import _import_interpreter, tflite_tensors
+        from .tflite_adapter import open_interpreter, tflite_tensors
 
-        try:
-            interpreter = _import_interpreter()(model_path=str(path), num_threads=1)
-            interpreter.allocate_tensors()
-        except ImportError:
-            raise
-        except Exception as exc:  # the runtime's own exception types: one line
-            raise ValueError(f"{path}: ai-edge-litert cannot load it "
-                             f"({(str(exc).strip().splitlines() or [''])[0]})") from None
-        return tflite_tensors(interpreter)
-    ort = _import_onnxruntime()
-    try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types
-        raise ValueError(f"{path}: onnxruntime cannot load it "
-                         f"({str(exc).splitlines()[0]})") from None
+        return tflite_tensors(open_interpreter(path, threads=1))
+    session = _open_session(_import_onnxruntime(), path)
     return list(session.get_inputs()), list(session.get_outputs())

@@ -108,10 +108,9 @@ class OnnxSpec:
         return ("simcc_x", "simcc_y") if self.output_kind == "simcc" else (self.output_kind,)
 
 
-_LATER_DEFAULTS = {"kind": "top-down", "input_dtype": "float32", "coordinate_order": "xy",
-                   "coordinate_units": "crop_px", "outputs": None, "simcc_split_ratio": 2.0,
-                   "heatmap_layout": "NCHW", "size_divisor": None, "pad_value": 0.0,
-                   "score_threshold": 0.0, "nms_iou": None, "max_people": None}
+#: the keys issue 26 added (from ``kind`` on) and their defaults, read off the dataclass
+_FIELDS = list(OnnxSpec.__dataclass_fields__.values())
+_LATER_DEFAULTS = {f.name: f.default for f in _FIELDS[[f.name for f in _FIELDS].index("kind"):]}
 
 
 def load_onnx_spec(path: str | Path) -> OnnxSpec:
@@ -172,8 +171,7 @@ def _value_checks(spec: OnnxSpec) -> list[tuple[bool, str]]:
     low, high = spec.value_range
     outputs = spec.outputs
     return [
-        (spec.output_kind in SPEC_OUTPUT_KINDS,
-         f"output_kind must be one of {SPEC_OUTPUT_KINDS}, got {spec.output_kind!r}"),
+        _choice(spec, "output_kind", SPEC_OUTPUT_KINDS),
         (spec.color_order.upper() in ("RGB", "BGR"), "color_order must be RGB or BGR"),
         (spec.layout.upper() in ("NCHW", "NHWC"), "layout must be NCHW or NHWC"),
         (spec.heatmap_layout.upper() in ("NCHW", "NHWC"), "heatmap_layout must be NCHW or NHWC"),

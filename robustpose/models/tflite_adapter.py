@@ -18,7 +18,7 @@ from .onnx_check import TensorInfo
 from .onnx_spec import OnnxSpec
 from .spec_adapter import SpecAdapter
 
-__all__ = ["TfliteAdapter", "tflite_tensors"]
+__all__ = ["TfliteAdapter", "open_interpreter", "tflite_tensors"]
 
 #: numpy dtype name -> onnxruntime's type text (what the checks compare)
 _TYPES = {"float32": "tensor(float)", "uint8": "tensor(uint8)", "int32": "tensor(int32)",
@@ -32,6 +32,18 @@ def _import_interpreter():
         raise ImportError("the TFLite adapter needs ai-edge-litert: pip install "
                           "'robustpose[tflite]'") from None
     return Interpreter
+
+
+def open_interpreter(path: str | Path, threads: int, interpreter_cls: Any = None) -> Any:
+    """An allocated interpreter of ``path``; the runtime's own errors as one line."""
+    interpreter_cls = interpreter_cls or _import_interpreter()
+    try:
+        interpreter = interpreter_cls(model_path=str(path), num_threads=threads)
+        interpreter.allocate_tensors()
+    except Exception as exc:  # the runtime's own exception types: one line
+        raise ValueError(f"{path}: ai-edge-litert cannot load it "
+                         f"({(str(exc).strip().splitlines() or [''])[0]})") from None
+    return interpreter
 
 
 def _info(detail: dict) -> TensorInfo:
@@ -63,13 +75,8 @@ class TfliteAdapter(SpecAdapter):
         tflite_path = Path(tflite_path)
         if not tflite_path.is_file():
             raise FileNotFoundError(f"{tflite_path}: TFLite model not found")
-        try:
-            self.interpreter = interpreter_cls(model_path=str(tflite_path),
-                                               num_threads=int(threads or torch.get_num_threads()))
-            self.interpreter.allocate_tensors()
-        except Exception as exc:  # the runtime's own exception types: one line
-            raise ValueError(f"{tflite_path}: ai-edge-litert cannot load it "
-                             f"({(str(exc).strip().splitlines() or [''])[0]})") from None
+        self.interpreter = open_interpreter(tflite_path, int(threads or torch.get_num_threads()),
+                                            interpreter_cls)
         self.model_label = str(tflite_path)
         inputs, outputs = tflite_tensors(self.interpreter)
         self._bind(spec, inputs, outputs)
