@@ -44,11 +44,13 @@ def build_dataset_metric(metric: str, *, annotation_file: Any = None, records: A
     """
     import inspect
 
+    from robustpose.evaluation.metrics import METRICS
+
     name = METRIC_ALIASES.get(str(metric))
     if name is None:
         raise ValueError(f"unknown metric {metric!r}; choose from AP, PCKh, PCK "
                          "(or coco, pckh, pck)")
-    cls = {"AP": CocoKeypointMetric, "PCKh": PCKhMetric, "PCK": PCKMetric}[name]
+    cls = METRICS.get({"AP": "coco_ap", "PCKh": "pckh", "PCK": "pck"}[name])  # the one table
     accepted = [p for p in inspect.signature(cls.__init__).parameters
                 if p not in ("self", "annotation_file", "sigmas")]
     unknown = sorted(set(options) - set(accepted))
