@@ -22,6 +22,7 @@ from .adapter_base import _for_codec, _predict_from_outputs, _SettingView
 from .onnx_check import check_against_model
 from .onnx_presets import is_preset, preset_names, preset_spec
 from .onnx_spec import OnnxSpec, load_onnx_spec
+from .whole_image import input_px
 
 __all__ = ["SpecAdapter", "decode_simcc", "resolve_spec"]
 
@@ -141,14 +142,11 @@ class SpecAdapter(_SettingView):
             raw = raw.reshape(raw.shape[0], -1, spec.values_per_keypoint)
         elif raw.ndim == 4:  # MoveNet's (N, 1, K, C): one person per crop
             raw = raw[:, 0]
-        xy = raw[..., :2].astype(np.float64)
-        if spec.coordinate_order == "yx":
-            xy = xy[..., ::-1]
-        if spec.coordinate_units != "crop_px":
-            # u -> u * W, not u * W - 0.5 (0..1 spanning the crop's edges while pixel
-            # centres sit at integers): MoveNet Lightning on coco_val_mini, GT boxes, scores
-            # AP 35.1 with u * W and 34.9 with the half-pixel shift (docs/models.md)
-            xy = xy * np.asarray(spec.input_size, np.float64)
+        # u -> u * W, not u * W - 0.5 (0..1 spanning the crop's edges while pixel
+        # centres sit at integers): MoveNet Lightning on coco_val_mini, GT boxes, scores
+        # AP 35.1 with u * W and 34.9 with the half-pixel shift (docs/models.md)
+        xy = input_px(raw[..., :2], spec.coordinate_order, spec.coordinate_units != "crop_px",
+                      spec.input_size)
         if spec.score_index is not None:
             score = raw[..., spec.score_index].astype(np.float64)
             if spec.score_activation == "sigmoid":

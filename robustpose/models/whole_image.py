@@ -119,7 +119,7 @@ def letterbox(image: np.ndarray, fit: tuple[int, int], size_divisor: int | None 
     return out, Letterbox((new_w / width, new_h / height), left, top, (in_w, in_h))
 
 
-def _units(values: np.ndarray, order: str, normalized: bool,
+def input_px(values: np.ndarray, order: str, normalized: bool,
            input_size: tuple[int, int]) -> np.ndarray:
     """(..., 2) pairs in the spec's order / units -> x, y in input px."""
     xy = np.asarray(values, np.float64)
@@ -137,8 +137,8 @@ def decode_multipose(rows: np.ndarray, input_size: tuple[int, int], order: str =
     rows = np.asarray(rows, np.float64).reshape(-1, np.shape(rows)[-1])
     k = (rows.shape[1] - 5) // 3
     triples = rows[:, :3 * k].reshape(-1, k, 3)
-    xy = _units(triples[..., :2], order, normalized, input_size)
-    corners = _units(rows[:, 3 * k:3 * k + 4].reshape(-1, 2, 2), order, normalized, input_size)
+    xy = input_px(triples[..., :2], order, normalized, input_size)
+    corners = input_px(rows[:, 3 * k:3 * k + 4].reshape(-1, 2, 2), order, normalized, input_size)
     return People(np.concatenate([xy, triples[..., 2:3]], axis=-1), rows[:, -1],
                   corners.reshape(-1, 4))
 
