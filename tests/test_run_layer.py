@@ -164,3 +164,14 @@ def test_one_run_skeleton_and_no_private_helpers_across_modules():
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                     and node.func.attr == "claim"):
                 assert path.name == "run_layer.py", f"{path.name} claims a run folder itself"
+
+
+@pytest.mark.parametrize("name", ["benchmark", "stability"])
+def test_corruption_kinds_key_a_record_by_its_cell(name):
+    """The two corruption kinds read and write a cell the way the records store it."""
+    kind = get_kind(name)
+    cell = Cell("gaussian_blur", 3)
+    fields = kind.key_to_json(cell)
+    assert fields == {"corruption": "gaussian_blur", "severity": 3}
+    assert kind.key_from_json({**fields, "metric": "AP", "AP": 0.5}) == cell
+    assert kind.key_from_json({"corruption": "clean", "severity": "0"}).is_clean

@@ -227,11 +227,8 @@ class BenchmarkKind:
               + ("" if not plots else ", per_corruption.png, per_severity.png, heatmap.png"))
         return 0
 
-    def key_to_json(self, cell: Cell) -> dict:
-        return {"corruption": cell.corruption, "severity": int(cell.severity)}
-
-    def key_from_json(self, record: dict) -> Cell:
-        return Cell(record["corruption"], int(record["severity"]))
+    key_to_json = staticmethod(Cell.to_json)
+    key_from_json = staticmethod(Cell.from_json)
 
 
 BENCHMARK = register_kind(BenchmarkKind())

@@ -30,6 +30,15 @@ class Cell:
     def label(self) -> str:
         return CLEAN if self.is_clean else f"{self.corruption}/{self.severity}"
 
+    def to_json(self) -> dict:
+        """The ``corruption`` / ``severity`` fields of the cell's record."""
+        return {"corruption": self.corruption, "severity": int(self.severity)}
+
+    @classmethod
+    def from_json(cls, record: dict) -> "Cell":
+        """The cell a record (or its ``to_json`` fields) was written for."""
+        return cls(record["corruption"], int(record["severity"]))
+
 
 def build_cells(corruptions: Sequence[str], severities: Sequence[int],
                 include_clean: bool = True) -> list[Cell]:

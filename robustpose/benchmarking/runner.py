@@ -98,8 +98,8 @@ def cell_record(cell: Cell, metric: Any, source: Any, model_name: str,
         raise ValueError(f"the {type(metric).__name__} gave no {source.metric_name!r} "
                          f"(has {', '.join(stats)})")
     unique = sorted({(path, problem) for path, problem in skipped})
-    return {"model": model_name, "dataset": source.name, "corruption": cell.corruption,
-            "severity": int(cell.severity), "metric": source.metric_name,
+    return {"model": model_name, "dataset": source.name, **cell.to_json(),
+            "metric": source.metric_name,
             source.metric_name: stats.get(source.metric_name), "metrics": stats,
             "num_people": len(source.records), "elapsed_s": round(seconds, 3),
             "skipped_images": [{"path": p, "problem": q} for p, q in unique],

@@ -49,7 +49,7 @@ def _squared_distances(run_dir: Path, records: Sequence[dict], unit: str) -> lis
     file was removed by hand (the pooled median is then unknown)."""
     values = []
     for rec in records:
-        path = distances_file(run_dir, Cell(rec["corruption"], int(rec["severity"])))
+        path = distances_file(run_dir, Cell.from_json(rec))
         if not path.is_file():
             return None
         try:

@@ -191,8 +191,7 @@ def run_cells(adapter: Any, source: Any, cells: Sequence[Cell], folder: Any,
         if (cell.corruption, cell.severity) in done:
             continue
         record = {"model": adapter.name, "dataset": source.name,
-                  "corruption": cell.corruption, "severity": int(cell.severity),
-                  "metric": "RUC_area", "RUC_area": stats.get("RUC_area"), "metrics": stats,
+                  **cell.to_json(), "metric": "RUC_area", "RUC_area": stats.get("RUC_area"), "metrics": stats,
                   "num_people": len(source.records),
                   "elapsed_s": round(time.perf_counter() - started, 3),
                   "forward_s": round(forward_s, 3),
@@ -333,11 +332,8 @@ class StabilityKind:
     def compare(self, run_dirs: Sequence[Any], out: Any, plots: bool = True) -> int:
         return report_stability_folders(list(run_dirs), out, plots=plots)
 
-    def key_to_json(self, cell: Cell) -> dict:
-        return {"corruption": cell.corruption, "severity": int(cell.severity)}
-
-    def key_from_json(self, record: dict) -> Cell:
-        return Cell(record["corruption"], int(record["severity"]))
+    key_to_json = staticmethod(Cell.to_json)
+    key_from_json = staticmethod(Cell.from_json)
 
 
 STABILITY = register_kind(StabilityKind())
