@@ -99,6 +99,23 @@ def test_hand_set_under_a_preset_name_counts_from_its_json(data_root):
     assert keypoint_count("coco-format", ann) == 21
 
 
+
+def test_keypoint_count_parses_a_file_once_and_an_edited_file_again(data_root, tmp_path, monkeypatch):
+    """A card asks once per face; the annotation file is parsed once unless it changed."""
+    import robustpose.data.records as records
+    ann = tmp_path / "annotations.json"
+    ann.write_text((data_root / "rhd_mini" / "annotations.json").read_text())
+    reads = []
+    real = records.read_json
+    monkeypatch.setattr(records, "read_json", lambda *a, **k: reads.append(a[0]) or real(*a, **k))
+    assert [keypoint_count("coco-format", ann) for _ in range(3)] == [21, 21, 21]
+    assert len(reads) == 1
+    data = json.loads(ann.read_text())
+    for cat in data["categories"]:
+        cat["keypoints"] = cat["keypoints"][:17]
+    ann.write_text(json.dumps(data))
+    assert keypoint_count("coco-format", ann) == 17 and len(reads) == 2
+
 def _same_records(a: list, b: list) -> None:
     key = lambda r: (str(r.image_id), tuple(np.round(r.bbox, 3)))  # noqa: E731
     a, b = sorted(a, key=key), sorted(b, key=key)

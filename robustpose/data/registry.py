@@ -17,6 +17,7 @@ the keypoint spec; the metric of an entry is built by
 """
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -139,6 +140,14 @@ def list_datasets(pattern: str = "*") -> list[str]:
 
 def _category_count(annotation_file: Path) -> int:
     """Keypoints of the json's keypoint category (``person``, else the first with names)."""
+    stat = annotation_file.stat()
+    return _category_count_of(str(annotation_file.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _category_count_of(annotation_file: str, mtime_ns: int, size: int) -> int:
+    # keyed by the file's stat too: a run asks before and after building its dataset, and a
+    # large annotation file (COCO val: 25 MB) is parsed once; an edited file is re-read
     from .coco import _keypoint_category
     from .records import read_json
 
