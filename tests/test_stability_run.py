@@ -206,6 +206,21 @@ def test_killed_run_resumes_with_the_same_numbers(tmp_path) -> None:
     assert again["overall"] == first["overall"]
 
 
+
+def test_card_reads_each_distances_file_once(tmp_path, monkeypatch) -> None:
+    """The per-perturbation rows and the overall pool share one read of each cell's file
+    (the pool used to open it once per unit and again for the overall row)."""
+    import robustpose.benchmarking.stability_card as stability_card
+    from robustpose.benchmarking.run_folder import RunFolder
+
+    _run(tmp_path, severities="1,2")
+    opened = []
+    real = np.load
+    monkeypatch.setattr(stability_card.np, "load", lambda path, *a, **k: opened.append(path) or real(path, *a, **k))
+    card = stability_card.build_stability_card(RunFolder(tmp_path / "run"))
+    assert sorted(p.name for p in opened) == ["gaussian_noise-1.npz", "gaussian_noise-2.npz"]
+    assert card["overall"]["R_heatmap"]["median"] == card["per_perturbation"]["gaussian_noise"]["R_heatmap"]["median"]
+
 def test_pooled_dn_weighs_defined_maps_and_counts_undefined(tmp_path) -> None:
     from robustpose.benchmarking.stability_card import pool
 

@@ -44,31 +44,42 @@ def is_stability_folder(path: str | Path) -> bool:
         return False
 
 
-def _squared_distances(run_dir: Path, records: Sequence[dict], unit: str) -> list | None:
+def _read_distances(path: Path, rec: dict) -> dict[str, np.ndarray]:
+    """Both units of one cell's distances file, flattened to float64."""
+    try:
+        with np.load(path) as data:
+            return {unit: data[unit].astype(np.float64).reshape(-1) for unit in ("heatmap", "crop")}
+    except Exception as exc:  # zero bytes, a cut zip, another file: numpy's many types
+        raise ValueError(f"{path}: unreadable distances file ({type(exc).__name__}); "
+                         f"delete it and the {rec['corruption']}/{rec['severity']} line "
+                         "of the results store, then rerun to measure the cell again"
+                         ) from None
+
+
+def _squared_distances(run_dir: Path, records: Sequence[dict], unit: str,
+                       cache: dict | None = None) -> list | None:
     """The cells' stored squared distances of ``unit`` (``distances/*.npz``); None when a
-    file was removed by hand (the pooled median is then unknown)."""
+    file was removed by hand (the pooled median is then unknown). ``cache`` (path -> both
+    units) lets one card read each file once for every pool and unit that needs it."""
+    cache = {} if cache is None else cache
     values = []
     for rec in records:
         path = distances_file(run_dir, Cell.from_json(rec))
-        if not path.is_file():
-            return None
-        try:
-            with np.load(path) as data:
-                values.append(data[unit].astype(np.float64).reshape(-1))
-        except Exception as exc:  # zero bytes, a cut zip, another file: numpy's many types
-            raise ValueError(f"{path}: unreadable distances file ({type(exc).__name__}); "
-                             f"delete it and the {rec['corruption']}/{rec['severity']} line "
-                             "of the results store, then rerun to measure the cell again"
-                             ) from None
+        if path not in cache:
+            if not path.is_file():
+                return None
+            cache[path] = _read_distances(path, rec)
+        values.append(cache[path][unit])
     return values
 
 
-def pool(records: Sequence[dict], run_dir: Path, p_max: int) -> dict[str, Any]:
+def pool(records: Sequence[dict], run_dir: Path, p_max: int, cache: dict | None = None) -> dict[str, Any]:
     """The pooled numbers of ``records`` (perturbed cells):
     :func:`robustpose.evaluation.stability_pooling.pool_cells` over their stored metrics
-    and distance files."""
+    and distance files (``cache``: see :func:`_squared_distances`)."""
+    cache = {} if cache is None else cache
     return pool_cells([r["metrics"] for r in records], p_max,
-                      lambda unit: _squared_distances(run_dir, records, unit))
+                      lambda unit: _squared_distances(run_dir, records, unit, cache))
 
 
 def build_stability_card(folder: Any) -> dict:
@@ -86,7 +97,8 @@ def build_stability_card(folder: Any) -> dict:
                                + [r["corruption"] for r in perturbed]))
     severities = sorted({int(s) for s in settings.get("severities", [])}
                         | {int(r["severity"]) for r in perturbed})
-    per = {n: pool([r for r in perturbed if r["corruption"] == n], folder.path, p_max)
+    distances: dict = {}  # each cell's file is read once for its row and the overall pool
+    per = {n: pool([r for r in perturbed if r["corruption"] == n], folder.path, p_max, distances)
            for n in names if any(r["corruption"] == n for r in perturbed)}
     present = {(r["corruption"], int(r["severity"])) for r in perturbed}
     missing = [f"{n}/{s}" for n in names for s in severities if (n, s) not in present]
@@ -96,7 +108,7 @@ def build_stability_card(folder: Any) -> dict:
             "clean": None if clean is None else {k: clean.get(k) for k in CLEAN_KEYS},
             "per_perturbation": per,
             "per_cell": {f"{r['corruption']}/{r['severity']}": r["metrics"] for r in perturbed},
-            "overall": pool(perturbed, folder.path, p_max) if perturbed else None,
+            "overall": pool(perturbed, folder.path, p_max, distances) if perturbed else None,
             "ruc_thresholds_heatmap_px": list(range(p_max + 1)),
             "perturbations": names, "severities": severities,
             "cells": {"done": len(perturbed), "expected": expected, "missing": missing},
