@@ -1,6 +1,7 @@
 """Shared fixtures: the real mini data sets in ../shared, located through ROBUSTPOSE_DATA."""
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -25,6 +26,22 @@ def models_root() -> Path:
     if not MODELS_ROOT.is_dir():
         pytest.skip(f"shared models not found at {MODELS_ROOT} (set ROBUSTPOSE_MODELS)")
     return MODELS_ROOT
+
+
+@pytest.fixture(scope="session")
+def load_experiment():
+    """``load_experiment('attack_study')``: ``experiments/attack_study.py`` as a module (the
+    scripts are not a package), loaded once per session."""
+    loaded: dict = {}
+
+    def load(name: str):
+        if name not in loaded:
+            spec = importlib.util.spec_from_file_location(name, REPO / "experiments" / f"{name}.py")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            loaded[name] = module
+        return loaded[name]
+    return load
 
 
 def pytest_collection_modifyitems(config, items):

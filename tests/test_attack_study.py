@@ -3,7 +3,6 @@ regression model attacked through run_attack's folders; the findings table has e
 claim's row, and its 'holds?' column follows the numbers in the folders' records."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from robustpose.assets import bundled_checkpoint_path
 from robustpose.training import Trainer, load_config
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "experiments" / "attack_study.py"
 CLAIMS = ("heatmap models are more robust", "under the strongest attack tried", "IGSM-2 > IGSM-1 > FGSM",
           "targeted attacks are harder than untargeted (IGSM-T-1 ",
           "targeted attacks are harder than untargeted (IGSM-T-3 ",
@@ -25,11 +23,8 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
-def study():
-    spec = importlib.util.spec_from_file_location("attack_study", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def study(load_experiment):
+    return load_experiment("attack_study")
 
 
 @pytest.fixture(scope="module")

@@ -4,23 +4,17 @@ SynthPose validation images x 2 corruptions x 2 severities, and the table is bui
 the run folders; a rerun skips what is done."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "experiments" / "advmix_miniature.py"
 
 
 @pytest.fixture(scope="module")
-def driver():
-    spec = importlib.util.spec_from_file_location("advmix_miniature", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def driver(load_experiment):
+    return load_experiment("advmix_miniature")
 
 
 @pytest.fixture(scope="module")

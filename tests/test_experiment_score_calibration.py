@@ -1,21 +1,10 @@
 """experiments/score_calibration.py: per-person OKS apart from the score that ranks it."""
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "score_calibration.py"
-
-
-def _module():
-    spec = importlib.util.spec_from_file_location("score_calibration", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _predictions(annotations: dict, shift_px: float, scores) -> list[dict]:
@@ -29,8 +18,9 @@ def _predictions(annotations: dict, shift_px: float, scores) -> list[dict]:
     return out
 
 
-def test_exact_keypoints_give_oks_one_and_the_score_is_read_apart(data_root, tmp_path, capsys):
-    module = _module()
+def test_exact_keypoints_give_oks_one_and_the_score_is_read_apart(data_root, tmp_path, capsys,
+                                                                    load_experiment):
+    module = load_experiment("score_calibration")
     annotations = json.loads((data_root / "coco_val_mini" / "annotations.json").read_text())
     people = sum(1 for a in annotations["annotations"] if a.get("num_keypoints") and not a.get("iscrowd"))
     scores = np.linspace(0.1, 1.0, people)

@@ -5,23 +5,17 @@ come from the run folders (D_n / D_(1)(2) on the clean crops, pooled as an extra
 ratio-matched rows; a stability folder of the earlier tie rule refused, then remeasured."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "experiments" / "stable_miniature.py"
 
 
 @pytest.fixture(scope="module")
-def driver():
-    spec = importlib.util.spec_from_file_location("stable_miniature", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def driver(load_experiment):
+    return load_experiment("stable_miniature")
 
 
 @pytest.fixture(scope="module")
