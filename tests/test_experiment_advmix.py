@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 
-
 @pytest.fixture(scope="module")
 def driver(load_experiment):
     return load_experiment("advmix_miniature")

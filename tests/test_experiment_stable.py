@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 
-
 @pytest.fixture(scope="module")
 def driver(load_experiment):
     return load_experiment("stable_miniature")
