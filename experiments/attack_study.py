@@ -130,11 +130,14 @@ def fit_annotations(n: int, min_people: int = 0, fit_images: int | None = None) 
 
 
 def run_all(args: argparse.Namespace, sources: dict[str, dict]) -> list[str]:
-    """Run (or resume) every job; returns the one-line failures (the study goes on)."""
+    """Run (or resume) every job (``--variants``: only those folders); returns the one-line
+    failures (the study goes on)."""
     fit = fit_annotations(args.uap_fit_images + args.uap_holdout_images, args.uap_min_people,
                           args.uap_fit_images)
     failures = []
     for model, variant, kw in jobs(args, sources):
+        if args.variants and variant not in args.variants:
+            continue
         try:
             run_attack(**kw, **sources[model], dataset="synth", max_images=args.max_images,
                        uap_fit_images=args.uap_fit_images, uap_fit_annotations=fit,
@@ -188,6 +191,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true",
                    help="smoke run: " + ", ".join(f"{k}={v}" for k, v in QUICK.items()) + " (unless given)")
+    p.add_argument("--variants", help="run only these run folders, e.g. igsm-U,igsm-T (two "
+                   "processes with disjoint lists share the cores; the table reads every folder)")
     p.add_argument("--table-only", action="store_true", help="run nothing; rewrite the table")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--quiet", action="store_true")
@@ -198,6 +203,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                 setattr(args, key, value)
     if args.uap_holdout_images < 1 or args.uap_patience < 1 or args.uap_max_epochs < 1:
         p.error("--uap-holdout-images, --uap-patience and --uap-max-epochs must be >= 1")
+    args.variants = [v.strip() for v in args.variants.split(",") if v.strip()] if args.variants else []
     args.eps_text = ",".join(f"{v:g}" for v in numbers(args.eps))
     args.eps = numbers(args.eps)
     e = args.eps_finding
@@ -207,6 +213,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.sweep = sorted(set(args.eps) | {e} | set(args.uap_eps) | set(args.transfer_eps))
     if args.table is None:
         args.table = args.out / "findings.md" if args.quick else REPO / "docs" / "attacks_miniature.md"
+    known = list(dict.fromkeys(v for _, v, _ in jobs(args, {m: {} for m in MODELS})))
+    unknown = [v for v in args.variants if v not in known]
+    if unknown:
+        p.error(f"--variants: unknown {', '.join(unknown)} (the study's: {', '.join(known)})")
     return args
 
 

@@ -142,3 +142,17 @@ def test_the_strongest_attack_row_is_the_minimum_over_attacks_and_losses(study, 
     assert study.main([*args, "--table-only", "--table", str(table)]) == 0
     measured, _ = find(rows(table), "under the strongest attack tried")
     assert "regression (DeepPose ShuffleNetV2) 0.020 (IGSM-1 pck_margin)" in measured
+
+
+def test_variants_pick_run_folders_and_unknown_ones_are_refused(study, capsys, monkeypatch):
+    """Two processes with disjoint --variants share a study; a typo is one line naming the choices."""
+    args = study.parse_args(["--variants", "igsm-T, uap"])
+    assert args.variants == ["igsm-T", "uap"]
+    ran = []
+    monkeypatch.setattr(study, "fit_annotations", lambda *a, **k: "fit.json")
+    monkeypatch.setattr(study, "run_attack", lambda **kw: ran.append(kw["out"].name))
+    assert study.run_all(args, {"heatmap": {}, "regression": {}}) == []
+    assert ran == ["igsm-T", "uap", "igsm-T", "uap"]
+    with pytest.raises(SystemExit):
+        study.parse_args(["--variants", "igsm-X"])
+    assert "unknown igsm-X (the study's: fgsm-U, igsm-U" in capsys.readouterr().err
