@@ -191,7 +191,8 @@ def run_cells(adapter: Any, source: Any, cells: Sequence[Cell], folder: Any,
         if (cell.corruption, cell.severity) in done:
             continue
         record = {"model": adapter.name, "dataset": source.name,
-                  **cell.to_json(), "metric": "RUC_area", "RUC_area": stats.get("RUC_area"), "metrics": stats,
+                  **cell.to_json(), "metric": "RUC_area", "RUC_area": stats.get("RUC_area"),
+                  "metrics": stats,
                   "num_people": len(source.records),
                   "elapsed_s": round(time.perf_counter() - started, 3),
                   "forward_s": round(forward_s, 3),
