@@ -57,11 +57,10 @@ def _read_distances(path: Path, rec: dict) -> dict[str, np.ndarray]:
 
 
 def _squared_distances(run_dir: Path, records: Sequence[dict], unit: str,
-                       cache: dict | None = None) -> list | None:
+                       cache: dict) -> list | None:
     """The cells' stored squared distances of ``unit`` (``distances/*.npz``); None when a
     file was removed by hand (the pooled median is then unknown). ``cache`` (path -> both
     units) lets one card read each file once for every pool and unit that needs it."""
-    cache = {} if cache is None else cache
     values = []
     for rec in records:
         path = distances_file(run_dir, Cell.from_json(rec))

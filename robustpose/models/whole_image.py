@@ -120,7 +120,7 @@ def letterbox(image: np.ndarray, fit: tuple[int, int], size_divisor: int | None 
 
 
 def input_px(values: np.ndarray, order: str, normalized: bool,
-           input_size: tuple[int, int]) -> np.ndarray:
+             input_size: tuple[int, int]) -> np.ndarray:
     """(..., 2) pairs in the spec's order / units -> x, y in input px."""
     xy = np.asarray(values, np.float64)
     if order == "yx":
