@@ -39,6 +39,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from runs_common import add_cpu as _add_cpu, parse_runs, run as _run, tool as _tool  # noqa: E402
+from stable_claims import claims as _claims, mean as _mean, seed_noise  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs" / "stable"
@@ -223,59 +224,6 @@ def collect(out: Path) -> dict[str, list[dict]]:
     return data
 
 
-def _mean(cards: list[dict], key: str) -> float | None:
-    values = [c[key] for c in cards if c[key] is not None]
-    return float(np.mean(values)) if values else None
-
-
-def claims(data: dict[str, list[dict]]) -> list[tuple[str, str, str]]:
-    """(claim, measured, holds?) for the paper's claims, from the row means; D_n and
-    D_(1)(2) on the clean crops (its Table 1), the pooled reading marked as an extra."""
-    m = {row: {k: _mean(cards, k) for k in COLUMNS} for row, cards in data.items()}
-    rows = []
-
-    def compare(claim: str, a: str, b: str, key: str, spec: str, lower: bool) -> None:
-        x, y = m[a][key], m[b][key]
-        if x is not None and y is not None:
-            rows.append((claim, f"{NAMES[a]} {x:{spec}} -> {NAMES[b]} {y:{spec}}",
-                         "yes" if (y < x if lower else y > x) else "no"))
-
-    if "baseline_ft" in m and "rcc" in m:
-        compare("RCC lowers D_n", "baseline_ft", "rcc", "D_n", ".1f", True)
-        compare("RCC lowers D_n (extra: pooled perturbed cells, not the paper's protocol)",
-                "baseline_ft", "rcc", "D_n_pooled", ".1f", True)
-    if "baseline_ft" in m and "hdhr" in m:
-        compare("HDHR raises D_(1)(2) (as read: raw maps vs softmax, not one scale)",
-                "baseline_ft", "hdhr", "D_12", ".3g", False)
-        compare("HDHR raises D_(1)(2), MST scale (raw maps vs Z x softmax)",
-                "baseline_ft", "hdhr", "D_12_mst", ".3g", False)
-        compare("HDHR raises D_(1)(2), one scale (pixel softmax)",
-                "baseline_ft", "hdhr", "D_12_softmax", ".2e", False)
-    plain = {r: v for r, v in m.items() if r not in MATCHED and v["RUC"] is not None}
-    if "rhm" in plain:
-        best = max(plain, key=lambda r: plain[r]["RUC"])
-        rows.append(("R+H+M gives the best RUC", f"R+H+M {m['rhm']['RUC']:.3f}; best "
-                     f"{NAMES[best]} {m[best]['RUC']:.3f}", "yes" if best == "rhm" else "no"))
-    if all(r in plain for r in ("baseline_ft", "mst", "rhm")):
-        base = m["baseline_ft"]["RUC"]
-        gain_mst, gain_all = m["mst"]["RUC"] - base, m["rhm"]["RUC"] - base
-        rows.append(("MST alone helps less than with HDHR (RUC gain over Baseline)",
-                     f"MST {gain_mst:+.3f}, R+H+M {gain_all:+.3f}",
-                     "yes" if gain_mst < gain_all else "no"))
-    if "baseline_ft" in m and "rhm" in m:
-        a, b = m["baseline_ft"]["AUC"], m["rhm"]["AUC"]
-        holds = "yes" if 0 < a - b <= 0.05 else ("no (it rose)" if b >= a else "no (dropped > 0.05)")
-        rows.append(("clean accuracy drops a little (AUC, drop in (0, 0.05])",
-                     f"Baseline {a:.3f} -> R+H+M {b:.3f}", holds))
-    matched = {r: v for r, v in m.items() if r in MATCHED and v["RUC"] is not None}
-    if "rhm_m" in matched and len(matched) > 1:
-        best = max(matched, key=lambda r: matched[r]["RUC"])
-        rows.append(("R+H+M gives the best RUC, regularisers at one gradient ratio",
-                     ", ".join(f"{NAMES[r]} {v['RUC']:.3f}" for r, v in matched.items()),
-                     "yes" if best == "rhm_m" else "no"))
-    return rows
-
-
 def _cell(cards: list[dict], key: str, spec: str) -> str:
     values = [c[key] for c in cards if c[key] is not None]
     if not values:
@@ -342,10 +290,14 @@ def build_table(out: Path) -> str:
             cells = " | ".join(_cell(cards, k, specs[k]) for k in COLUMNS)
             seeds = ",".join(str(c["seed"]) for c in cards)
             lines.append(f"| {name} | {seeds} | {cells} | {_mean(cards, 'train_cpu_min'):.1f} |")
-    found = claims(data)
+    found = _claims(data, NAMES, COLUMNS, set(MATCHED))
+    noise = {k: seed_noise(data, k) for k in ("D_n", "D_12_mst", "D_12_softmax", "RUC")}
     if found:
         lines += ["", "| claim | measured | holds? |", "|---|---|---|",
-                  *(f"| {c} | {v} | {h} |" for c, v, h in found)]
+                  *(f"| {c} | {v} | {h} |" for c, v, h in found), "",
+                  "Seed noise (the largest seed range among the rows with two seeds; a smaller "
+                  "difference is not shown): " + ", ".join(
+                      f"{k} {format(v, specs[k])}" for k, v in noise.items() if v is not None)]
     if (out / MATCHED_FILE).is_file():
         matched = json.loads((out / MATCHED_FILE).read_text())
         lines += ["", f"Matched rows: weights for a regulariser / task gradient-norm ratio of "
@@ -356,7 +308,7 @@ def build_table(out: Path) -> str:
     text = "\n".join(lines) + "\n"
     (out / "stable_miniature.md").write_text(text)
     (out / "stable_miniature.json").write_text(json.dumps(
-        {"runs": data, "claims": [list(c) for c in found]}, indent=1) + "\n")
+        {"runs": data, "claims": [list(c) for c in found], "seed_noise": noise}, indent=1) + "\n")
     plot(out, data)
     return text
 
