@@ -295,8 +295,9 @@ def build_table(out: Path) -> str:
     if found:
         lines += ["", "| claim | measured | holds? |", "|---|---|---|",
                   *(f"| {c} | {v} | {h} |" for c, v, h in found), "",
-                  "Seed noise (the largest seed range among the rows with two seeds; a smaller "
-                  "difference is not shown): " + ", ".join(
+                  "Verdicts: rows with two seeds count as apart when their seed ranges do not "
+                  "overlap; two one-seed rows when they differ by more than the seed noise, the "
+                  "largest seed range among the two-seed rows: " + ", ".join(
                       f"{k} {format(v, specs[k])}" for k, v in noise.items() if v is not None)]
     if (out / MATCHED_FILE).is_file():
         matched = json.loads((out / MATCHED_FILE).read_text())
