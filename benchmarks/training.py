@@ -17,7 +17,9 @@ one standard step of CPU time between methods (docs/advmix.md, "Cost").
 
 Methods: standard; advmix alternating and reversal with the paper's KD (student on the
 clean crop, ``kd_on: clean``: one more student forward / backward); the same two with the
-official code's KD on the mixed crop (``kd_on: mix``). The teacher is the seeded student
+official code's KD on the mixed crop (``kd_on: mix``); and ``generator alone`` (not a step:
+the views, the generator's forward and a backward into it, the work an adversarial step
+adds to the pose model's passes; off by default, name it in ``--methods``). The teacher is the seeded student
 saved to a temporary file (its weights do not change the cost).
 
     python benchmarks/training.py                      # both setups, every method
@@ -53,6 +55,9 @@ METHODS = {
     "reversal": ("advmix", {"updates": "reversal"}),
     "alternating kd_on=mix": ("advmix", {"updates": "alternating", "kd_on": "mix"}),
     "reversal kd_on=mix": ("advmix", {"updates": "reversal", "kd_on": "mix"}),
+    # not a training step: the views and the generator's forward / backward alone, the part
+    # of every adversarial step a standard step does not have (docs/advmix.md, "Cost")
+    "generator alone": ("advmix", {"updates": "alternating"}),
 }
 COLUMNS = ("wall", "cpu", "sys", "faults")
 
@@ -94,6 +99,14 @@ def _usage() -> tuple[float, float, float, int]:
     return time.perf_counter(), r.ru_utime + r.ru_stime, r.ru_stime, r.ru_minflt
 
 
+def _generator_alone(method, images: torch.Tensor) -> None:
+    """The views, the generator's weights and the mix, and one backward into the generator
+    (its gradients are dropped: nothing is stepped)."""
+    _, mixed, _ = method.mixed_input(images)
+    mixed.mean().backward()
+    method.opt_g.zero_grad(set_to_none=True)
+
+
 def time_steps(trainers: dict[str, Trainer], batches: list[dict], warmup: int) -> dict[str, dict]:
     """Per method the median wall s, CPU s, sys s and minor faults of the timed steps;
     one step of each method in turn (interleaved when there are several)."""
@@ -106,7 +119,10 @@ def time_steps(trainers: dict[str, Trainer], batches: list[dict], warmup: int) -
             if trainer.device.type == "cuda":
                 torch.cuda.synchronize()
             start = _usage()
-            trainer.method.train_step(trainer.forward, on_device, trainer.step)
+            if label == "generator alone":
+                _generator_alone(trainer.method, on_device["image"])
+            else:
+                trainer.method.train_step(trainer.forward, on_device, trainer.step)
             if trainer.device.type == "cuda":
                 torch.cuda.synchronize()
             if i >= warmup:
@@ -142,7 +158,8 @@ def run_isolated(args: argparse.Namespace, name: str, labels: list[str]) -> dict
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--setups", default="sbl_r50,synthpose")
-    parser.add_argument("--methods", default=",".join(METHODS), help="comma list of: " + ", ".join(METHODS))
+    parser.add_argument("--methods", default=",".join(m for m in METHODS if m != "generator alone"),
+                        help="comma list of: " + ", ".join(METHODS))
     parser.add_argument("--mode", choices=("isolated", "interleaved"), default="isolated")
     parser.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--steps", type=int, default=3)
