@@ -19,8 +19,8 @@ Methods: standard; advmix alternating and reversal with the paper's KD (student 
 clean crop, ``kd_on: clean``: one more student forward / backward); the same two with the
 official code's KD on the mixed crop (``kd_on: mix``); and ``generator alone`` (not a step:
 the views, the generator's forward and a backward into it, the work an adversarial step
-adds to the pose model's passes; off by default, name it in ``--methods``). The teacher is the seeded student
-saved to a temporary file (its weights do not change the cost).
+adds to the pose model's passes; off by default, name it in ``--methods``). The teacher is
+the seeded student saved to a temporary file (its weights do not change the cost).
 
     python benchmarks/training.py                      # both setups, every method
     python benchmarks/training.py --setups sbl_r50 --steps 2 --threads 1
