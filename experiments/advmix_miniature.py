@@ -123,10 +123,13 @@ def _comparisons(data: dict[str, list[dict]]) -> list[str]:
             continue
         va, vb = [c["mPC"] for c in data[a]], [c["mPC"] for c in data[b]]
         d = float(np.mean(va) - np.mean(vb))
-        apart = min(va) > max(vb) or max(va) < min(vb)
+        if len(va) == len(vb) == 1:  # two points are always "apart": no range to read
+            spread = "one seed each, compare with the seed noise"
+        else:
+            apart = min(va) > max(vb) or max(va) < min(vb)
+            spread = f"ranges {'apart' if apart else 'overlap'}"
         lines.append(f"- {ROW_NAMES[a]} vs {ROW_NAMES[b]}: mPC {np.mean(va):.1f} vs {np.mean(vb):.1f} "
-                     f"(Δ {d:+.1f}; seeds {len(va)} / {len(vb)}; ranges "
-                     f"{'apart' if apart else 'overlap'})")
+                     f"(Δ {d:+.1f}; seeds {len(va)} / {len(vb)}; {spread})")
     return lines
 
 
